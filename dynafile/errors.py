@@ -1,0 +1,162 @@
+"""The one exception hierarchy of dynafile.
+
+Every error dynafile raises on purpose derives from :class:`DynafileError`.
+Each subclass also derives from the nearest built-in exception, so code that
+already catches ``ValueError`` or ``OSError`` keeps working, and uses
+DynamoDB's name where DynamoDB has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+__all__ = [
+    "DynafileError",
+    "ValidationError",
+    "ItemTooLargeError",
+    "SchemaMismatchError",
+    "ConditionalCheckFailedError",
+    "TransactionCanceledError",
+    "TransactionConflictError",
+    "CancellationReason",
+    "LockTimeoutError",
+    "CorruptFileError",
+    "UnsafeDataError",
+    "UnsupportedFormatError",
+    "ClosedError",
+]
+
+
+class DynafileError(Exception):
+    """Base class of every error dynafile raises on purpose."""
+
+
+class ValidationError(DynafileError, ValueError):
+    """A request is malformed: nothing was read or written.
+
+    Attributes:
+        attribute: the attribute (or argument) at fault, when there is one.
+        reason: what is wrong with it, in words.
+        position: for expression strings, the 0-based character offset of
+            the problem, when known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        attribute: Optional[str] = None,
+        position: Optional[int] = None,
+    ) -> None:
+        self.reason = reason
+        self.attribute = attribute
+        self.position = position
+        text = reason
+        if attribute is not None and attribute not in reason:
+            text = f"{attribute}: {reason}"
+        if position is not None:
+            text = f"{text} (at position {position})"
+        super().__init__(text)
+
+
+class ItemTooLargeError(ValidationError):
+    """An item's serialized size is over the table's ``max_item_size``."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"item size {size} bytes exceeds the limit of {limit} bytes")
+
+
+class SchemaMismatchError(DynafileError, ValueError):
+    """The directory holds a table whose schema differs from what was asked.
+
+    Raised when opening with other key attributes than ``meta.json`` records,
+    or with a conflicting index definition.
+    """
+
+
+class UnsupportedFormatError(SchemaMismatchError):
+    """``meta.json`` carries a format version this release cannot read."""
+
+
+class ConditionalCheckFailedError(DynafileError):
+    """A write's condition did not hold; nothing was written.
+
+    Attributes:
+        item: the item as it was when the condition was checked, if the
+            caller asked for it (``return_values_on_condition_check_failure=
+            "ALL_OLD"``), else ``None``.
+    """
+
+    def __init__(self, message: str = "The conditional request failed", item: Any = None) -> None:
+        self.item = item
+        super().__init__(message)
+
+
+class CancellationReason:
+    """Why one action of a cancelled transaction failed (or ``code=None``)."""
+
+    __slots__ = ("code", "message", "item")
+
+    def __init__(self, code: Optional[str], message: str = "", item: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.item = item
+
+    def __repr__(self) -> str:
+        return f"CancellationReason(code={self.code!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CancellationReason):
+            return NotImplemented
+        return (self.code, self.message, self.item) == (other.code, other.message, other.item)
+
+
+class TransactionCanceledError(DynafileError):
+    """A transaction was cancelled as a whole; nothing of it was written.
+
+    Attributes:
+        reasons: one :class:`CancellationReason` per action, in request order;
+            ``reason.code`` is ``None`` for actions that were not at fault.
+    """
+
+    def __init__(self, reasons: Sequence[CancellationReason]) -> None:
+        self.reasons = list(reasons)
+        codes = ", ".join(str(r.code) for r in self.reasons)
+        super().__init__(f"Transaction cancelled, please refer to cancellation reasons: [{codes}]")
+
+
+class TransactionConflictError(DynafileError):
+    """An optimistic transaction read something another writer changed."""
+
+
+class LockTimeoutError(DynafileError, TimeoutError):
+    """The table's write lock could not be taken within the timeout."""
+
+
+class CorruptFileError(DynafileError, OSError):
+    """A file of the database fails its checks.
+
+    Attributes:
+        path: the file.
+        offset: the byte offset of the first bad byte, when known.
+    """
+
+    def __init__(self, path: str, offset: Optional[int], reason: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+        where = f"{path}" if offset is None else f"{path} at offset {offset}"
+        super().__init__(f"corrupt file {where}: {reason}")
+
+
+class UnsafeDataError(CorruptFileError):
+    """Stored data asks to load a class the serializer does not trust.
+
+    Nothing of the data was executed.
+    """
+
+
+class ClosedError(DynafileError, RuntimeError):
+    """The table was used after :meth:`Dynafile.close`."""
