@@ -1,0 +1,95 @@
+"""Query and scan results: an iterator of items that is also a page.
+
+``for item in db.query(pk)`` works as in the original dynafile; the same
+object answers ``.items``, ``.last_evaluated_key``, ``.count`` and
+``.scanned_count`` like a DynamoDB response page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional
+
+__all__ = ["Page"]
+
+
+class Page:
+    """The result of :meth:`Dynafile.query` or :meth:`Dynafile.scan`.
+
+    Iterating yields the matching items (fresh dicts) in order; it is lazy
+    for scans without a ``limit``. Reading any attribute below evaluates the
+    whole result first.
+
+    Attributes:
+        items: the matching items, as a list.
+        last_evaluated_key: the key to pass as ``exclusive_start_key`` to get
+            the next page, or ``None`` when there is nothing more.
+        count: how many items matched (after the filter).
+        scanned_count: how many items were evaluated (before the filter).
+    """
+
+    def __init__(self, source: Iterator[Any]) -> None:
+        # ``source`` yields items; when it stops early (a limit) it returns the
+        # last evaluated key through StopIteration.value, and counts scanned
+        # items in ``self._scanned`` via the ``scanned`` callback.
+        self._source: Optional[Iterator[Any]] = source
+        self._items: List[Dict[str, Any]] = []
+        self._lek: Optional[Dict[str, Any]] = None
+        self._scanned = 0
+
+    def _note_scanned(self, n: int = 1) -> None:
+        self._scanned += n
+
+    def _pull(self) -> Iterator[Dict[str, Any]]:
+        index = 0
+        while True:
+            if index < len(self._items):
+                yield self._items[index]
+                index += 1
+                continue
+            if self._source is None:
+                return
+            try:
+                item = next(self._source)
+            except StopIteration as stop:
+                self._lek = stop.value
+                self._source = None
+                return
+            self._items.append(item)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return self._pull()
+
+    def _complete(self) -> None:
+        for _ in self._pull():
+            pass
+
+    @property
+    def items(self) -> List[Dict[str, Any]]:
+        self._complete()
+        return self._items
+
+    @property
+    def last_evaluated_key(self) -> Optional[Dict[str, Any]]:
+        self._complete()
+        return self._lek
+
+    @property
+    def count(self) -> int:
+        self._complete()
+        return len(self._items)
+
+    @property
+    def scanned_count(self) -> int:
+        self._complete()
+        return self._scanned
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        return self.items[index]
+
+    def __repr__(self) -> str:
+        if self._source is not None:
+            return "<Page (not yet evaluated)>"
+        return f"<Page count={len(self._items)} last_evaluated_key={self._lek!r}>"

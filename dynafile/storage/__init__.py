@@ -1,0 +1,1 @@
+"""Storage engine: log, partitions, locks, files."""

@@ -1,0 +1,241 @@
+"""The write-ahead log: record framing, checksums, and the operations format.
+
+A log is a chain of segment files ``wal/<first lsn, 20 digits>.log``. Each
+segment is a sequence of frames::
+
+    u32 payload length | u32 crc32(lsn bytes + payload) | u64 lsn | payload
+
+Log sequence numbers (lsn) rise by one per record across segments. A
+payload starts with a record type byte:
+
+* ``WRITE``: one committed write (a put, delete, update, batch or
+  transaction): ``u32 count`` then ``count`` operations, each
+  ``key pk | key sk | u8 flags | blob new | blob old`` where a blob is
+  ``u32 length + bytes`` (``0xFFFFFFFF`` for "absent") and a key is
+  ``u8 tag ('S', 'B', 'N' or '-' for none) | u16 length | bytes``.
+* ``ROTATE``: the last record of a segment; the next segment's name is
+  the following lsn.
+
+A frame whose bytes are incomplete, or whose checksum fails with nothing
+valid after it, is a torn tail left by a crash: recovery truncates it. A
+bad frame followed by valid ones is corruption and is reported.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from decimal import Decimal
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+__all__ = [
+    "HEADER",
+    "WRITE",
+    "ROTATE",
+    "Op",
+    "Frame",
+    "encode_frame",
+    "parse_frames",
+    "find_valid_frame",
+    "encode_write",
+    "decode_write",
+    "segment_name",
+    "segment_lsn",
+]
+
+HEADER = struct.Struct("<IIQ")
+_LSN = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_KEYHDR = struct.Struct("<cH")
+_ABSENT = 0xFFFFFFFF
+
+WRITE = 1
+ROTATE = 2
+
+#: Largest payload a frame may claim; a bigger length field is corruption.
+MAX_PAYLOAD = 1 << 30
+
+#: Operation flag: the delete was a TTL expiry.
+FLAG_EXPIRED = 1
+
+
+class Op(NamedTuple):
+    """One item change inside a WRITE record."""
+
+    pk: Any
+    sk: Any
+    new: Optional[bytes]
+    old: Optional[bytes]
+    flags: int = 0
+
+
+class Frame(NamedTuple):
+    lsn: int
+    rtype: int
+    body: bytes
+    start: int
+    end: int
+
+
+def encode_frame(lsn: int, rtype: int, body: bytes) -> bytes:
+    """Return the framed bytes of one record."""
+    payload = bytes((rtype,)) + body
+    crc = zlib.crc32(payload, zlib.crc32(_LSN.pack(lsn)))
+    return HEADER.pack(len(payload), crc, lsn) + payload
+
+
+def _frame_at(buf: bytes, pos: int) -> Tuple[str, Optional[Frame]]:
+    """Parse one frame at ``pos``: ``("ok", frame)``, ``("short", None)`` or ``("bad", None)``."""
+    if len(buf) - pos < HEADER.size:
+        return "short", None
+    length, crc, lsn = HEADER.unpack_from(buf, pos)
+    if length == 0 or length > MAX_PAYLOAD:
+        return "bad", None
+    start = pos + HEADER.size
+    end = start + length
+    if end > len(buf):
+        return "short", None
+    payload = buf[start:end]
+    if zlib.crc32(payload, zlib.crc32(_LSN.pack(lsn))) != crc:
+        return "bad", None
+    return "ok", Frame(lsn, payload[0], payload[1:], pos, end)
+
+
+def parse_frames(buf: bytes, base: int = 0) -> Tuple[List[Frame], Optional[str], int]:
+    """Parse the frames in ``buf`` (file bytes starting at file offset ``base``).
+
+    Returns ``(frames, stop, stop_offset)``: ``stop`` is ``None`` when the
+    buffer ended exactly after a frame, ``"short"`` when it ends inside a
+    frame (a torn tail, or a write still in progress), or ``"bad"`` when a
+    frame fails its checks; ``stop_offset`` is the file offset where parsing
+    stopped. O(len(buf)).
+    """
+    frames: List[Frame] = []
+    pos = 0
+    size = len(buf)
+    while pos < size:
+        status, frame = _frame_at(buf, pos)
+        if frame is None:
+            return frames, status, base + pos
+        frames.append(Frame(frame.lsn, frame.rtype, frame.body, base + frame.start, base + frame.end))
+        pos = frame.end
+    return frames, None, base + pos
+
+
+def find_valid_frame(buf: bytes, after_lsn: int) -> Optional[int]:
+    """Return the offset in ``buf`` of the first valid frame with an lsn above
+    ``after_lsn``, or ``None``. Tells corruption (valid data follows a bad
+    frame) from a torn tail (nothing valid follows). O(len(buf))."""
+    for pos in range(1, max(0, len(buf) - HEADER.size) + 1):
+        status, frame = _frame_at(buf, pos)
+        if frame is not None and frame.lsn > after_lsn:
+            return pos
+    return None
+
+
+def _encode_key(parts: List[bytes], value: Any) -> None:
+    if value is None:
+        parts.append(_KEYHDR.pack(b"-", 0))
+        return
+    cls = type(value)
+    if cls is str:
+        raw = value.encode("utf-8", "surrogatepass")
+        tag = b"S"
+    elif cls is bytes:
+        raw = value
+        tag = b"B"
+    else:
+        raw = str(value).encode("ascii")
+        tag = b"N"
+    parts.append(_KEYHDR.pack(tag, len(raw)))
+    parts.append(raw)
+
+
+def _decode_key(body: bytes, pos: int) -> Tuple[Any, int]:
+    tag, length = _KEYHDR.unpack_from(body, pos)
+    pos += _KEYHDR.size
+    raw = body[pos : pos + length]
+    if len(raw) != length:
+        raise ValueError("truncated key")
+    pos += length
+    if tag == b"S":
+        return raw.decode("utf-8", "surrogatepass"), pos
+    if tag == b"B":
+        return bytes(raw), pos
+    if tag == b"N":
+        text = raw.decode("ascii")
+        if text.lstrip("-").isdigit():
+            return int(text), pos
+        return Decimal(text), pos
+    if tag == b"-":
+        return None, pos
+    raise ValueError(f"unknown key tag {tag!r}")
+
+
+def _encode_blob(parts: List[bytes], data: Optional[bytes]) -> None:
+    if data is None:
+        parts.append(_U32.pack(_ABSENT))
+    else:
+        parts.append(_U32.pack(len(data)))
+        parts.append(data)
+
+
+def _decode_blob(body: bytes, pos: int) -> Tuple[Optional[bytes], int]:
+    (length,) = _U32.unpack_from(body, pos)
+    pos += 4
+    if length == _ABSENT:
+        return None, pos
+    data = body[pos : pos + length]
+    if len(data) != length:
+        raise ValueError("truncated value")
+    return data, pos + length
+
+
+def encode_write(ops: List[Op]) -> bytes:
+    """Return the body of a WRITE record holding ``ops``. Key values must be
+    normalised (see :func:`dynafile.keys.normalize_key`)."""
+    parts: List[bytes] = [_U32.pack(len(ops))]
+    for op in ops:
+        _encode_key(parts, op.pk)
+        _encode_key(parts, op.sk)
+        parts.append(bytes((op.flags,)))
+        _encode_blob(parts, op.new)
+        _encode_blob(parts, op.old)
+    return b"".join(parts)
+
+
+def decode_write(body: bytes) -> List[Op]:
+    """Return the operations of a WRITE record body.
+
+    Raises:
+        ValueError: the body is malformed (the caller reports the file and offset).
+    """
+    try:
+        (count,) = _U32.unpack_from(body, 0)
+        pos = 4
+        ops: List[Op] = []
+        for _ in range(count):
+            pk, pos = _decode_key(body, pos)
+            sk, pos = _decode_key(body, pos)
+            flags = body[pos]
+            pos += 1
+            new, pos = _decode_blob(body, pos)
+            old, pos = _decode_blob(body, pos)
+            ops.append(Op(pk, sk, new, old, flags))
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    if pos != len(body):
+        raise ValueError("trailing bytes after operations")
+    return ops
+
+
+def segment_name(first_lsn: int) -> str:
+    """Return the file name of the segment whose first record is ``first_lsn``."""
+    return f"{first_lsn:020d}.log"
+
+
+def segment_lsn(name: str) -> Optional[int]:
+    """Return the first lsn encoded in a segment file name, or ``None``."""
+    if len(name) == 24 and name.endswith(".log") and name[:20].isdigit():
+        return int(name[:20])
+    return None

@@ -1,0 +1,105 @@
+"""One partition: its items in sort-key order, and its file format.
+
+In memory a partition is a ``SortedDict`` mapping each (normalised) sort key
+to the item's serialized bytes: handing out an item means deserializing
+fresh bytes, so no caller ever shares a mutable object with the store.
+
+On disk, ``_partitions/<digest>/data.pickle`` holds::
+
+    b"DYNP" | u32 crc32(body) | u64 len(body) | body
+
+where ``body`` is a pickle (loaded through the allowlisting unpickler) of
+``(format, lsn, pk, [sort keys...], [item bytes...])``; ``lsn`` is the last
+log record the file contains. The checksum lets a flipped bit be reported
+instead of unpickled.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zlib
+from typing import Any, Tuple
+
+from sortedcontainers import SortedDict
+
+from ..errors import CorruptFileError
+from ..serialization import PickleSerializer
+
+__all__ = ["Partition", "encode_partition", "decode_partition", "MAGIC"]
+
+MAGIC = b"DYNP"
+_HEAD = struct.Struct("<4sIQ")
+_FORMAT = 1
+_ITEM_OVERHEAD = 96  # rough bytes per entry beyond the item bytes, for cache accounting
+_loader = PickleSerializer()
+
+
+class Partition:
+    """An item collection in memory.
+
+    Attributes:
+        pk: the partition key value.
+        items: ``SortedDict`` of sort key -> item bytes.
+        lsn: the last log record reflected in ``items``.
+        nbytes: approximate memory use, for the cache budget.
+    """
+
+    __slots__ = ("pk", "items", "lsn", "nbytes")
+
+    def __init__(self, pk: Any, items: SortedDict, lsn: int) -> None:
+        self.pk = pk
+        self.items = items
+        self.lsn = lsn
+        self.nbytes = sum(map(len, items.values())) + _ITEM_OVERHEAD * len(items)
+
+    def put(self, sk: Any, data: bytes) -> None:
+        """Store ``data`` under ``sk``. O(log n)."""
+        old = self.items.get(sk)
+        if old is None:
+            self.nbytes += len(data) + _ITEM_OVERHEAD
+        else:
+            self.nbytes += len(data) - len(old)
+        self.items[sk] = data
+
+    def delete(self, sk: Any) -> None:
+        """Remove ``sk`` if present. O(log n)."""
+        old = self.items.pop(sk, None)
+        if old is not None:
+            self.nbytes -= len(old) + _ITEM_OVERHEAD
+
+
+def encode_partition(pk: Any, items: SortedDict, lsn: int) -> bytes:
+    """Return the file bytes of a partition snapshot. O(n)."""
+    body = pickle.dumps((_FORMAT, lsn, pk, list(items.keys()), list(items.values())), 5)
+    return _HEAD.pack(MAGIC, zlib.crc32(body), len(body)) + body
+
+
+def decode_partition(data: bytes, path: str) -> Tuple[Any, SortedDict, int]:
+    """Return ``(pk, items, lsn)`` from a partition file's bytes.
+
+    Raises:
+        CorruptFileError: bad magic, length or checksum, or a body that is not
+            a partition snapshot (``UnsafeDataError`` when it names a class
+            outside the allowlist).
+    """
+    if len(data) < _HEAD.size:
+        raise CorruptFileError(path, len(data), "file shorter than its header")
+    magic, crc, length = _HEAD.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise CorruptFileError(path, 0, "not a dynafile partition file (bad magic)")
+    body = data[_HEAD.size :]
+    if len(body) != length:
+        raise CorruptFileError(path, _HEAD.size + min(len(body), length),
+                               f"body is {len(body)} bytes, header says {length}")
+    if zlib.crc32(body) != crc:
+        raise CorruptFileError(path, _HEAD.size, "checksum mismatch")
+    try:
+        fmt, lsn, pk, keys, values = _loader.loads(body)
+    except CorruptFileError as exc:
+        raise type(exc)(path, _HEAD.size, exc.reason) from None
+    except Exception as exc:
+        raise CorruptFileError(path, _HEAD.size, f"cannot decode snapshot: {exc}") from exc
+    if fmt != _FORMAT or len(keys) != len(values):
+        raise CorruptFileError(path, _HEAD.size, f"unknown snapshot format {fmt!r}")
+    return pk, SortedDict(zip(keys, values)), lsn

@@ -1,0 +1,31 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from dynafile import Dynafile  # noqa: E402
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return str(tmp_path / "db")
+
+
+@pytest.fixture
+def db(db_path):
+    table = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability="normal")
+    yield table
+    table.close()
+
+
+def snapshot_files(root):
+    """Return {relative path: bytes} of every file under ``root``."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
