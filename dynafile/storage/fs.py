@@ -113,9 +113,12 @@ class _Writer(AtomicWriter):
         return super().get_fileobject(suffix=suffix, prefix=TEMP_PREFIX, dir=dir, **kwargs)
 
     def commit(self, f):  # type: ignore[override]
+        # atomicwrites' own commit renames and fsyncs the directory in one
+        # call; done here step by step so crash tests can stop between them.
         _point("rename.before", self._path)
-        super().commit(f)  # rename over the target, then fsync the directory
+        os.replace(f.name, self._path)
         _point("rename.after", self._path)
+        sync_dir(os.path.dirname(os.path.abspath(self._path)))
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
