@@ -819,7 +819,54 @@ class Dynafile:
         """Stop calling ``listener``; unknown listeners are ignored."""
         self._listeners.remove(listener)
 
+    # -------------------------------------------------------- transactions
+
+    def transact_write(self, actions: Sequence[Mapping[str, Any]], **options: Any) -> Any:
+        """Commit put/update/delete/condition-check actions all or nothing.
+
+        See :func:`dynafile.transactions.transact_write` for the actions'
+        form, ``token`` idempotency and the errors raised.
+        """
+        from .transactions import transact_write
+
+        self._check_open()
+        return transact_write(self, actions, **options)
+
+    def transact_get(self, keys: Sequence[Mapping[str, Any]], **options: Any) -> Any:
+        """Read up to 100 items as one consistent snapshot
+        (see :func:`dynafile.transactions.transact_get`)."""
+        from .transactions import transact_get
+
+        self._check_open()
+        return transact_get(self, keys, **options)
+
+    def transaction(self, **options: Any) -> Any:
+        """Return an optimistic, serializable transaction context manager
+        (see :class:`dynafile.transactions.Transaction`)."""
+        from .transactions import Transaction
+
+        self._check_open()
+        return Transaction(self, **options)
+
+    # ------------------------------------------------------------- streams (log)
+
+    def stream(self, **options: Any) -> Any:
+        """Read committed changes from the log, from any process
+        (see :func:`dynafile.changes.stream`)."""
+        from .changes import stream
+
+        self._check_open()
+        return stream(self, **options)
+
     # ---------------------------------------------------------- maintenance
+
+    def check(self) -> Any:
+        """Verify every file of the table and return a report
+        (see :func:`dynafile.check.check`)."""
+        from .check import check
+
+        self._check_open()
+        return check(self)
 
     def checkpoint(self) -> int:
         """Fold the log into partition files now; return how many were written."""
