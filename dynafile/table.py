@@ -9,6 +9,7 @@ store keeps serialized bytes and hands out freshly deserialized dicts.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import (
     Any,
@@ -89,6 +90,8 @@ class Dynafile:
         read_only: open without writing anything (automatic when the
             directory is not writable).
         clock: function returning the current epoch seconds (for TTL tests).
+        ttl_sweep_interval: when set, a background thread calls
+            :meth:`sweep_expired` every so many seconds (off by default).
 
     Raises:
         SchemaMismatchError: the directory holds a table with other key
@@ -121,6 +124,7 @@ class Dynafile:
         checkpoint_bytes: int = 16 << 20,
         read_only: bool = False,
         clock: Optional[Callable[[], float]] = None,
+        ttl_sweep_interval: Optional[float] = None,
     ) -> None:
         if not isinstance(pk_attribute, str) or not pk_attribute:
             raise ValidationError("must be a non-empty string", attribute="pk_attribute")
@@ -168,6 +172,18 @@ class Dynafile:
             self._engine.close(checkpoint=False)
             raise
         self._engine.on_commit = self._on_commit
+        self._sweeper_stop = threading.Event()
+        self._sweeper: Optional[threading.Thread] = None
+        if ttl_sweep_interval is not None:
+            if not isinstance(ttl_sweep_interval, (int, float)) or ttl_sweep_interval <= 0:
+                self.close()
+                raise ValidationError("must be a positive number of seconds",
+                                      attribute="ttl_sweep_interval")
+            if ttl_attribute is not None and not read_only:
+                self._sweeper = threading.Thread(target=self._sweep_loop,
+                                                 args=(float(ttl_sweep_interval),),
+                                                 name="dynafile-ttl-sweeper", daemon=True)
+                self._sweeper.start()
 
     def _open_schema(self) -> Schema:
         lock = self._engine.lock.shared() if self.read_only else self._engine.lock.exclusive()
@@ -197,6 +213,11 @@ class Dynafile:
 
         Using the table afterwards raises :class:`~dynafile.errors.ClosedError`.
         """
+        stop = getattr(self, "_sweeper_stop", None)
+        if stop is not None:
+            stop.set()
+            if self._sweeper is not None and self._sweeper is not threading.current_thread():
+                self._sweeper.join()
         self._engine.close()
 
     def __repr__(self) -> str:
@@ -857,6 +878,61 @@ class Dynafile:
 
         self._check_open()
         return stream(self, **options)
+
+    # ------------------------------------------------------------------ TTL
+
+    def sweep_expired(self, batch_size: int = 1000) -> int:
+        """Delete every expired item for real and return how many were deleted.
+
+        The deletes are ordinary logged writes (``batch_size`` per record);
+        their events are ``DELETE`` with ``expired=True`` (DynamoDB's
+        service-identity REMOVE records). A table without ``ttl_attribute``
+        sweeps nothing. Cost: a full scan.
+        """
+        self._check_open()
+        if self.ttl_attribute is None:
+            return 0
+        engine = self._engine
+        now = self._clock()
+        expired: List[Tuple[Any, Any]] = []
+        with engine.lock.thread_lock:
+            engine.refresh()
+            digests = engine.digests()
+        for digest in digests:
+            with engine.lock.thread_lock:
+                part = engine.partition(digest)
+                pairs = list(part.items.items())
+                pk = part.pk
+            for sk, data in pairs:
+                if is_expired(self._loads(data), self.ttl_attribute, now):
+                    expired.append((pk, sk))
+        deleted = 0
+        for start in range(0, len(expired), batch_size):
+            chunk = expired[start : start + batch_size]
+
+            def prepare(chunk: List[Tuple[Any, Any]] = chunk) -> Tuple[List[Op], int]:
+                ops = []
+                for npk, nsk in chunk:
+                    current = engine.partition(engine.digest(npk), npk).items.get(nsk)
+                    # Re-check under the lock: it may have been rewritten since.
+                    if current is not None and is_expired(self._loads(current),
+                                                          self.ttl_attribute, now):
+                        ops.append(Op(npk, nsk, None, current, FLAG_EXPIRED))
+                return ops, len(ops)
+
+            deleted += engine.write(prepare)
+        return deleted
+
+    def _sweep_loop(self, interval: float) -> None:
+        while not self._sweeper_stop.wait(interval):
+            if self._engine.closed:
+                return
+            try:
+                self.sweep_expired()
+            except Exception:  # keep sweeping; report through logging
+                import logging
+
+                logging.getLogger("dynafile").exception("TTL sweep failed")
 
     # ---------------------------------------------------------- maintenance
 

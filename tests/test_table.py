@@ -478,3 +478,36 @@ def test_bad_arguments(db):
         db.put_item(item={"PK": "a", "SK": "b"}, return_values="ALL_NEW")
     with pytest.raises(ValidationError):
         Dynafile(os.path.join(db.path, "x"), durability="sometimes")
+
+
+def test_sweep_expired_exact(db_path):
+    now = [1000.0]
+    db = Dynafile(db_path, ttl_attribute="expires", clock=lambda: now[0], durability="normal")
+    events = []
+    for i in range(5):
+        db.put_item(item={"PK": "a", "SK": str(i), "expires": 850 + i * 100})  # 850 950 1050 ...
+    db.put_item(item={"PK": "b", "SK": "x", "expires": "never"})
+    db.add_stream_listener(events.append)
+    assert db.sweep_expired() == 2
+    assert [(e.action, e.old["SK"], e.new, e.expired) for e in events] == [
+        ("DELETE", "0", None, True), ("DELETE", "1", None, True)]
+    assert db.sweep_expired() == 0
+    now[0] = 5000
+    assert db.sweep_expired() == 3
+    assert [i["PK"] for i in db.scan()] == ["b"]
+    db.close()
+    db = Dynafile(db_path, ttl_attribute="expires", durability="normal")
+    assert [i["PK"] for i in db.scan()] == ["b"]
+    db.close()
+
+
+def test_background_sweeper(db_path):
+    db = Dynafile(db_path, ttl_attribute="expires", ttl_sweep_interval=0.05, durability="normal")
+    events = []
+    db.add_stream_listener(events.append)
+    db.put_item(item={"PK": "a", "SK": "1", "expires": time.time() - 5})
+    deadline = time.time() + 10
+    while not any(e.expired for e in events) and time.time() < deadline:
+        time.sleep(0.02)
+    assert [e.expired for e in events if e.action == "DELETE"] == [True]
+    db.close()
