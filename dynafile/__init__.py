@@ -18,6 +18,7 @@ A short tour::
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .expressions import Attr, Key
+from .indexes import GSI, LSI
 from .pages import Page
 from .serialization import JSONSerializer, PickleSerializer, Serializer
 from .streams import Event
@@ -28,6 +29,8 @@ __all__ = [
     "Key",
     "Attr",
     "Event",
+    "GSI",
+    "LSI",
     "Page",
     "Serializer",
     "PickleSerializer",

@@ -9,6 +9,7 @@ store keeps serialized bytes and hands out freshly deserialized dicts.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from typing import (
@@ -32,6 +33,7 @@ from .errors import (
     SchemaMismatchError,
     ValidationError,
 )
+from .indexes import GSI, LSI, IndexSet, index_from_json
 from .expressions import (
     KeyCondition,
     check_placeholders,
@@ -46,7 +48,7 @@ from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
 from .storage.engine import Engine
-from .storage.log import FLAG_EXPIRED, Op
+from .storage.log import FLAG_DROP_SPACE, FLAG_EXPIRED, Op
 from .streams import Event, Listeners, StreamListener
 from .ttl import is_expired
 
@@ -92,6 +94,9 @@ class Dynafile:
         clock: function returning the current epoch seconds (for TTL tests).
         ttl_sweep_interval: when set, a background thread calls
             :meth:`sweep_expired` every so many seconds (off by default).
+        gsis: global secondary indexes the table must have; missing ones
+            are created (and backfilled) at open.
+        lsis: local secondary indexes, fixed when the table is created.
 
     Raises:
         SchemaMismatchError: the directory holds a table with other key
@@ -125,6 +130,8 @@ class Dynafile:
         read_only: bool = False,
         clock: Optional[Callable[[], float]] = None,
         ttl_sweep_interval: Optional[float] = None,
+        gsis: Optional[Sequence[GSI]] = None,
+        lsis: Optional[Sequence[LSI]] = None,
     ) -> None:
         if not isinstance(pk_attribute, str) or not pk_attribute:
             raise ValidationError("must be a non-empty string", attribute="pk_attribute")
@@ -166,12 +173,25 @@ class Dynafile:
             read_only=read_only,
             clock=self._clock,
         )
+        self._pending_types: Dict[str, str] = {}
+        self._meta_sig: Any = None
+        self._indexes = IndexSet(pk_attribute, sk_attribute, (), self._dumps, self._loads,
+                                 self._all_key_types, self._fix_key_types)
         try:
-            self._schema = self._open_schema()
+            self._schema = self._open_schema(_check_indexes(gsis, GSI, "gsis"),
+                                             _check_indexes(lsis, LSI, "lsis"))
         except BaseException:
             self._engine.close(checkpoint=False)
             raise
         self._engine.on_commit = self._on_commit
+        self._engine.on_lock = self._on_lock
+        self._engine.before_append = self._before_append
+        if not read_only:
+            for index in gsis or ():
+                self.create_gsi(index)
+            for name, data in list(self._schema.extra.get("gsis", {}).items()):
+                if data.get("state") != "ACTIVE":
+                    self.create_gsi(index_from_json("g", name, data))  # resume a backfill
         self._sweeper_stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         if ttl_sweep_interval is not None:
@@ -185,7 +205,7 @@ class Dynafile:
                                                  name="dynafile-ttl-sweeper", daemon=True)
                 self._sweeper.start()
 
-    def _open_schema(self) -> Schema:
+    def _open_schema(self, gsis: Sequence[GSI], lsis: Optional[Sequence[LSI]]) -> Schema:
         lock = self._engine.lock.shared() if self.read_only else self._engine.lock.exclusive()
         with lock:
             schema = Schema.read(self.path)
@@ -193,12 +213,71 @@ class Dynafile:
                 if self.read_only:
                     raise SchemaMismatchError(f"{self.path} holds no dynafile table (no meta.json)")
                 schema = Schema(self.pk_attribute, self.sk_attribute, self._serializer.name,
-                                ttl_attribute=self.ttl_attribute)
+                                ttl_attribute=self.ttl_attribute,
+                                extra={"gsis": {}, "lsis": {i.name: i.definition()
+                                                            for i in lsis or ()}})
                 schema.write(self.path)
             else:
                 schema.check_compatible(self.pk_attribute, self.sk_attribute,
                                         self._serializer.name)
+                stored = schema.extra.get("lsis", {})
+                if lsis is not None and {i.name: i.definition() for i in lsis} != stored:
+                    raise SchemaMismatchError(
+                        f"table has local indexes {sorted(stored)} as created; LSIs cannot be "
+                        f"added, changed or removed later")
+            for index in gsis:
+                data = schema.extra.get("gsis", {}).get(index.name)
+                if data is not None and index_from_json("g", index.name, data) != index:
+                    raise SchemaMismatchError(
+                        f"global index {index.name!r} exists with another definition: {data}")
+            self._meta_sig = self._stat_meta()
+            self._schema = schema
+            self._load_indexes()
         return schema
+
+    # -------------------------------------------------------------- schema
+
+    def _stat_meta(self) -> Any:
+        try:
+            st = os.stat(os.path.join(self.path, "meta.json"))
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _load_indexes(self) -> None:
+        extra = self._schema.extra
+        defs = [index_from_json("g", n, d) for n, d in extra.get("gsis", {}).items()]
+        defs += [index_from_json("l", n, d) for n, d in extra.get("lsis", {}).items()]
+        self._indexes = IndexSet(self.pk_attribute, self.sk_attribute, defs, self._dumps,
+                                 self._loads, self._all_key_types, self._fix_key_types)
+        self._engine.live_spaces = {""} | {index.space for index in defs}
+        self._engine.derive = self._indexes.derive if defs else None
+
+    def _refresh_schema(self) -> None:
+        """Reload ``meta.json`` when another process replaced it. One stat."""
+        sig = self._stat_meta()
+        if sig != self._meta_sig:
+            schema = Schema.read(self.path)
+            if schema is not None:
+                self._schema = schema
+                self._meta_sig = sig
+                self._load_indexes()
+
+    def _on_lock(self) -> None:
+        self._pending_types.clear()
+        self._refresh_schema()
+
+    def _before_append(self) -> None:
+        if self._pending_types:
+            self._schema.key_types.update(self._pending_types)
+            self._pending_types.clear()
+            self._schema.write(self.path)
+            self._meta_sig = self._stat_meta()
+
+    def _all_key_types(self) -> Dict[str, Optional[str]]:
+        if not self._pending_types:
+            return self._schema.key_types
+        return {**self._schema.key_types, **self._pending_types}
 
     # ------------------------------------------------------------ plumbing
 
@@ -267,23 +346,15 @@ class Dynafile:
         return item
 
     def _fix_key_types(self, *pairs: Tuple[str, Any]) -> None:
-        """Under the write lock: make sure each key attribute's type is fixed in
-        ``meta.json`` and matches; fix it on first use."""
+        """Under the write lock: check each key attribute's type against the one
+        fixed for it; a first use fixes it in ``meta.json`` just before the
+        record is appended (so a write that fails fixes nothing)."""
         types = self._schema.key_types
-        missing = [(name, value) for name, value in pairs if name and types.get(name) is None]
-        if not missing:
-            return
-        fresh = Schema.read(self.path) or self._schema
-        changed = False
-        for name, value in missing:
-            known = fresh.key_types.get(name)
+        for name, value in pairs:
+            known = types.get(name) or self._pending_types.get(name)
             code = check_key_value(name, value, known)
             if known is None:
-                fresh.key_types[name] = code
-                changed = True
-        if changed:
-            fresh.write(self.path)
-        self._schema = fresh
+                self._pending_types[name] = code
 
     def _key_pairs(self, pk: Any, sk: Any) -> Tuple[Tuple[str, Any], ...]:
         if self.sk_attribute is None:
@@ -295,6 +366,8 @@ class Dynafile:
             return
         loads = self._loads
         for op in ops:
+            if op.space:
+                continue  # index maintenance is not a change of its own
             new = loads(op.new) if op.new is not None else None
             old = loads(op.old) if op.old is not None else None
             action = "PUT" if op.new is not None else "DELETE"
@@ -580,6 +653,7 @@ class Dynafile:
         projection: Union[None, str, Sequence[str]] = None,
         limit: Optional[int] = None,
         exclusive_start_key: Optional[Mapping[str, Any]] = None,
+        index: Optional[str] = None,
     ) -> Page:
         """Return the items of one partition (item collection), in sort-key order.
 
@@ -600,6 +674,9 @@ class Dynafile:
             limit: the most items to *evaluate* (before the filter), like
                 DynamoDB's ``Limit``.
             exclusive_start_key: a page's ``last_evaluated_key``, to go on.
+            index: query a secondary index: ``pk`` is then the index's
+                partition key value and ``sk`` a condition on its sort key;
+                items come in index sort-key order, as the index projects them.
 
         Returns:
             A :class:`~dynafile.pages.Page`: iterate it for items, or read
@@ -610,35 +687,60 @@ class Dynafile:
         """
         self._check_open()
         used = _Placeholders()
+        ix = self._index(index) if index is not None else None
+        pk_name = ix_pk = self.pk_attribute if ix is None or ix.kind == "l" else ix.pk_attribute
+        sk_name = self.sk_attribute if ix is None else ix.sk_attribute
         if key_condition is not None:
             if pk is not _UNSET or sk is not None:
                 raise ValidationError("give either key_condition or pk/sk, not both",
                                       attribute="key_condition")
-            pk, sk = parse_key_condition(key_condition, names, values, pk_name=self.pk_attribute,
-                                         sk_name=self.sk_attribute, used=used)
+            pk, sk = parse_key_condition(key_condition, names, values, pk_name=pk_name,
+                                         sk_name=sk_name, used=used)
         elif pk is _UNSET:
             raise ValidationError("query needs a partition key value", attribute="pk")
         predicate = self._filter_of(_filter, filter, names, values, used)
         project = self._projection(projection, names, used)
         check_placeholders(names, values, used.used)
-        check_key_value(self.pk_attribute, pk, self._schema.key_types.get(self.pk_attribute))
+        check_key_value(ix_pk, pk, self._schema.key_types.get(ix_pk))
         npk = normalize_key(pk)
-        bounds = self._sk_bounds(sk, starts_with, scan_index_forward)
+        bounds = self._sk_bounds(sk, starts_with, scan_index_forward, sk_name)
         limit = _check_limit(limit)
         start_sk = None
         if exclusive_start_key is not None:
-            _, _, spk, start_sk = self._key_only(exclusive_start_key)
+            if ix is None:
+                _, _, spk, start_sk = self._key_only(exclusive_start_key)
+            else:
+                spk, start_sk = self._indexes.start_entry(ix, dict(exclusive_start_key))
             if spk != npk:
                 raise ValidationError("exclusive_start_key belongs to another partition",
                                       attribute="exclusive_start_key")
         engine = self._engine
+        space = "" if ix is None else ix.space
         with engine.lock.thread_lock:
             engine.refresh()
-            part = engine.partition(engine.digest(npk), npk)
-            pairs = _range(part.items, bounds, not scan_index_forward, start_sk, limit)
+            part = engine.partition(engine.digest(npk), npk, space)
+            pairs = _range(part.items, bounds, not scan_index_forward, start_sk, limit,
+                           tuple_mode=ix is not None)
         page = Page(iter(()))
-        page._source = self._evaluate(page, pairs, predicate, project, limit, npk)
+        make_key = None if ix is None else (lambda p, e, ix=ix: self._indexes.lek(ix, p, e))
+        page._source = self._evaluate(page, pairs, predicate, project, limit, npk, make_key)
         return page
+
+    def _index(self, name: Any) -> Any:
+        """Return the live index ``name`` (refreshing the schema once if unknown)."""
+        if not isinstance(name, str):
+            raise ValidationError("must be an index name", attribute="index")
+        index = self._indexes.indexes.get(name)
+        if index is None:
+            with self._engine.lock.thread_lock:
+                self._refresh_schema()
+            index = self._indexes.indexes.get(name)
+        if index is None:
+            raise ValidationError(f"the table has no index named {name!r}", attribute="index")
+        if index.kind == "g" and self._schema.extra["gsis"][name].get("state") != "ACTIVE":
+            raise ValidationError(f"index {name!r} is still being created (backfilling)",
+                                  attribute="index")
+        return index
 
     def count(self, pk: Any = _UNSET, _filter: FilterSpec = None, **kwargs: Any) -> int:
         """Return how many items :meth:`query` would return (DynamoDB's
@@ -657,18 +759,21 @@ class Dynafile:
         exclusive_start_key: Optional[Mapping[str, Any]] = None,
         segment: Optional[int] = None,
         total_segments: Optional[int] = None,
+        index: Optional[str] = None,
     ) -> Page:
         """Return every item of the table (partition by partition, each in
         sort-key order), optionally filtered.
 
         ``segment`` / ``total_segments`` split the table for a parallel scan:
-        the segments together cover every item exactly once. Other arguments
-        as in :meth:`query`. Iteration is lazy when there is no ``limit``.
+        the segments together cover every item exactly once. ``index`` scans
+        a secondary index instead. Other arguments as in :meth:`query`.
+        Iteration is lazy when there is no ``limit``.
 
         Raises:
             ValidationError: bad filter, projection, limit or segment.
         """
         self._check_open()
+        ix = self._index(index) if index is not None else None
         used = _Placeholders()
         predicate = self._filter_of(_filter, filter, names, values, used)
         project = self._projection(projection, names, used)
@@ -687,26 +792,31 @@ class Dynafile:
                                       attribute="segment")
         start: Optional[Tuple[str, Any]] = None
         if exclusive_start_key is not None:
-            _, _, spk, ssk = self._key_only(exclusive_start_key)
+            if ix is None:
+                _, _, spk, ssk = self._key_only(exclusive_start_key)
+            else:
+                spk, ssk = self._indexes.start_entry(ix, dict(exclusive_start_key))
             start = (self._engine.digest(spk), ssk)
         page = Page(iter(()))
-        pairs = self._scan_pairs(start, segment, total_segments)
-        page._source = self._evaluate(page, pairs, predicate, project, limit, None)
+        space = "" if ix is None else ix.space
+        pairs = self._scan_pairs(start, segment, total_segments, space)
+        make_key = None if ix is None else (lambda p, e, ix=ix: self._indexes.lek(ix, p, e))
+        page._source = self._evaluate(page, pairs, predicate, project, limit, None, make_key)
         return page
 
     def _scan_pairs(self, start: Optional[Tuple[str, Any]], segment: Optional[int],
-                    total: Optional[int]) -> Iterator[Tuple[Any, Any, bytes]]:
+                    total: Optional[int], space: str = "") -> Iterator[Tuple[Any, Any, bytes]]:
         engine = self._engine
         with engine.lock.thread_lock:
             engine.refresh()
-            digests = engine.digests()
+            digests = engine.digests("" if space.startswith("l:") else space)
         for digest in digests:
             if total is not None and int(digest[:8], 16) % total != segment:
                 continue
             if start is not None and digest < start[0]:
                 continue
             with engine.lock.thread_lock:
-                part = engine.partition(digest)
+                part = engine.partition(digest, None, space)
                 if start is not None and digest == start[0]:
                     keys = list(part.items.irange(minimum=start[1], inclusive=(False, True)))
                     pairs = [(k, part.items[k]) for k in keys]
@@ -725,29 +835,29 @@ class Dynafile:
             return None
         return to_predicate(spec, names, values, used=used)
 
-    def _sk_bounds(self, sk: Any, starts_with: Any, forward: bool) -> "_Bounds":
+    def _sk_bounds(self, sk: Any, starts_with: Any, forward: bool,
+                   sk_name: Optional[str]) -> "_Bounds":
         bounds = _Bounds()
         if sk is not None:
-            if self.sk_attribute is None:
-                raise ValidationError("the table has no sort key", attribute="sk")
+            if sk_name is None:
+                raise ValidationError("the table (or index) has no sort key", attribute="sk")
             if not isinstance(sk, KeyCondition):
                 raise ValidationError("sk must be a Key(...) condition, e.g. "
                                       "Key('SK').begins_with('a')", attribute="sk")
-            if sk.name != self.sk_attribute:
+            if sk.name != sk_name:
                 raise ValidationError(f"condition is on {sk.name!r}, not the sort key "
-                                      f"{self.sk_attribute!r}", attribute="sk")
-            expected = self._schema.key_types.get(self.sk_attribute)
+                                      f"{sk_name!r}", attribute="sk")
+            expected = self._schema.key_types.get(sk_name)
             for value in sk.values:
-                check_key_value(self.sk_attribute, value, expected)
+                check_key_value(sk_name, value, expected)
             values = [normalize_key(v) for v in sk.values]
             if sk.op == "begins_with" and not isinstance(values[0], (str, bytes)):
                 raise ValidationError("begins_with needs a string or bytes prefix", attribute="sk")
             bounds.apply(sk.op, values)
         if starts_with is not None:
-            if self.sk_attribute is None:
+            if sk_name is None:
                 raise ValidationError("the table has no sort key", attribute="starts_with")
-            check_key_value(self.sk_attribute, starts_with,
-                            self._schema.key_types.get(self.sk_attribute))
+            check_key_value(sk_name, starts_with, self._schema.key_types.get(sk_name))
             bounds.apply("gte" if forward else "lte", [normalize_key(starts_with)])
         return bounds
 
@@ -759,6 +869,7 @@ class Dynafile:
         project: Optional[Callable[[Item], Item]],
         limit: Optional[int],
         pk: Any,
+        make_key: Optional[Callable[[Any, Any], Item]] = None,
     ) -> Iterator[Item]:
         loads = self._loads
         ttl = self.ttl_attribute
@@ -767,7 +878,9 @@ class Dynafile:
         last: Optional[Tuple[Any, Any]] = None
         for entry in pairs:
             if limit is not None and evaluated >= limit:
-                return self._key_dict(*last) if last is not None else None
+                if last is None:
+                    return None
+                return (make_key or self._key_dict)(*last)
             evaluated += 1
             page._note_scanned()
             item_pk, sk, data = entry
@@ -878,6 +991,96 @@ class Dynafile:
 
         self._check_open()
         return stream(self, **options)
+
+    # ------------------------------------------------------------- indexes
+
+    def create_gsi(self, name: Union[str, GSI], pk_attribute: Optional[str] = None,
+                   sk_attribute: Optional[str] = None, projection: str = "ALL",
+                   include: Optional[Sequence[str]] = None) -> None:
+        """Add a global secondary index and fill it from the table's items.
+
+        Takes a :class:`~dynafile.indexes.GSI` or its arguments. Returns once
+        the index is complete. The backfill commits one partition at a time,
+        so readers and writers are held up only briefly; writes made meanwhile
+        maintain the index. If the process dies, the next open resumes it.
+        Creating an index that exists with the same definition does nothing.
+
+        Raises:
+            SchemaMismatchError: an index of that name exists with another
+                definition (or is a local index).
+            ValidationError: bad arguments, or an item whose index key has a
+                type keys cannot have (the index is then left being created).
+        """
+        self._check_open()
+        index = name if isinstance(name, GSI) else GSI(name, pk_attribute,  # type: ignore[arg-type]
+                                                       sk_attribute, projection, include)
+        engine = self._engine
+        with engine.maintenance():
+            gsis = self._schema.extra.setdefault("gsis", {})
+            data = gsis.get(index.name)
+            if data is not None:
+                if index_from_json("g", index.name, data) != index:
+                    raise SchemaMismatchError(
+                        f"global index {index.name!r} exists with another definition: {data}")
+                if data.get("state") == "ACTIVE":
+                    return
+            if index.name in self._schema.extra.get("lsis", {}):
+                raise SchemaMismatchError(f"{index.name!r} is a local index")
+            shutil.rmtree(os.path.join(self.path, f"_gsi-{index.name}"), ignore_errors=True)
+            gsis[index.name] = {**index.definition(), "state": "CREATING"}
+            self._schema.write(self.path)
+            self._meta_sig = self._stat_meta()
+            self._load_indexes()
+        # Start from nothing (a half-built or re-created index), then add every item.
+        engine.write(lambda: ([Op("", None, None, None, FLAG_DROP_SPACE, index.space)], None))
+        with engine.lock.thread_lock:
+            engine.refresh()
+            digests = engine.digests()
+        for digest in digests:
+
+            def prepare(digest: str = digest) -> Tuple[List[Op], None]:
+                part = engine.partition(digest)
+                live = self._indexes.indexes.get(index.name)
+                if live is None or not part.items:
+                    return [], None  # dropped meanwhile, or emptied
+                return self._indexes.backfill_ops(live, part.pk, list(part.items.items())), None
+
+            engine.write(prepare)
+        with engine.maintenance():
+            data = self._schema.extra.get("gsis", {}).get(index.name)
+            if data is not None:
+                data["state"] = "ACTIVE"
+                self._schema.write(self.path)
+                self._meta_sig = self._stat_meta()
+
+    def drop_gsi(self, name: str) -> None:
+        """Remove a global secondary index and its files.
+
+        Raises:
+            ValidationError: the table has no global index ``name``.
+        """
+        self._check_open()
+        engine = self._engine
+        with engine.maintenance():
+            gsis = self._schema.extra.get("gsis", {})
+            if name not in gsis:
+                raise ValidationError(f"the table has no global index named {name!r}",
+                                      attribute="name")
+            del gsis[name]
+            self._schema.write(self.path)
+            self._meta_sig = self._stat_meta()
+            self._load_indexes()
+        engine.write(lambda: ([Op("", None, None, None, FLAG_DROP_SPACE, f"g:{name}")], None))
+        with engine.maintenance():
+            if name not in self._schema.extra.get("gsis", {}):
+                shutil.rmtree(os.path.join(self.path, f"_gsi-{name}"), ignore_errors=True)
+
+    @property
+    def indexes(self) -> Dict[str, Any]:
+        """The table's secondary indexes by name (GSI and LSI objects)."""
+        with self._engine.lock.thread_lock:
+            self._refresh_schema()
+        return dict(self._indexes.indexes)
 
     # ------------------------------------------------------------------ TTL
 
@@ -1003,11 +1206,44 @@ class _Bounds:
                                   attribute="sk") from None
 
 
-def _range(items: Any, b: _Bounds, reverse: bool, start: Any,
-           limit: Optional[int]) -> List[Tuple[Any, Any, bytes]]:
+class _Extreme:
+    """Compares above (``top``) or below every other value: closes tuple ranges."""
+
+    __slots__ = ("top",)
+
+    def __init__(self, top: bool) -> None:
+        self.top = top
+
+    def __lt__(self, other: Any) -> bool:
+        return not self.top and other is not self
+
+    def __gt__(self, other: Any) -> bool:
+        return self.top and other is not self
+
+    def __le__(self, other: Any) -> bool:
+        return not self.top or other is self
+
+    def __ge__(self, other: Any) -> bool:
+        return self.top or other is self
+
+
+_TOP = _Extreme(True)
+_BOTTOM = _Extreme(False)
+
+
+def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: Optional[int],
+           tuple_mode: bool = False) -> List[Tuple[Any, Any, bytes]]:
     """Return ``(None, sk, bytes)`` for the keys of ``items`` within ``b``,
-    walking from after ``start``, at most ``limit + 1`` of them."""
+    walking from after ``start``, at most ``limit + 1`` of them.
+
+    In ``tuple_mode`` (indexes) keys are tuples whose first element is the
+    sort key the bounds speak of."""
     lo, lo_inc, hi, hi_inc = b.lo, b.lo_inc, b.hi, b.hi_inc
+    if tuple_mode:
+        if lo is not None:
+            lo, lo_inc = (lo, _BOTTOM if lo_inc else _TOP), True
+        if hi is not None:
+            hi, hi_inc = (hi, _TOP if hi_inc else _BOTTOM), True
     if start is not None:
         if reverse:
             if hi is None or start < hi or (start == hi and hi_inc):
@@ -1024,7 +1260,8 @@ def _range(items: Any, b: _Bounds, reverse: bool, start: Any,
     out: List[Tuple[Any, Any, bytes]] = []
     cap = None if limit is None else limit + 1
     for k in keys:
-        if prefix is not None and not (type(k) is type(prefix) and k.startswith(prefix)):
+        head = k[0] if tuple_mode else k
+        if prefix is not None and not (type(head) is type(prefix) and head.startswith(prefix)):
             continue
         out.append((None, k, items[k]))
         if cap is not None and len(out) >= cap:
@@ -1042,6 +1279,19 @@ def _prefix_successor(prefix: Any) -> Any:
         return chars[:-1] + chr(ord(chars[-1]) + 1) if chars else None
     raw = bytes(prefix).rstrip(b"\xff")
     return raw[:-1] + bytes((raw[-1] + 1,)) if raw else None
+
+
+def _check_indexes(indexes: Any, cls: type, attribute: str) -> Any:
+    if indexes is None:
+        return None if cls is LSI else ()
+    if isinstance(indexes, (str, bytes)) or not isinstance(indexes, Iterable):
+        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
+    out = list(indexes)
+    if not all(isinstance(index, cls) for index in out):
+        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
+    if len({index.name for index in out}) != len(out):
+        raise ValidationError("index names must be unique", attribute=attribute)
+    return out
 
 
 def _check_limit(limit: Any) -> Optional[int]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict, deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from sortedcontainers import SortedDict
 
@@ -31,6 +32,7 @@ from ..keys import partition_digest
 from . import fs
 from .locking import TableLock
 from .log import (
+    FLAG_DROP_SPACE,
     ROTATE,
     WRITE,
     Op,
@@ -93,10 +95,12 @@ class Engine:
         self.read_only = read_only
         self._clock = clock or time.time
         self.lock = TableLock(os.path.join(root, "LOCK"), lock_timeout, read_only)
-        self._cache: "OrderedDict[str, Partition]" = OrderedDict()
+        # Partitions are named by a slot: (space, digest); space "" is the
+        # table, "g:<name>" / "l:<name>" its indexes.
+        self._cache: "OrderedDict[Tuple[str, str], Partition]" = OrderedDict()
         self._cache_used = 0
-        self._overlay: Dict[str, Dict[Any, Tuple[int, Optional[bytes]]]] = {}
-        self._overlay_pk: Dict[str, Any] = {}
+        self._overlay: Dict[Tuple[str, str], Dict[Any, Tuple[int, Optional[bytes]]]] = {}
+        self._overlay_pk: Dict[Tuple[str, str], Any] = {}
         self._overlay_bytes = 0
         self._digests: Dict[Any, str] = {}
         self._lsn = 0
@@ -112,6 +116,16 @@ class Engine:
         #: Called as ``on_commit(lsn, ops)`` for each record this engine wrote,
         #: in log order, outside the write lock.
         self.on_commit: Optional[Callable[[int, List[Op]], None]] = None
+        #: Called under the exclusive lock after catching up, before a write's
+        #: ``prepare`` or a checkpoint (the table refreshes its schema there).
+        self.on_lock: Optional[Callable[[], None]] = None
+        #: Called as ``derive(ops)`` under the lock; returns the extra
+        #: operations (index maintenance) to commit in the same record.
+        self.derive: Optional[Callable[[List[Op]], List[Op]]] = None
+        #: Called under the lock just before a non-empty record is appended.
+        self.before_append: Optional[Callable[[], None]] = None
+        #: Spaces whose partitions checkpoints write (the table and live indexes).
+        self.live_spaces: set = {""}
         self.closed = False
         try:
             if read_only:
@@ -133,8 +147,11 @@ class Engine:
         fs.remove_stale_temp_files(self.wal_dir)
         flag = os.path.join(self.root, _CHECKPOINTING)
         if os.path.exists(flag):
-            for name in os.listdir(self.part_dir) if os.path.isdir(self.part_dir) else ():
-                fs.remove_stale_temp_files(os.path.join(self.part_dir, name))
+            roots = [self.part_dir] + [os.path.join(self.root, n, "_partitions")
+                                       for n in os.listdir(self.root) if n.startswith("_gsi-")]
+            for directory in roots:
+                for name in os.listdir(directory) if os.path.isdir(directory) else ():
+                    fs.remove_stale_temp_files(os.path.join(directory, name))
             os.unlink(flag)
         if not self._segments():
             path = os.path.join(self.wal_dir, segment_name(1))
@@ -266,14 +283,17 @@ class Engine:
         cache = self._cache
         added = 0
         for op in ops:
-            d = self.digest(op.pk)
-            entries = overlay.get(d)
+            if op.flags & FLAG_DROP_SPACE:
+                self.drop_space(op.space)
+                continue
+            slot = (op.space, self.digest(op.pk))
+            entries = overlay.get(slot)
             if entries is None:
-                entries = overlay[d] = {}
-                self._overlay_pk[d] = op.pk
+                entries = overlay[slot] = {}
+                self._overlay_pk[slot] = op.pk
             entries[op.sk] = (lsn, op.new)
             added += _ENTRY_OVERHEAD + (len(op.new) if op.new is not None else 0)
-            part = cache.get(d)
+            part = cache.get(slot)
             if part is not None and lsn > part.lsn:
                 before = part.nbytes
                 if op.new is None:
@@ -282,26 +302,43 @@ class Engine:
                     part.put(op.sk, op.new)
                 self._cache_used += part.nbytes - before
         for op in ops:
-            part = cache.get(self.digest(op.pk))
+            part = cache.get((op.space, self.digest(op.pk)))
             if part is not None and part.lsn < lsn:
                 part.lsn = lsn
         self._overlay_bytes += added
 
+    def drop_space(self, space: str) -> None:
+        """Forget every cached and pending partition of ``space`` (an index drop)."""
+        for slot in [slot for slot in self._overlay if slot[0] == space]:
+            del self._overlay[slot]
+            self._overlay_pk.pop(slot, None)
+        for slot in [slot for slot in self._cache if slot[0] == space]:
+            self._cache_used -= self._cache.pop(slot).nbytes
+
     # ---------------------------------------------------------- partitions
 
-    def _partition_path(self, digest: str) -> str:
-        return os.path.join(self.part_dir, digest, "data.pickle")
+    def space_dir(self, space: str) -> str:
+        """Return the ``_partitions`` directory holding ``space``'s partitions."""
+        if space.startswith("g:"):
+            return os.path.join(self.root, f"_gsi-{space[2:]}", "_partitions")
+        return self.part_dir
 
-    def _materialize(self, digest: str, pk: Any) -> Partition:
+    def _partition_path(self, slot: Tuple[str, str]) -> str:
+        space, digest = slot
+        if space.startswith("l:"):
+            return os.path.join(self.part_dir, digest, f"lsi-{space[2:]}.pickle")
+        return os.path.join(self.space_dir(space), digest, "data.pickle")
+
+    def _materialize(self, slot: Tuple[str, str], pk: Any) -> Partition:
         """Build a partition from its file and the overlay, without caching it."""
-        path = self._partition_path(digest)
+        path = self._partition_path(slot)
         try:
             data = fs.read_file(path)
         except FileNotFoundError:
             file_pk, items, file_lsn = pk, SortedDict(), 0
         else:
             file_pk, items, file_lsn = decode_partition(data, path)
-        for sk, (lsn, new) in self._overlay.get(digest, {}).items():
+        for sk, (lsn, new) in self._overlay.get(slot, {}).items():
             if lsn > file_lsn:
                 if new is None:
                     items.pop(sk, None)
@@ -309,32 +346,33 @@ class Engine:
                     items[sk] = new
         return Partition(file_pk if pk is None else pk, items, max(file_lsn, self._lsn))
 
-    def partition(self, digest: str, pk: Any = None) -> Partition:
-        """Return the cached partition ``digest``, loading it when needed.
+    def partition(self, digest: str, pk: Any = None, space: str = "") -> Partition:
+        """Return the cached partition ``digest`` of ``space``, loading it when needed.
 
         ``pk`` may be ``None`` when unknown (scans); the file says. Call with
         the thread lock held and after :meth:`refresh`. O(1) when cached,
         O(n) to load.
         """
-        part = self._cache.get(digest)
+        slot = (space, digest)
+        part = self._cache.get(slot)
         if part is not None:
-            self._cache.move_to_end(digest)
+            self._cache.move_to_end(slot)
             return part
-        part = self._materialize(digest, pk if pk is not None else self._overlay_pk.get(digest))
-        self._cache[digest] = part
+        part = self._materialize(slot, pk if pk is not None else self._overlay_pk.get(slot))
+        self._cache[slot] = part
         self._cache_used += part.nbytes
         while self._cache_used > self.cache_bytes and len(self._cache) > 1:
             _, evicted = self._cache.popitem(last=False)
             self._cache_used -= evicted.nbytes
         return part
 
-    def digests(self) -> List[str]:
-        """Return the digests of every partition that may hold items, sorted."""
+    def digests(self, space: str = "") -> List[str]:
+        """Return the digests of every partition of ``space`` that may hold items, sorted."""
         try:
-            names = set(os.listdir(self.part_dir))
+            names = set(os.listdir(self.space_dir(space)))
         except FileNotFoundError:
             names = set()
-        names.update(self._overlay)
+        names.update(digest for sp, digest in self._overlay if sp == space)
         return sorted(n for n in names if len(n) == 32)
 
     # ---------------------------------------------------------------- write
@@ -352,8 +390,14 @@ class Engine:
             raise DynafileError("table is open read-only")
         with self.lock.exclusive():
             self._catch_up(exclusive=True)
+            if self.on_lock is not None:
+                self.on_lock()
             ops, result = prepare()
+            if ops and self.derive is not None:
+                ops = ops + self.derive(ops)
             if ops:
+                if self.before_append is not None:
+                    self.before_append()
                 lsn = self._lsn + 1
                 if self._offset >= self.segment_bytes:
                     self._rotate(lsn)
@@ -368,6 +412,16 @@ class Engine:
         if self._events:
             self._deliver()
         return result
+
+    @contextmanager
+    def maintenance(self) -> Iterator[None]:
+        """Hold the exclusive lock, caught up with the log and ``on_lock`` run:
+        for schema changes (index creation and drop)."""
+        with self.lock.exclusive():
+            self._catch_up(exclusive=True)
+            if self.on_lock is not None:
+                self.on_lock()
+            yield
 
     def _append(self, frame: bytes) -> None:
         start = self._offset
@@ -412,6 +466,8 @@ class Engine:
             return 0
         with self.lock.exclusive():
             self._catch_up(exclusive=True)
+            if self.on_lock is not None:
+                self.on_lock()
             return self._checkpoint()
 
     def _checkpoint(self) -> int:
@@ -421,15 +477,17 @@ class Engine:
         with open(flag, "wb"):
             pass
         written = 0
-        for digest in sorted(self._overlay):
-            part = self._cache.get(digest)
+        for slot in sorted(self._overlay):
+            if slot[0] not in self.live_spaces:
+                continue  # an index dropped since: its files are gone
+            part = self._cache.get(slot)
             if part is None:
-                part = self._materialize(digest, self._overlay_pk.get(digest))
-            path = self._partition_path(digest)
+                part = self._materialize(slot, self._overlay_pk.get(slot))
+            path = self._partition_path(slot)
             if part.items:
                 fs.atomic_write_bytes(path, encode_partition(part.pk, part.items, self._lsn))
             else:
-                self._remove_partition(digest)
+                self._remove_partition(path)
             written += 1
         marker = {"lsn": self._lsn, "segment": self._seg_first, "offset": self._offset}
         fs.atomic_write_bytes(os.path.join(self.wal_dir, _MARKER), json.dumps(marker).encode())
@@ -441,16 +499,19 @@ class Engine:
         self._drop_old_segments()
         return written
 
-    def _remove_partition(self, digest: str) -> None:
-        directory = os.path.join(self.part_dir, digest)
+    def _remove_partition(self, path: str) -> None:
+        """Remove an emptied partition's file, and its directory once empty."""
         try:
-            names = os.listdir(directory)
+            os.unlink(path)
         except FileNotFoundError:
             return
-        for name in names:
-            os.unlink(os.path.join(directory, name))
-        os.rmdir(directory)
-        fs.sync_dir(self.part_dir)
+        directory = os.path.dirname(path)
+        try:
+            os.rmdir(directory)
+        except OSError:  # still holds another index's file
+            fs.sync_dir(directory)
+            return
+        fs.sync_dir(os.path.dirname(directory))
 
     def _drop_old_segments(self) -> None:
         """Delete segments a checkpoint covers once they are past retention."""

@@ -9,10 +9,14 @@ Log sequence numbers (lsn) rise by one per record across segments. A
 payload starts with a record type byte:
 
 * ``WRITE``: one committed write (a put, delete, update, batch or
-  transaction): ``u32 count`` then ``count`` operations, each
-  ``key pk | key sk | u8 flags | blob new | blob old`` where a blob is
+  transaction, with the index changes it causes): ``u32 count`` then
+  ``count`` operations, each
+  ``u8 len + space | key pk | key sk | u8 flags | blob new | blob old``
+  where ``space`` names what the operation changes (``""`` the table,
+  ``"g:<name>"`` a global index, ``"l:<name>"`` a local index), a blob is
   ``u32 length + bytes`` (``0xFFFFFFFF`` for "absent") and a key is
-  ``u8 tag ('S', 'B', 'N' or '-' for none) | u16 length | bytes``.
+  ``u8 tag ('S', 'B', 'N', '-' for none) | u16 length | bytes`` or, for
+  index sort keys, ``'T' | u16 count | keys...``.
 * ``ROTATE``: the last record of a segment; the next segment's name is
   the following lsn.
 
@@ -57,6 +61,8 @@ MAX_PAYLOAD = 1 << 30
 
 #: Operation flag: the delete was a TTL expiry.
 FLAG_EXPIRED = 1
+#: Operation flag: drop every entry of the operation's space (an index drop).
+FLAG_DROP_SPACE = 2
 
 
 class Op(NamedTuple):
@@ -67,6 +73,7 @@ class Op(NamedTuple):
     new: Optional[bytes]
     old: Optional[bytes]
     flags: int = 0
+    space: str = ""
 
 
 class Frame(NamedTuple):
@@ -138,6 +145,11 @@ def _encode_key(parts: List[bytes], value: Any) -> None:
         parts.append(_KEYHDR.pack(b"-", 0))
         return
     cls = type(value)
+    if cls is tuple:
+        parts.append(_KEYHDR.pack(b"T", len(value)))
+        for element in value:
+            _encode_key(parts, element)
+        return
     if cls is str:
         raw = value.encode("utf-8", "surrogatepass")
         tag = b"S"
@@ -154,6 +166,12 @@ def _encode_key(parts: List[bytes], value: Any) -> None:
 def _decode_key(body: bytes, pos: int) -> Tuple[Any, int]:
     tag, length = _KEYHDR.unpack_from(body, pos)
     pos += _KEYHDR.size
+    if tag == b"T":
+        elements = []
+        for _ in range(length):
+            element, pos = _decode_key(body, pos)
+            elements.append(element)
+        return tuple(elements), pos
     raw = body[pos : pos + length]
     if len(raw) != length:
         raise ValueError("truncated key")
@@ -196,6 +214,9 @@ def encode_write(ops: List[Op]) -> bytes:
     normalised (see :func:`dynafile.keys.normalize_key`)."""
     parts: List[bytes] = [_U32.pack(len(ops))]
     for op in ops:
+        space = op.space.encode("utf-8")
+        parts.append(bytes((len(space),)))
+        parts.append(space)
         _encode_key(parts, op.pk)
         _encode_key(parts, op.sk)
         parts.append(bytes((op.flags,)))
@@ -215,13 +236,16 @@ def decode_write(body: bytes) -> List[Op]:
         pos = 4
         ops: List[Op] = []
         for _ in range(count):
+            size = body[pos]
+            space = body[pos + 1 : pos + 1 + size].decode("utf-8")
+            pos += 1 + size
             pk, pos = _decode_key(body, pos)
             sk, pos = _decode_key(body, pos)
             flags = body[pos]
             pos += 1
             new, pos = _decode_blob(body, pos)
             old, pos = _decode_blob(body, pos)
-            ops.append(Op(pk, sk, new, old, flags))
+            ops.append(Op(pk, sk, new, old, flags, space))
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
     if pos != len(body):
