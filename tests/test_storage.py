@@ -210,3 +210,17 @@ def test_kill_at_named_points(db_path, point):
     db = Dynafile(db_path)
     assert db.get_item(key={"PK": "after", "SK": "crash"}) is not None
     db.close()
+
+
+def test_reading_process_overlay_is_pruned_after_foreign_checkpoint(db_path):
+    writer = Dynafile(db_path, durability="normal", checkpoint_bytes=10_000)
+    reader = Dynafile(db_path, durability="normal", checkpoint_bytes=10_000)
+    for i in range(300):
+        writer.put_item(item={"PK": f"p{i % 5}", "SK": f"{i:04d}", "pad": "x" * 50})
+        if i % 20 == 0:
+            reader.get_item(key={"PK": "p0", "SK": "0000"})
+    assert reader.get_item(key={"PK": "p1", "SK": "0001"}) is not None
+    assert reader._engine._overlay_bytes < 20_000
+    assert len(list(reader.scan())) == 300
+    writer.close()
+    reader.close()

@@ -211,6 +211,27 @@ class Engine:
         if os.fstat(self._fd).st_size != self._offset:
             with self.lock.shared():
                 self._catch_up(exclusive=False)
+                if self._overlay_bytes >= self.checkpoint_bytes:
+                    self._prune_overlay()
+
+    def _prune_overlay(self) -> None:
+        """Drop overlay entries that another process's checkpoint has put in
+        partition files, so a process that only reads stays within bounds."""
+        marker = self._read_marker()[0]
+        if marker <= self._marker_lsn:
+            return
+        self._marker_lsn = marker
+        kept = 0
+        for slot in list(self._overlay):
+            entries = self._overlay[slot]
+            fresh = {sk: e for sk, e in entries.items() if e[0] > marker}
+            if fresh:
+                self._overlay[slot] = fresh
+                kept += sum(_ENTRY_OVERHEAD + len(e[1] or b"") for e in fresh.values())
+            else:
+                del self._overlay[slot]
+                self._overlay_pk.pop(slot, None)
+        self._overlay_bytes = kept
 
     def _catch_up(self, exclusive: bool) -> None:
         while True:
