@@ -62,6 +62,9 @@ def check_key_value(attribute: str, value: Any, expected: Optional[str] = None) 
             than :data:`MAX_KEY_BYTES`, or of another type than ``expected``
             (the type the table fixed for this attribute).
     """
+    if type(value) is str and 0 < len(value) <= MAX_KEY_BYTES // 4 and expected != "B" and (
+            expected != "N"):
+        return "S"  # the common case: short text, at most 4 UTF-8 bytes a character
     code = key_type(value)
     if code is None:
         raise ValidationError(

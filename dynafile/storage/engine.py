@@ -409,7 +409,8 @@ class Engine:
         """
         if self.read_only:
             raise DynafileError("table is open read-only")
-        with self.lock.exclusive():
+        self.lock.acquire_exclusive()
+        try:
             self._catch_up(exclusive=True)
             if self.on_lock is not None:
                 self.on_lock()
@@ -430,6 +431,8 @@ class Engine:
                     self._events.append((lsn, ops))
                 if self._overlay_bytes >= self.checkpoint_bytes:
                     self._checkpoint()
+        finally:
+            self.lock.release_exclusive()
         if self._events:
             self._deliver()
         return result

@@ -21,6 +21,18 @@ from ..errors import LockTimeoutError
 
 __all__ = ["TableLock"]
 
+_EX = portalocker.LOCK_EX
+
+try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot path
+    import fcntl
+
+    _flock = fcntl.flock
+    _LOCK_NB = fcntl.LOCK_NB
+    _LOCK_UN = fcntl.LOCK_UN
+except ImportError:  # pragma: no cover - Windows: portalocker's msvcrt locks
+    _flock = None
+    _LOCK_NB = _LOCK_UN = 0
+
 
 class TableLock:
     """The write lock (exclusive) and catch-up lock (shared) of one table.
@@ -43,6 +55,13 @@ class TableLock:
         self._mode = 0
 
     def _acquire_process(self, flags: int) -> None:
+        if _flock is not None:
+            # The uncontended path: one flock(2) call, no wrapper objects.
+            try:
+                _flock(self._fd, int(flags) | _LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
         try:
             portalocker.lock(self._file, flags | portalocker.LOCK_NB)
             return
@@ -62,26 +81,44 @@ class TableLock:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.01)
 
+    def acquire_exclusive(self) -> None:
+        """Take the thread lock and the exclusive process lock (re-entrant in a
+        thread). Pair with :meth:`release_exclusive`.
+
+        Raises:
+            LockTimeoutError: another process held the lock past ``timeout``.
+        """
+        self.thread_lock.acquire()
+        try:
+            if self._depth:
+                if self._mode != _EX:
+                    raise RuntimeError("cannot upgrade a shared table lock to exclusive")
+                self._depth += 1
+                return
+            self._acquire_process(_EX)
+            self._depth, self._mode = 1, _EX
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def release_exclusive(self) -> None:
+        """Undo one :meth:`acquire_exclusive`."""
+        try:
+            self._depth -= 1
+            if self._depth == 0:
+                self._mode = 0
+                self._release_process()
+        finally:
+            self.thread_lock.release()
+
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the thread lock and the exclusive process lock (re-entrant in a thread)."""
-        with self.thread_lock:
-            if self._depth and self._mode == portalocker.LOCK_EX:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            if self._depth:
-                raise RuntimeError("cannot upgrade a shared table lock to exclusive")
-            self._acquire_process(portalocker.LOCK_EX)
-            self._depth, self._mode = 1, portalocker.LOCK_EX
-            try:
-                yield
-            finally:
-                self._depth, self._mode = 0, 0
-                portalocker.unlock(self._file)
+        self.acquire_exclusive()
+        try:
+            yield
+        finally:
+            self.release_exclusive()
 
     @contextmanager
     def shared(self) -> Iterator[None]:
@@ -101,7 +138,13 @@ class TableLock:
                 yield
             finally:
                 self._depth, self._mode = 0, 0
-                portalocker.unlock(self._file)
+                self._release_process()
+
+    def _release_process(self) -> None:
+        if _flock is not None:
+            _flock(self._fd, _LOCK_UN)
+        else:  # pragma: no cover - non-POSIX
+            portalocker.unlock(self._file)
 
     def close(self) -> None:
         """Release the LOCK file."""
