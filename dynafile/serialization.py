@@ -21,7 +21,18 @@ from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple
 
 from .errors import UnsafeDataError, ValidationError
 
-__all__ = ["Serializer", "PickleSerializer", "JSONSerializer", "get_serializer"]
+__all__ = ["Serializer", "PickleSerializer", "JSONSerializer", "get_serializer", "Unvetted"]
+
+
+class Unvetted(bytes):
+    """Item bytes read from disk that have not been checked yet.
+
+    Bytes this process serialized itself are plain ``bytes`` and load at full
+    speed; bytes that came from a file are wrapped in this class until a
+    first load checks them through the allowlist (:meth:`Serializer.load_stored`).
+    """
+
+    __slots__ = ()
 
 
 class Serializer:
@@ -34,6 +45,12 @@ class Serializer:
 
     def loads(self, data: bytes) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def load_stored(self, data: bytes) -> Any:
+        """Load bytes kept by the engine: plain ``bytes`` were written by this
+        process; :class:`Unvetted` bytes came from disk. The default treats both
+        alike; a serializer that can run code on load checks the second kind."""
+        return self.loads(data)
 
 
 _SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
@@ -94,11 +111,28 @@ class PickleSerializer(Serializer):
         self._fast_loads: Callable[[bytes], Any] = pickle.loads
 
     def dumps(self, obj: Any) -> bytes:
-        """Return ``obj`` pickled. Raises ValidationError when it cannot be pickled."""
+        """Return ``obj`` pickled.
+
+        Raises:
+            ValidationError: it cannot be pickled, or it holds an object of a
+                class the allowlist would refuse to load again (so nothing is
+                stored that could not be read back after a restart).
+        """
         try:
-            return pickle.dumps(obj, self.protocol)
+            data = pickle.dumps(obj, self.protocol)
         except Exception as exc:  # pickle raises many types for unpicklable values
             raise ValidationError(f"value cannot be serialized: {exc}", attribute="item") from exc
+        # Protocol 4+ names every class with STACK_GLOBAL; without that byte
+        # there is nothing to check.
+        if b"\x93" in data:
+            try:
+                self._unpickler(io.BytesIO(data)).load()
+            except UnsafeDataError as exc:
+                raise ValidationError(
+                    f"value holds an object the serializer would not load back ({exc.reason}); "
+                    "store built-in types, or pass PickleSerializer(trusted=[...])",
+                    attribute="item") from None
+        return data
 
     def loads(self, data: bytes) -> Any:
         """Return the object in ``data``.
@@ -112,6 +146,13 @@ class PickleSerializer(Serializer):
             if op in data:
                 return self._unpickler(io.BytesIO(data)).load()
         return self._fast_loads(data)
+
+    def load_stored(self, data: bytes) -> Any:
+        """Load engine-held bytes: at full speed when this process wrote them,
+        through the allowlist when they came from disk (:class:`Unvetted`)."""
+        if data.__class__ is bytes:
+            return self._fast_loads(data)
+        return self.loads(data)
 
 
 def _json_default(obj: Any) -> Any:

@@ -154,7 +154,8 @@ class Dynafile:
         self.max_item_size = max_item_size
         self._serializer = get_serializer(serializer)
         self._dumps = self._serializer.dumps
-        self._loads = self._serializer.loads
+        self._loads = self._serializer.loads  # bytes from anywhere: always checked
+        self._load_held = self._serializer.load_stored  # bytes the engine holds
         self._clock = clock or time.time
         self._listeners = Listeners()
         if not read_only:
@@ -175,7 +176,7 @@ class Dynafile:
         )
         self._pending_types: Dict[str, str] = {}
         self._meta_sig: Any = None
-        self._indexes = IndexSet(pk_attribute, sk_attribute, (), self._dumps, self._loads,
+        self._indexes = IndexSet(pk_attribute, sk_attribute, (), self._dumps, self._load_held,
                                  self._all_key_types, self._fix_key_types)
         try:
             self._schema = self._open_schema(_check_indexes(gsis, GSI, "gsis"),
@@ -249,7 +250,7 @@ class Dynafile:
         defs = [index_from_json("g", n, d) for n, d in extra.get("gsis", {}).items()]
         defs += [index_from_json("l", n, d) for n, d in extra.get("lsis", {}).items()]
         self._indexes = IndexSet(self.pk_attribute, self.sk_attribute, defs, self._dumps,
-                                 self._loads, self._all_key_types, self._fix_key_types)
+                                 self._load_held, self._all_key_types, self._fix_key_types)
         self._engine.live_spaces = {""} | {index.space for index in defs}
         self._engine.derive = self._indexes.derive if defs else None
 
@@ -340,7 +341,7 @@ class Dynafile:
         """Deserialize stored bytes; ``None`` for absent or expired items."""
         if data is None:
             return None
-        item = self._loads(data)
+        item = self._load_held(data)
         if self.ttl_attribute is not None and is_expired(item, self.ttl_attribute, self._clock()):
             return None
         return item
@@ -364,7 +365,7 @@ class Dynafile:
     def _on_commit(self, lsn: int, ops: List[Op]) -> None:
         if not self._listeners:
             return
-        loads = self._loads
+        loads = self._load_held
         for op in ops:
             if op.space:
                 continue  # index maintenance is not a change of its own
@@ -593,11 +594,17 @@ class Dynafile:
         engine = self._engine
         with engine.lock.thread_lock:
             engine.refresh()
-            data = engine.partition(engine.digest(npk), npk).items.get(nsk)
-        item = self._visible(data)
-        if item is None or project is None:
-            return item
-        return project(item)
+            items = engine.partition(engine.digest(npk), npk).items
+            data = items.get(nsk)
+            if data is None:
+                return None
+            item = self._load_held(data)
+            if data.__class__ is not bytes:
+                items[nsk] = bytes(data)  # checked once: later reads take the fast path
+        ttl = self.ttl_attribute
+        if ttl is not None and is_expired(item, ttl, self._clock()):
+            return None
+        return item if project is None else project(item)
 
     def _projection(self, projection: Any, names: Any, used: Any = None) -> Any:
         if projection is None:
@@ -871,7 +878,7 @@ class Dynafile:
         pk: Any,
         make_key: Optional[Callable[[Any, Any], Item]] = None,
     ) -> Iterator[Item]:
-        loads = self._loads
+        loads = self._load_held
         ttl = self.ttl_attribute
         now = self._clock() if ttl is not None else 0.0
         evaluated = 0
@@ -1107,7 +1114,7 @@ class Dynafile:
                 pairs = list(part.items.items())
                 pk = part.pk
             for sk, data in pairs:
-                if is_expired(self._loads(data), self.ttl_attribute, now):
+                if is_expired(self._load_held(data), self.ttl_attribute, now):
                     expired.append((pk, sk))
         deleted = 0
         for start in range(0, len(expired), batch_size):
@@ -1118,7 +1125,7 @@ class Dynafile:
                 for npk, nsk in chunk:
                     current = engine.partition(engine.digest(npk), npk).items.get(nsk)
                     # Re-check under the lock: it may have been rewritten since.
-                    if current is not None and is_expired(self._loads(current),
+                    if current is not None and is_expired(self._load_held(current),
                                                           self.ttl_attribute, now):
                         ops.append(Op(npk, nsk, None, current, FLAG_EXPIRED))
                 return ops, len(ops)

@@ -224,3 +224,62 @@ def test_reading_process_overlay_is_pruned_after_foreign_checkpoint(db_path):
     assert len(list(reader.scan())) == 300
     writer.close()
     reader.close()
+
+
+class Money:
+    def __init__(self, cents):
+        self.cents = cents
+
+    def __eq__(self, other):
+        return isinstance(other, Money) and other.cents == self.cents
+
+
+def test_objects_the_allowlist_refuses_are_rejected_at_write(db_path):
+    from dynafile import PickleSerializer, ValidationError
+
+    db = Dynafile(db_path, durability="normal")
+    with pytest.raises(ValidationError, match="would not load back"):
+        db.put_item(item={"PK": "a", "SK": "1", "price": Money(5)})
+    import datetime
+    import uuid
+    from decimal import Decimal
+
+    ok = {"PK": "a", "SK": "2", "when": datetime.datetime(2026, 1, 2, 3, 4),
+          "id": uuid.UUID(int=7), "d": Decimal("1.10"), "s": frozenset({1}), "t": (1, 2)}
+    db.put_item(item=ok)
+    db.close()
+    db = Dynafile(db_path)
+    assert db.get_item(key={"PK": "a", "SK": "2"}) == ok
+    db.close()
+    trusted = PickleSerializer(trusted=[(__name__, "Money")])
+    db = Dynafile(db_path, serializer=trusted)
+    db.put_item(item={"PK": "a", "SK": "3", "price": Money(5)})
+    db.close()
+    db = Dynafile(db_path, serializer=PickleSerializer(trusted=[(__name__, "Money")]))
+    assert db.get_item(key={"PK": "a", "SK": "3"})["price"] == Money(5)
+    db.close()
+
+
+def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
+    import pickle
+
+    canary = tmp_path / "canary"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {canary}",))
+
+    db = Dynafile(db_path, durability="normal")
+    db.put_item(item={"PK": "a", "SK": "1"})
+    evil = pickle.dumps({"PK": "a", "SK": "2", "x": Evil()})
+    frame = wal.encode_frame(db._engine.lsn + 1, wal.WRITE,
+                             wal.encode_write([wal.Op("a", "2", evil, None)]))
+    with open(segment_path(db_path), "ab") as f:
+        f.write(frame)
+    with pytest.raises(UnsafeDataError):
+        db.get_item(key={"PK": "a", "SK": "2"})
+    with pytest.raises(UnsafeDataError):
+        list(db.query("a"))
+    assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1"}
+    assert not canary.exists()
+    db._engine._close_files()

@@ -29,6 +29,7 @@ from sortedcontainers import SortedDict
 
 from ..errors import CorruptFileError, DynafileError
 from ..keys import partition_digest
+from ..serialization import Unvetted
 from . import fs
 from .locking import TableLock
 from .log import (
@@ -249,7 +250,8 @@ class Engine:
                     )
                 if frame.rtype == WRITE:
                     try:
-                        ops = decode_write(frame.body)
+                        ops = [op._replace(new=Unvetted(op.new)) if op.new is not None else op
+                               for op in decode_write(frame.body)]
                     except ValueError as exc:
                         raise CorruptFileError(self._seg_path, frame.start,
                                                f"malformed record: {exc}") from None

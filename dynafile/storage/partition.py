@@ -24,7 +24,7 @@ from typing import Any, Tuple
 from sortedcontainers import SortedDict
 
 from ..errors import CorruptFileError
-from ..serialization import PickleSerializer
+from ..serialization import PickleSerializer, Unvetted
 
 __all__ = ["Partition", "encode_partition", "decode_partition", "MAGIC"]
 
@@ -71,7 +71,8 @@ class Partition:
 
 def encode_partition(pk: Any, items: SortedDict, lsn: int) -> bytes:
     """Return the file bytes of a partition snapshot. O(n)."""
-    body = pickle.dumps((_FORMAT, lsn, pk, list(items.keys()), list(items.values())), 5)
+    values = [v if v.__class__ is bytes else bytes(v) for v in items.values()]
+    body = pickle.dumps((_FORMAT, lsn, pk, list(items.keys()), values), 5)
     return _HEAD.pack(MAGIC, zlib.crc32(body), len(body)) + body
 
 
@@ -102,4 +103,5 @@ def decode_partition(data: bytes, path: str) -> Tuple[Any, SortedDict, int]:
         raise CorruptFileError(path, _HEAD.size, f"cannot decode snapshot: {exc}") from exc
     if fmt != _FORMAT or len(keys) != len(values):
         raise CorruptFileError(path, _HEAD.size, f"unknown snapshot format {fmt!r}")
-    return pk, SortedDict(zip(keys, values)), lsn
+    # Values are checked through the allowlist when first loaded, not here.
+    return pk, SortedDict(zip(keys, map(Unvetted, values))), lsn
