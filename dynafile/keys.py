@@ -160,7 +160,7 @@ def extract_key(
         ValidationError: when ``item`` is not a dict, misses a key
             attribute, or holds an invalid key value.
     """
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise ValidationError(f"{what} must be a dict, got {type(item).__name__}", attribute=what)
     if pk_attribute not in item:
         raise ValidationError(f"{what} is missing the partition key attribute",

@@ -319,8 +319,8 @@ class Dynafile:
     def _key_only(self, key: Any) -> Tuple[Any, Any, Any, Any]:
         """Like :meth:`_key_of` for a key dict, which must hold nothing else."""
         result = self._key_of(key, "key")
-        extra = [name for name in key if name not in (self.pk_attribute, self.sk_attribute)]
-        if extra:
+        if len(key) != (1 if self.sk_attribute is None else 2):
+            extra = [name for name in key if name not in (self.pk_attribute, self.sk_attribute)]
             raise ValidationError(
                 f"key holds attributes that are not part of the table's key: {sorted(extra)}",
                 attribute="key",
