@@ -97,6 +97,9 @@ class Dynafile:
         gsis: global secondary indexes the table must have; missing ones
             are created (and backfilled) at open.
         lsis: local secondary indexes, fixed when the table is created.
+        watch: follow other processes' writes and checkpoints with file
+            notifications (watchdog) as they happen, so reads find the work
+            done; every read still checks the log itself.
 
     Raises:
         SchemaMismatchError: the directory holds a table with other key
@@ -132,6 +135,7 @@ class Dynafile:
         ttl_sweep_interval: Optional[float] = None,
         gsis: Optional[Sequence[GSI]] = None,
         lsis: Optional[Sequence[LSI]] = None,
+        watch: bool = False,
     ) -> None:
         if not isinstance(pk_attribute, str) or not pk_attribute:
             raise ValidationError("must be a non-empty string", attribute="pk_attribute")
@@ -173,6 +177,7 @@ class Dynafile:
             lock_timeout=lock_timeout,
             read_only=read_only,
             clock=self._clock,
+            watch=watch,
         )
         self._pending_types: Dict[str, str] = {}
         self._meta_sig: Any = None

@@ -189,3 +189,16 @@ def test_sigkill_keeps_every_acknowledged_write(db_path, durability):
             assert len(list(db.query(item["PK"]))) == 5
         db._engine._close_files()
     assert len(all_acked) > 20
+
+
+def test_watching_applies_foreign_writes_before_the_next_read(db_path):
+    watcher = Dynafile(db_path, durability="normal", watch=True)
+    writer = Dynafile(db_path, durability="normal")
+    writer.put_item(item={"PK": "w", "SK": "1"})
+    deadline = time.monotonic() + 10
+    while watcher._engine.lsn < writer._engine.lsn and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watcher._engine.lsn == writer._engine.lsn  # caught up without being asked
+    assert watcher.get_item(key={"PK": "w", "SK": "1"}) == {"PK": "w", "SK": "1"}
+    writer.close()
+    watcher.close()

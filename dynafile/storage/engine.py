@@ -68,6 +68,10 @@ class Engine:
             it (for stream readers).
         lock_timeout: seconds to wait for the process lock.
         read_only: open for reading only (the directory may be read-only).
+        watch: watch ``wal/`` with ``watchdog`` and apply other processes'
+            writes (and notice their checkpoints) as soon as they happen, in
+            a background thread, instead of at the next read. Reads check
+            the log themselves either way: watching only makes them cheaper.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Engine:
         lock_timeout: Optional[float] = 60.0,
         read_only: bool = False,
         clock: Callable[[], float] = None,  # type: ignore[assignment]
+        watch: bool = False,
     ) -> None:
         import time
 
@@ -138,6 +143,41 @@ class Engine:
         except BaseException:
             self._close_files()
             raise
+        self._observer: Any = None
+        if watch:
+            self._start_watching()
+
+    # ------------------------------------------------------------ watching
+
+    def _start_watching(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        engine = self
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                engine._poke()
+
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(_Handler(), self.wal_dir, recursive=False)
+        self._observer.start()
+
+    def _poke(self) -> None:
+        """Catch up now if no thread of ours is busy with the table (watch thread)."""
+        if self.closed or not self.lock.thread_lock.acquire(blocking=False):
+            return
+        try:
+            if not self.closed:
+                self.refresh()
+                if self._overlay_bytes and self._read_marker()[0] > self._marker_lsn:
+                    with self.lock.shared():
+                        self._prune_overlay()
+        except Exception:  # a reader will meet the same problem and report it
+            pass
+        finally:
+            self.lock.thread_lock.release()
 
     # ------------------------------------------------------------------ open
 
@@ -557,6 +597,11 @@ class Engine:
     # ---------------------------------------------------------------- close
 
     def _close_files(self) -> None:
+        observer = getattr(self, "_observer", None)
+        if observer is not None:
+            self._observer = None
+            observer.stop()
+            observer.join(5)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
