@@ -1,0 +1,257 @@
+"""Expressions: conditions, key conditions, filters, updates and projections.
+
+Four ways in, one tree out: callables, ``filtration`` strings, the
+``Key`` / ``Attr`` builders, and DynamoDB expression strings with
+``names`` / ``values`` placeholders (ExpressionAttributeNames / Values).
+The table calls the functions below; users meet :class:`Key`, :class:`Attr`
+and the conditions they build.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple
+
+from ..errors import ValidationError
+from .conditions import (
+    And,
+    Attr,
+    Between,
+    BeginsWith,
+    Compare,
+    Condition,
+    Key,
+    KeyCondition,
+    PathOperand,
+    ValueOperand,
+)
+from .parser import Parser, Used
+from .paths import Path, check_overlaps, parse_plain_path
+from .projection import projector
+from .update import UpdatePlan, build_plan
+from .values import MISSING
+
+__all__ = [
+    "Key",
+    "Attr",
+    "Condition",
+    "KeyCondition",
+    "UpdatePlan",
+    "MISSING",
+    "to_predicate",
+    "parse_key_condition",
+    "compile_update",
+    "compile_projection",
+    "check_placeholders",
+]
+
+Item = dict
+
+
+def _used(holder: Any) -> Used:
+    """The :class:`Used` record kept on a request's placeholder holder."""
+    if holder is None:
+        return Used()
+    if holder.used is None:
+        holder.used = Used()
+    return holder.used
+
+
+def _filtration(text: str) -> Callable[[Item], bool]:
+    import filtration  # imported lazily: it pulls in pyparsing
+
+    expression = filtration.Expression.parseString(text, parse_all=True)
+
+    def predicate(item: Item) -> bool:
+        try:
+            return bool(expression(item))
+        except (TypeError, KeyError, AttributeError, ValueError):
+            return False  # a missing or mistyped attribute does not match
+    return predicate
+
+
+def to_predicate(spec: Any, names: Optional[Mapping[str, str]],
+                 values: Optional[Mapping[str, Any]], *, used: Any = None,
+                 what: str = "ConditionExpression") -> Callable[[Item], bool]:
+    """Turn a condition or filter into ``predicate(item) -> bool``.
+
+    ``spec`` is a builder condition (``Attr("a").eq(1)``), a DynamoDB
+    condition string using ``names`` / ``values``, a ``filtration`` string
+    (``"total > 10"``, ``"SK =~ /^a/"``), or a callable, returned as is.
+
+    Raises:
+        ValidationError: a string that is neither a complete DynamoDB
+            expression nor a complete filtration filter (with the position
+            of the DynamoDB syntax error), or a spec of another type.
+    """
+    if isinstance(spec, Condition):
+        return spec.compile()
+    if isinstance(spec, str):
+        record = _used(used)
+        try:
+            return Parser(spec, what, names, values, record).parse_condition().compile()
+        except ValidationError as dynamo_error:
+            if names is not None or values is not None or ":" in spec or "#" in spec:
+                raise
+            try:
+                return _filtration(spec)
+            except Exception as filtration_error:  # pyparsing's ParseException and kin
+                raise ValidationError(
+                    f"{dynamo_error.reason}; nor is it a complete filtration filter "
+                    f"({filtration_error})", attribute=dynamo_error.attribute,
+                    position=dynamo_error.position) from None
+    if callable(spec):
+        return spec
+    raise ValidationError("a condition must be a callable, an Attr/Key condition or an "
+                          f"expression string, got {type(spec).__name__}", attribute=what)
+
+
+_KEY_OPS = {"=": "eq", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+
+
+def _key_part(cond: Condition, what: str) -> KeyCondition:
+    if isinstance(cond, KeyCondition):
+        return cond
+    if (isinstance(cond, Compare) and cond.op in _KEY_OPS and isinstance(cond.left, PathOperand)
+            and len(cond.left.path) == 1 and isinstance(cond.right, ValueOperand)):
+        return KeyCondition(cond.left.path[0], _KEY_OPS[cond.op], (cond.right.constant,))
+    if (isinstance(cond, Between) and isinstance(cond.operand, PathOperand)
+            and len(cond.operand.path) == 1 and isinstance(cond.low, ValueOperand)
+            and isinstance(cond.high, ValueOperand)):
+        return KeyCondition(cond.operand.path[0], "between",
+                            (cond.low.constant, cond.high.constant))
+    if (isinstance(cond, BeginsWith) and isinstance(cond.operand, PathOperand)
+            and len(cond.operand.path) == 1 and isinstance(cond.prefix, ValueOperand)):
+        return KeyCondition(cond.operand.path[0], "begins_with", (cond.prefix.constant,))
+    raise ValidationError("Query key condition not supported: a key condition is "
+                          "`pk = :v` optionally AND one sort-key condition "
+                          "(= < <= > >= BETWEEN begins_with)", attribute=what)
+
+
+def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
+                        values: Optional[Mapping[str, Any]], *, pk_name: str,
+                        sk_name: Optional[str], used: Any = None) -> Tuple[Any, Optional[KeyCondition]]:
+    """Split a whole key condition into the partition key value and an
+    optional sort-key condition.
+
+    ``spec`` is a DynamoDB KeyConditionExpression string or
+    ``Key(pk).eq(v) [& Key(sk)...]``.
+
+    Raises:
+        ValidationError: anything but ``pk = v`` with at most one sort-key
+            condition, a condition on another attribute, or bad syntax.
+    """
+    what = "KeyConditionExpression"
+    if isinstance(spec, str):
+        cond = Parser(spec, what, names, values, _used(used)).parse_condition()
+    elif isinstance(spec, Condition):
+        cond = spec
+    else:
+        raise ValidationError("must be a Key(...) condition or an expression string",
+                              attribute="key_condition")
+    parts = [cond.left, cond.right] if isinstance(cond, And) else [cond]
+    if any(isinstance(p, And) for p in parts):
+        raise ValidationError("Query key condition not supported: at most two conditions",
+                              attribute=what)
+    keys = [_key_part(p, what) for p in parts]
+    pk_value: Any = MISSING
+    sk_cond: Optional[KeyCondition] = None
+    for key in keys:
+        if key.name == pk_name and key.op == "eq" and pk_value is MISSING:
+            pk_value = key.values[0]
+        elif sk_name is not None and key.name == sk_name and sk_cond is None:
+            sk_cond = key
+        else:
+            raise ValidationError(f"Query key condition not supported: condition on "
+                                  f"{key.name!r} ({key.op})", attribute=what)
+    if pk_value is MISSING:
+        raise ValidationError(f"Query condition missed key schema element: {pk_name}",
+                              attribute=what)
+    return pk_value, sk_cond
+
+
+def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]],
+                   values: Optional[Mapping[str, Any]], *,
+                   set: Optional[Mapping[str, Any]] = None,  # noqa: A002 - DynamoDB's word
+                   remove: Optional[Iterable[str]] = None,
+                   add: Optional[Mapping[str, Any]] = None,
+                   delete: Optional[Mapping[str, Any]] = None,
+                   used: Any = None) -> UpdatePlan:
+    """Compile an UpdateExpression, or the plain form, into an :class:`UpdatePlan`.
+
+    Raises:
+        ValidationError: syntax errors, unknown functions, missing
+            placeholders, overlapping paths, operands of the wrong type,
+            or both forms at once.
+    """
+    parsed = None
+    if expression is not None:
+        if any(x is not None for x in (set, remove, add, delete)):
+            raise ValidationError("give an update expression or set/remove/add/delete, "
+                                  "not both", attribute="update")
+        parsed = Parser(expression, "UpdateExpression", names, values,
+                        _used(used)).parse_update()
+    return build_plan(parsed, set, remove, add, delete)
+
+
+def compile_projection(spec: Any, names: Optional[Mapping[str, str]], *,
+                       used: Any = None) -> Callable[[Item], Item]:
+    """Compile a ProjectionExpression string (``"a, b.c, #n[0]"``) or a list
+    of paths into ``project(item) -> item``.
+
+    Raises:
+        ValidationError: an empty projection, bad syntax, a missing
+            placeholder, or two overlapping paths.
+    """
+    what = "ProjectionExpression"
+    record = _used(used)
+    if isinstance(spec, str):
+        paths: List[Path] = Parser(spec, what, names, None, record).parse_projection()
+    elif isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValidationError("a projection needs at least one attribute", attribute=what)
+        paths = []
+        for entry in spec:
+            if isinstance(entry, str) and entry.startswith("#") and names and entry in names:
+                record.names.add(entry)
+                paths.append((names[entry],))
+            else:
+                paths.append(parse_plain_path(entry, attribute=what))
+    else:
+        raise ValidationError(f"must be a list of paths or an expression string, got "
+                              f"{type(spec).__name__}", attribute=what)
+    check_overlaps(paths, attribute=what)
+    return projector(paths)
+
+
+def _check_map(mapping: Any, prefix: str, what: str) -> None:
+    if not isinstance(mapping, Mapping):
+        raise ValidationError(f"must be a dict, got {type(mapping).__name__}", attribute=what)
+    for key in mapping:
+        if not isinstance(key, str) or not key.startswith(prefix) or len(key) < 2:
+            raise ValidationError(f"keys must look like {prefix}name, got {key!r}",
+                                  attribute=what)
+
+
+def check_placeholders(names: Optional[Mapping[str, str]], values: Optional[Mapping[str, Any]],
+                       used: Optional[Used]) -> None:
+    """Check that every placeholder given was used by the request's expressions.
+
+    Raises:
+        ValidationError: a malformed ``names`` / ``values`` mapping, or a
+            placeholder no expression used (as DynamoDB does).
+    """
+    record = used if used is not None else Used()
+    if names is not None:
+        _check_map(names, "#", "names")
+        unused = sorted(set(names) - record.names)
+        if unused:
+            raise ValidationError("Value provided in ExpressionAttributeNames unused in "
+                                  f"expressions: keys: {{{', '.join(unused)}}}",
+                                  attribute="names")
+    if values is not None:
+        _check_map(values, ":", "values")
+        unused = sorted(set(values) - record.values)
+        if unused:
+            raise ValidationError("Value provided in ExpressionAttributeValues unused in "
+                                  f"expressions: keys: {{{', '.join(unused)}}}",
+                                  attribute="values")
