@@ -1,0 +1,402 @@
+"""Expressions through the table: conditions, updates, filters, projections,
+key conditions, pagination, parallel scans, and the errors each gives."""
+
+from decimal import Decimal
+
+import pytest
+
+from conftest import snapshot_files
+from dynafile import Attr, ConditionalCheckFailedError, Key, ValidationError
+
+K = {"PK": "u", "SK": "1"}
+
+
+def put(db, **attrs):
+    item = {"PK": "u", "SK": "1", **attrs}
+    db.put_item(item=item)
+    return item
+
+
+# ------------------------------------------------------------- conditions
+
+CONDITION_CASES = [
+    # (item attributes, condition, values, expected)
+    ({"n": 5}, "n = :v", {":v": 5}, True),
+    ({"n": 5}, "n = :v", {":v": "5"}, False),          # types must match
+    ({"n": 5}, "n <> :v", {":v": 4}, True),
+    ({}, "n <> :v", {":v": 4}, True),                  # missing differs from everything
+    ({"n": 5}, "n < :v", {":v": 6}, True),
+    ({"n": 5}, "n <= :v", {":v": 5}, True),
+    ({"n": 5}, "n > :v", {":v": Decimal("4.5")}, True),
+    ({"n": 5}, "n >= :v", {":v": 5.0}, True),
+    ({"n": 5}, "n < :v", {":v": "z"}, False),          # no order across types
+    ({}, "n < :v", {":v": 1}, False),
+    ({"flag": True}, "flag = :v", {":v": 1}, False),   # BOOL is not N
+    ({"s": "abc"}, "s BETWEEN :a AND :b", {":a": "abb", ":b": "abd"}, True),
+    ({"s": "abc"}, "s BETWEEN :a AND :b", {":a": "b", ":b": "c"}, False),
+    ({"s": "b"}, "s IN (:a, :b)", {":a": "a", ":b": "b"}, True),
+    ({"s": "c"}, "s IN (:a, :b)", {":a": "a", ":b": "b"}, False),
+    ({"a": 1}, "attribute_exists(a)", None, True),
+    ({"a": 1}, "attribute_not_exists(a)", None, False),
+    ({"m": {"x": [0, {"y": 1}]}}, "attribute_exists(m.x[1].y)", None, True),
+    ({"m": {"x": [0]}}, "attribute_exists(m.x[1].y)", None, False),
+    ({"m": {"x": [0, {"y": 7}]}}, "m.x[1].y = :v", {":v": 7}, True),
+    ({"s": "hello"}, "begins_with(s, :p)", {":p": "he"}, True),
+    ({"s": "hello"}, "begins_with(s, :p)", {":p": "lo"}, False),
+    ({"b": b"\x01\x02"}, "begins_with(b, :p)", {":p": b"\x01"}, True),
+    ({"s": "hello"}, "contains(s, :p)", {":p": "ell"}, True),
+    ({"t": {"x", "y"}}, "contains(t, :p)", {":p": "x"}, True),
+    ({"t": ["x", 2]}, "contains(t, :p)", {":p": 2}, True),
+    ({"t": ["x", 2]}, "contains(t, :p)", {":p": "2"}, False),
+    ({"s": "hello"}, "size(s) = :n", {":n": 5}, True),
+    ({"t": [1, 2, 3]}, "size(t) > :n", {":n": 2}, True),
+    ({"m": {"a": 1}}, "size(m) = :n", {":n": 1}, True),
+    ({"n": 3}, "size(n) = :n", {":n": 1}, False),      # numbers have no size
+    ({"s": "x"}, "attribute_type(s, :t)", {":t": "S"}, True),
+    ({"n": 1}, "attribute_type(n, :t)", {":t": "N"}, True),
+    ({"t": {1, 2}}, "attribute_type(t, :t)", {":t": "NS"}, True),
+    ({"t": {"a"}}, "attribute_type(t, :t)", {":t": "SS"}, True),
+    ({"x": None}, "attribute_type(x, :t)", {":t": "NULL"}, True),
+    ({"x": [1]}, "attribute_type(x, :t)", {":t": "L"}, True),
+    ({"x": True}, "attribute_type(x, :t)", {":t": "BOOL"}, True),
+    ({"x": True}, "attribute_type(x, :t)", {":t": "N"}, False),
+    ({"a": 1, "b": 2}, "a = :one AND b = :two", {":one": 1, ":two": 2}, True),
+    ({"a": 1, "b": 3}, "a = :one AND b = :two", {":one": 1, ":two": 2}, False),
+    ({"a": 1, "b": 3}, "a = :one OR b = :two", {":one": 1, ":two": 2}, True),
+    ({"a": 1}, "NOT a = :one", {":one": 1}, False),
+    ({"a": 1}, "not (a = :two or a = :one)", {":one": 1, ":two": 2}, False),
+    # AND binds tighter than OR
+    ({"a": 1, "b": 0}, "a = :one OR b = :one AND b = :two", {":one": 1, ":two": 2}, True),
+    ({"a": 0, "b": 0}, "(a = :one OR b = :zero) AND b = :zero", {":one": 1, ":zero": 0}, True),
+]
+
+
+@pytest.mark.parametrize("attrs,condition,values,expected", CONDITION_CASES)
+def test_condition_strings(db, attrs, condition, values, expected):
+    put(db, **attrs)
+    if expected:
+        db.put_item(item={**K, "done": 1}, condition=condition, values=values)
+        assert db.get_item(key=K)["done"] == 1
+    else:
+        with pytest.raises(ConditionalCheckFailedError):
+            db.put_item(item={**K, "done": 1}, condition=condition, values=values)
+        assert "done" not in db.get_item(key=K)
+
+
+BUILDER_CASES = [
+    ({"n": 5}, Attr("n").eq(5), True),
+    ({"n": 5}, Attr("n").ne(5), False),
+    ({"n": 5}, Attr("n").lt(6) & Attr("n").gt(4), True),
+    ({"n": 5}, Attr("n").lte(4) | Attr("n").gte(5), True),
+    ({"n": 5}, ~Attr("n").eq(5), False),
+    ({"n": 5}, Attr("n").between(1, 5), True),
+    ({"n": 5}, Attr("n").is_in([1, 2, 5]), True),
+    ({"s": "abc"}, Attr("s").begins_with("ab"), True),
+    ({"t": ["vip"]}, Attr("t").contains("vip"), True),
+    ({"t": ["vip"]}, Attr("t").size().eq(1), True),
+    ({}, Attr("x").not_exists(), True),
+    ({}, Attr("x").exists(), False),
+    ({"x": "s"}, Attr("x").attribute_type("S"), True),
+    ({"a": {"b": [1, {"c": 2}]}}, Attr("a.b[1].c").eq(2), True),
+    ({"odd-name": 1}, Attr("odd-name").eq(1), True),
+]
+
+
+@pytest.mark.parametrize("attrs,condition,expected", BUILDER_CASES)
+def test_builder_conditions(db, attrs, condition, expected):
+    put(db, **attrs)
+    assert condition(db.get_item(key=K)) is expected
+    assert [i["SK"] for i in db.scan(filter=condition)] == (["1"] if expected else [])
+
+
+def test_names_placeholders_for_reserved_and_odd_names(db):
+    put(db, **{"status": "on", "my attr": {"x.y": 3}})
+    db.delete_item(key=K, condition="#s = :v AND #m.#d = :three",
+                   names={"#s": "status", "#m": "my attr", "#d": "x.y"},
+                   values={":v": "on", ":three": 3})
+    assert db.get_item(key=K) is None
+
+
+def test_create_only_put_and_current_item_on_failure(db):
+    db.put_item(item={**K, "v": 1}, condition=Attr("PK").not_exists())
+    with pytest.raises(ConditionalCheckFailedError) as err:
+        db.put_item(item={**K, "v": 2}, condition=Attr("PK").not_exists(),
+                    return_values_on_condition_check_failure="ALL_OLD")
+    assert err.value.item == {**K, "v": 1}
+    with pytest.raises(ConditionalCheckFailedError) as err:
+        db.put_item(item={**K, "v": 2}, condition="attribute_not_exists(PK)")
+    assert err.value.item is None
+    assert db.get_item(key=K)["v"] == 1
+
+
+def test_condition_on_missing_item_checks_empty_item(db):
+    db.delete_item(key=K, condition="attribute_not_exists(PK)")
+    with pytest.raises(ConditionalCheckFailedError):
+        db.delete_item(key=K, condition="attribute_exists(PK)")
+    with pytest.raises(ConditionalCheckFailedError):
+        db.update_item(key=K, set={"a": 1}, condition=Attr("a").eq(1))
+    assert db.get_item(key=K) is None
+
+
+def test_delete_with_version_condition(db):
+    put(db, version=3)
+    with pytest.raises(ConditionalCheckFailedError):
+        db.delete_item(key=K, condition="attribute_exists(PK) AND version = :v",
+                       values={":v": 2})
+    assert db.get_item(key=K) is not None
+    assert db.delete_item(key=K, condition="attribute_exists(PK) AND version = :v",
+                          values={":v": 3}, return_values="ALL_OLD")["version"] == 3
+    assert db.get_item(key=K) is None
+
+
+# ---------------------------------------------------------------- updates
+
+UPDATE_CASES = [
+    # (before, expression, values, after)
+    ({"n": 1}, "SET n = n + :one", {":one": 1}, {"n": 2}),
+    ({"n": 1}, "SET n = n - :one", {":one": 1}, {"n": 0}),
+    ({"n": Decimal("1.5")}, "SET n = n + :x", {":x": 1}, {"n": Decimal("2.5")}),
+    ({}, "SET n = if_not_exists(n, :zero) + :one", {":zero": 0, ":one": 1}, {"n": 1}),
+    ({"n": 4}, "SET n = if_not_exists(n, :zero) + :one", {":zero": 0, ":one": 1}, {"n": 5}),
+    ({"t": ["a"]}, "SET t = list_append(t, :x)", {":x": ["b"]}, {"t": ["a", "b"]}),
+    ({"t": ["a"]}, "SET t = list_append(:x, t)", {":x": ["b"]}, {"t": ["b", "a"]}),
+    ({"a": 1, "b": 2}, "SET a = b, b = a", None, {"a": 2, "b": 1}),  # reads the old item
+    ({"m": {"x": 1}}, "SET m.y = :v", {":v": 2}, {"m": {"x": 1, "y": 2}}),
+    ({"l": [1, 2]}, "SET l[1] = :v", {":v": 9}, {"l": [1, 9]}),
+    ({"l": [1, 2]}, "SET l[10] = :v", {":v": 9}, {"l": [1, 2, 9]}),   # past the end appends
+    ({"a": 1, "b": 2}, "REMOVE a, c", None, {"b": 2}),
+    ({"l": [0, 1, 2, 3]}, "REMOVE l[1], l[2]", None, {"l": [0, 3]}),
+    ({"l": [0]}, "REMOVE l[5]", None, {"l": [0]}),
+    ({"m": {"x": 1, "y": 2}}, "REMOVE m.x", None, {"m": {"y": 2}}),
+    ({}, "ADD n :five", {":five": 5}, {"n": 5}),
+    ({"n": 1}, "ADD n :five", {":five": 5}, {"n": 6}),
+    ({"s": {"a"}}, "ADD s :x", {":x": {"b"}}, {"s": {"a", "b"}}),
+    ({}, "ADD s :x", {":x": {"b"}}, {"s": {"b"}}),
+    ({"s": {"a", "b"}}, "DELETE s :x", {":x": {"a"}}, {"s": {"b"}}),
+    ({"s": {"a"}}, "DELETE s :x", {":x": {"a"}}, {}),                  # empty set goes away
+    ({}, "DELETE s :x", {":x": {"a"}}, {}),
+    ({"n": 1, "tmp": 0, "s": {1}},
+     "set n = n + :one remove tmp add c :one delete s :s",
+     {":one": 1, ":s": {1}}, {"n": 2, "c": 1}),
+    ({"n": 1}, "REMOVE n SET a = n", None, {"a": 1}),                 # clause order free
+]
+
+
+@pytest.mark.parametrize("before,expression,values,after", UPDATE_CASES)
+def test_update_expressions(db, before, expression, values, after):
+    put(db, **before)
+    result = db.update_item(key=K, update=expression, values=values, return_values="ALL_NEW")
+    assert result == {**K, **after}
+    assert db.get_item(key=K) == {**K, **after}
+
+
+def test_update_creates_missing_item_and_plain_form(db):
+    assert db.update_item(key=K, set={"a": 1, "m": {"x": 1}}, return_values="ALL_NEW") == {
+        **K, "a": 1, "m": {"x": 1}}
+    db.update_item(key=K, set={"m.y": 2}, remove=["a"], add={"n": 3}, delete={"none": {"x"}})
+    assert db.get_item(key=K) == {**K, "m": {"x": 1, "y": 2}, "n": 3}
+
+
+def test_update_return_values(db):
+    put(db, a=1, b=2, c=3)
+    assert db.update_item(key=K, update="SET a = :x", values={":x": 9},
+                          return_values="UPDATED_OLD") == {"a": 1}
+    assert db.update_item(key=K, update="SET a = :x REMOVE c", values={":x": 10},
+                          return_values="UPDATED_NEW") == {"a": 10}
+    assert db.update_item(key=K, set={"b": 5}, return_values="ALL_OLD") == {
+        **K, "a": 10, "b": 2}
+    assert db.update_item(key=K, set={"b": 6}) is None
+
+
+def test_update_with_condition_is_atomic_check(db):
+    put(db, status="active", visits=1)
+    db.update_item(key=K, update="SET #n = #n + :one, tags = list_append(if_not_exists(tags, "
+               ":empty), :t) REMOVE tmp", names={"#n": "visits"},
+                   values={":one": 1, ":t": ["x"], ":empty": []},
+                   condition=Attr("status").eq("active"))
+    assert db.get_item(key=K) == {**K, "status": "active", "visits": 2, "tags": ["x"]}
+    with pytest.raises(ConditionalCheckFailedError):
+        db.update_item(key=K, set={"visits": 0}, condition="#s = :s", names={"#s": "status"},
+                       values={":s": "gone"})
+    assert db.get_item(key=K)["visits"] == 2
+
+
+UPDATE_ERRORS = [
+    # (expression, names, values, message fragment, position or None)
+    ("SET", None, None, "unexpected end", 3),
+    ("SET a = :v", None, None, "attribute value used in expression is not defined", 8),
+    ("SET #a = :v", None, {":v": 1}, "attribute name used in the document path is not defined", 4),
+    ("SET a = :v", None, {":v": 1, ":w": 2}, "unused in expressions: keys: {:w}", None),
+    ("SET a = :v", {"#x": "b"}, {":v": 1}, "ExpressionAttributeNames unused", None),
+    ("SET a = :v, a = :v", None, {":v": 1}, "conflict", None),
+    ("SET a = :v REMOVE a.b", None, {":v": 1}, "overlap", None),
+    ("SET a = :v SET b = :v", None, {":v": 1}, '"SET" section can only be used once', 11),
+    ("SET a = foo(:v)", None, {":v": 1}, "Invalid function name; function: foo", 8),
+    ("SET a = size(b)", None, None, "not allowed in an update expression", 8),
+    ("ADD a :v", None, {":v": "text"}, "operator: ADD", 6),
+    ("DELETE a :v", None, {":v": 1}, "operator: DELETE", 9),
+    ("SET a = :v +", None, {":v": 1}, "unexpected end", 12),
+    ("SET a = :v $", None, {":v": 1}, "Syntax error", 11),
+    ("UPSERT a = :v", None, {":v": 1}, "Syntax error", 0),
+    ("SET and = :v", None, {":v": 1}, "keyword", 4),
+    ("SET SK = :v", None, {":v": "x"}, "part of the key", None),
+]
+
+
+@pytest.mark.parametrize("expression,names,values,fragment,position", UPDATE_ERRORS)
+def test_update_errors_change_nothing(db, db_path, expression, names, values, fragment,
+                                      position):
+    put(db, a={"b": 1}, b=1)
+    before = snapshot_files(db_path)
+    with pytest.raises(ValidationError) as err:
+        db.update_item(key=K, update=expression, names=names, values=values)
+    assert fragment in str(err.value)
+    if position is not None:
+        assert err.value.position == position
+    assert snapshot_files(db_path) == before
+    assert db.get_item(key=K) == {**K, "a": {"b": 1}, "b": 1}
+
+
+APPLY_ERRORS = [
+    ("SET n = n + :one", {"n": "text"}, {":one": 1}, "incorrect data type"),
+    ("SET n = missing + :one", {}, {":one": 1}, "does not exist in the item"),
+    ("SET m.x.y = :one", {"m": {}}, {":one": 1}, "invalid for update"),
+    ("SET t = list_append(t, :one)", {"t": [1]}, {":one": 1}, "list_append"),
+    ("ADD s :x", {"s": {"a"}}, {":x": {1}}, "incorrect data type"),
+    ("ADD n :x", {"n": "a"}, {":x": 1}, "incorrect data type"),
+]
+
+
+@pytest.mark.parametrize("expression,before,values,fragment", APPLY_ERRORS)
+def test_update_type_errors_change_nothing(db, db_path, expression, before, values, fragment):
+    put(db, **before)
+    snapshot = snapshot_files(db_path)
+    with pytest.raises(ValidationError, match=fragment):
+        db.update_item(key=K, update=expression, values=values)
+    assert snapshot_files(db_path) == snapshot
+    assert db.get_item(key=K) == {**K, **before}
+
+
+CONDITION_ERRORS = [
+    ("a = :v AND", {":v": 1}, "unexpected end", 10),
+    ("a == :v", {":v": 1}, "Syntax error", 3),
+    ("frob(a)", None, "Invalid function name; function: frob", 0),
+    ("attribute_type(a, :t)", {":t": "STRING"}, "Invalid attribute type name", 0),
+    ("a = :missing", {":v": 1}, "not defined; attribute value: :missing", 4),
+    ("a IN ()", None, "Syntax error", 6),
+    ("(a = :v", {":v": 1}, "expected ')'", 7),
+    ("a = :v", {":v": 1, ":extra": 2}, "unused in expressions: keys: {:extra}", None),
+    ("x in [1,2]", None, "filtration", None),
+    ("amount < 10.5", None, "filtration", None),
+]
+
+
+@pytest.mark.parametrize("condition,values,fragment,position", CONDITION_ERRORS)
+def test_condition_errors_change_nothing(db, db_path, condition, values, fragment, position):
+    put(db, a=1)
+    before = snapshot_files(db_path)
+    with pytest.raises(ValidationError) as err:
+        db.put_item(item={**K, "a": 2}, condition=condition, values=values)
+    assert fragment in str(err.value)
+    if position is not None:
+        assert err.value.position == position
+    assert snapshot_files(db_path) == before
+    with pytest.raises(ValidationError):
+        list(db.scan(filter=condition, values=values))
+
+
+def test_values_without_expression_is_an_error(db):
+    with pytest.raises(ValidationError, match="unused"):
+        db.put_item(item=K, values={":v": 1})
+    assert db.get_item(key=K) is None
+
+
+# ------------------------------------------------------- filters and reads
+
+
+@pytest.fixture
+def orders(db):
+    with db.batch_writer() as w:
+        for i in range(20):
+            w.put_item(item={"PK": "user#1", "SK": f"order#{i:02d}", "total": i,
+                             "tags": ["vip"] if i % 5 == 0 else [], "nested": {"a": i % 2}})
+    return db
+
+
+def test_filter_forms_agree(orders):
+    expected = [f"order#{i:02d}" for i in range(11, 20)]
+
+    def sks(page):
+        return [i["SK"] for i in page]
+    assert sks(orders.query("user#1", filter=lambda i: i["total"] > 10)) == expected
+    assert sks(orders.query("user#1", filter=Attr("total").gt(10))) == expected
+    assert sks(orders.query("user#1", filter="total > :t", values={":t": 10})) == expected
+    assert sks(orders.query("user#1", _filter="total > 10")) == expected         # filtration
+    assert sks(orders.query("user#1", filter="nested.a == 1")) == [
+        f"order#{i:02d}" for i in range(1, 20, 2)]
+    assert sks(orders.scan(filter="SK =~ /5$/")) == ["order#05", "order#15"]
+
+
+def test_query_key_condition_strings_and_builders(orders):
+    page = orders.query(key_condition="PK = :pk AND SK BETWEEN :a AND :b",
+                        values={":pk": "user#1", ":a": "order#03", ":b": "order#05"})
+    assert [i["SK"] for i in page] == ["order#03", "order#04", "order#05"]
+    page = orders.query(key_condition="begins_with(#sk, :p) AND #pk = :pk",
+                        names={"#sk": "SK", "#pk": "PK"}, values={":pk": "user#1", ":p": "order#1"})
+    assert len(list(page)) == 10
+    page = orders.query(key_condition=Key("PK").eq("user#1") & Key("SK").lt("order#02"))
+    assert [i["SK"] for i in page] == ["order#00", "order#01"]
+    for bad in ("SK = :p", "PK = :pk OR SK = :p", "PK = :pk AND total = :p",
+                "PK < :pk", "PK = :pk AND SK = :p AND SK = :p"):
+        with pytest.raises(ValidationError):
+            orders.query(key_condition=bad, values={":pk": "user#1", ":p": "x"})
+
+
+def test_projection(orders):
+    item = orders.get_item(key={"PK": "user#1", "SK": "order#05"}, projection=["SK", "total"])
+    assert item == {"SK": "order#05", "total": 5}
+    item = orders.get_item(key={"PK": "user#1", "SK": "order#05"},
+                           projection="#t, nested.a, tags[0], missing", names={"#t": "total"})
+    assert item == {"total": 5, "nested": {"a": 1}, "tags": ["vip"]}
+    page = orders.query("user#1", projection=["total"], limit=2)
+    assert page.items == [{"total": 0}, {"total": 1}]
+    with pytest.raises(ValidationError, match="overlap"):
+        orders.get_item(key={"PK": "user#1", "SK": "order#05"}, projection="nested, nested.a")
+    with pytest.raises(ValidationError):
+        orders.get_item(key={"PK": "user#1", "SK": "order#05"}, projection=[])
+
+
+def test_pagination_with_filter_and_limit(orders):
+    seen = []
+    start = None
+    pages = 0
+    while True:
+        page = orders.query("user#1", filter=Attr("total").gte(3), limit=6,
+                            exclusive_start_key=start)
+        seen += [i["total"] for i in page.items]
+        assert page.scanned_count <= 6
+        pages += 1
+        start = page.last_evaluated_key
+        if start is None:
+            break
+    assert seen == list(range(3, 20))
+    assert pages == 4  # 6 + 6 + 6 + 2 evaluated; the last page knows it is last
+
+
+def test_count(orders):
+    assert orders.count("user#1") == 20
+    assert orders.count("user#1", filter=Attr("tags").contains("vip")) == 4
+    assert orders.count("user#1", sk=Key("SK").begins_with("order#1")) == 10
+
+
+def test_parallel_scan_segments_cover_each_item_once(db):
+    with db.batch_writer() as w:
+        for i in range(300):
+            w.put_item(item={"PK": f"p{i % 37}", "SK": f"{i:04d}", "vip": i % 7 == 0})
+    everything = sorted(i["SK"] for i in db.scan())
+    segments = [sorted(i["SK"] for i in db.scan(segment=s, total_segments=4)) for s in range(4)]
+    assert sorted(sum(segments, [])) == everything
+    assert sum(1 for s in segments if s) > 1
+    vip = sum((list(db.scan(filter=Attr("vip").eq(True), segment=s, total_segments=4))
+               for s in range(4)), [])
+    assert len(vip) == len([i for i in range(300) if i % 7 == 0])
