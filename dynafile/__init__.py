@@ -21,6 +21,7 @@ from .expressions import Attr, Key
 from .indexes import GSI, LSI
 from .pages import Page
 from .serialization import JSONSerializer, PickleSerializer, Serializer
+from .changes import ConsumerBusyError, StreamRecord, StreamTrimmedError
 from .streams import Event
 from .table import Dynafile
 
@@ -29,6 +30,9 @@ __all__ = [
     "Key",
     "Attr",
     "Event",
+    "StreamRecord",
+    "StreamTrimmedError",
+    "ConsumerBusyError",
     "GSI",
     "LSI",
     "Page",

@@ -92,6 +92,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         watch: follow other processes' writes and checkpoints with file
             notifications (watchdog) as they happen, so reads find the work
             done; every read still checks the log itself.
+        retention: seconds a log segment is kept after it is checkpointed,
+            so :meth:`stream` readers can catch up (24 hours by default).
+        segment_bytes: size after which the log starts a new segment.
 
     Raises:
         SchemaMismatchError: the directory holds a table with other key
@@ -128,6 +131,8 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         gsis: Optional[Sequence[GSI]] = None,
         lsis: Optional[Sequence[LSI]] = None,
         watch: bool = False,
+        retention: float = 24 * 3600.0,
+        segment_bytes: int = 64 << 20,
     ) -> None:
         if not isinstance(pk_attribute, str) or not pk_attribute:
             raise ValidationError("must be a non-empty string", attribute="pk_attribute")
@@ -142,6 +147,10 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             raise ValidationError("must be 'full' or 'normal'", attribute="durability")
         if not isinstance(max_item_size, int) or max_item_size <= 0:
             raise ValidationError("must be a positive int", attribute="max_item_size")
+        if not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0:
+            raise ValidationError("must be a number of seconds >= 0", attribute="retention")
+        if not isinstance(segment_bytes, int) or segment_bytes < 4096:
+            raise ValidationError("must be an int >= 4096", attribute="segment_bytes")
         self.path = os.path.abspath(os.fspath(path) or ".")
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
@@ -166,6 +175,8 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             durability=durability,
             cache_bytes=cache_bytes,
             checkpoint_bytes=checkpoint_bytes,
+            segment_bytes=segment_bytes,
+            retention=float(retention),
             lock_timeout=lock_timeout,
             read_only=read_only,
             clock=self._clock,

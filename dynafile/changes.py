@@ -1,0 +1,769 @@
+"""Change streams any process can follow: the write-ahead log, read as records.
+
+Every write to a table is one log record with a log sequence number (its
+*sequence*, rising by one per record). :func:`stream` reads those records
+straight from ``wal/`` without taking any lock (readers never block writers,
+and work on a read-only directory) and turns each item change of a record into
+one :class:`StreamRecord`, in commit order. Index maintenance is not a change
+of its own and produces no record.
+
+Positions. A :class:`StreamRecord` is identified by its ``position``:
+``(sequence, index)``, the log record's sequence number and the change's
+0-based index inside that record (a put is ``(n, 0)``; a batch or transaction
+of k changes is ``(n, 0) .. (n, k-1)``). Positions compare as tuples, in
+stream order. ``from_sequence`` accepts a sequence number (start after that
+whole record), a position tuple (start after that change) or a record.
+
+Retention. A log segment is deleted once a checkpoint covers it and it is
+older than the table engine's ``retention`` (24 hours by default), so a
+stream can start from any position within retention; an older position
+raises :class:`StreamTrimmedError`.
+
+Consumers. ``consumer="billing"`` stores the position durably in
+``<table>/streams/billing.json`` (atomic replace) and resumes there after a
+restart, in this process or another. With ``auto_commit=True`` (the default) a
+record counts as processed once the consumer asks for the next one: asking
+for the next record commits the previous ones (every ``batch`` records, and
+always before the stream waits for new writes or ends). A consumer that is
+killed therefore gets every change in order after a restart, and at most the
+records handed out since its last commit (at most ``batch``; with the default
+``batch=1``, at most the one it was processing) a second time. Effects that
+must happen exactly once key them by ``record.position`` (skip positions not
+above the last one applied: positions only grow), or commit manually with
+``auto_commit=False`` and :meth:`ChangeStream.commit` once the effect is
+durable. One process at a time may use a consumer name
+(:class:`ConsumerBusyError`).
+
+Following. With ``follow=True`` a stream at the end of the log waits for new
+records: a ``watchdog`` observer on ``wal/`` wakes it when a file changes,
+and it re-checks every second anyway (notifications can be lost). A record
+is delivered as soon as it is in the log file, which may be a moment before
+its writer's ``fsync`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections import deque
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
+
+from .errors import CorruptFileError, DynafileError, LockTimeoutError, ValidationError
+from .storage import fs
+from .storage.log import (
+    FLAG_EXPIRED,
+    ROTATE,
+    WRITE,
+    Frame,
+    decode_write,
+    find_valid_frame,
+    parse_frames,
+    segment_lsn,
+    segment_name,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .table import Dynafile
+
+__all__ = [
+    "StreamRecord",
+    "ChangeStream",
+    "StreamTrimmedError",
+    "ConsumerBusyError",
+    "VIEW_TYPES",
+    "stream",
+    "consumer_position",
+    "reset_consumer",
+]
+
+#: The view types a stream accepts, as DynamoDB Streams names them.
+VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+#: A position in the stream: ``(sequence, index)``.
+Position = Tuple[int, int]
+
+_CONSUMERS_DIR = "streams"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+_RECHECK = 1.0  # seconds between checks of the log while a watch is active
+_POLL = 0.05  # seconds between checks when file watching is unavailable
+_CHUNK = 8 << 20  # bytes read from a segment at a time
+_MAX_POS = 1 << 62  # the index meaning "the whole record"
+
+
+class StreamTrimmedError(DynafileError):
+    """The requested stream position is older than the oldest retained log record.
+
+    Attributes:
+        position: the ``(sequence, index)`` asked for.
+        oldest: the sequence number of the oldest record still on disk.
+    """
+
+    def __init__(self, message: str, position: Position, oldest: int) -> None:
+        self.position = position
+        self.oldest = oldest
+        super().__init__(message)
+
+
+class ConsumerBusyError(LockTimeoutError):
+    """Another stream (in this or another process) is using the consumer name."""
+
+
+class StreamRecord(NamedTuple):
+    """One item change read from the log.
+
+    Attributes:
+        sequence: the log sequence number of the write (one per put, delete,
+            update, batch or transaction).
+        index: the change's 0-based index within that write.
+        event_name: ``"INSERT"``, ``"MODIFY"`` or ``"REMOVE"``.
+        keys: the item's key attributes, with stored (normalised) values:
+            numbers come back as ``int`` or ``Decimal``.
+        new: the item after the change (``None`` for a REMOVE, or when the
+            view type does not include new images).
+        old: the item before the change (``None`` for an INSERT, for a delete
+            of an already expired item, or when the view type excludes it).
+        expired: ``True`` for a REMOVE made by the TTL sweep.
+        count: how many changes the write made (records ``index`` 0 to
+            ``count - 1`` share its sequence).
+        approximate_time: always ``None``: log records carry no timestamp.
+    """
+
+    sequence: int
+    index: int
+    event_name: str
+    keys: Dict[str, Any]
+    new: Optional[Dict[str, Any]]
+    old: Optional[Dict[str, Any]]
+    expired: bool = False
+    count: int = 1
+    approximate_time: Optional[float] = None
+
+    @property
+    def position(self) -> Position:
+        """``(sequence, index)``: where this record is in the stream; pass it
+        as ``from_sequence`` to continue after it."""
+        return (self.sequence, self.index)
+
+
+# ---------------------------------------------------------------- watching
+
+
+class _Watcher:
+    """One shared watchdog observer; wakes the events registered per directory."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._observer: Any = None
+        self._dirs: Dict[str, Tuple[Any, Set[threading.Event]]] = {}
+
+    def add(self, directory: str, event: threading.Event) -> bool:
+        """Wake ``event`` whenever something in ``directory`` changes; return
+        ``False`` when file watching is unavailable (the caller polls)."""
+        if self._pid != os.getpid():  # a forked child: the observer thread is gone
+            self.__init__()  # type: ignore[misc]
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # pragma: no cover - a declared dependency
+            return False
+        with self._lock:
+            entry = self._dirs.get(directory)
+            if entry is not None:
+                entry[1].add(event)
+                return True
+            events: Set[threading.Event] = {event}
+
+            class _Handler(FileSystemEventHandler):
+                def on_any_event(self, _event: Any) -> None:
+                    for waiter in list(events):
+                        waiter.set()
+
+            try:
+                if self._observer is None:
+                    observer = Observer()
+                    observer.daemon = True
+                    observer.start()
+                    self._observer = observer
+                watch = self._observer.schedule(_Handler(), directory, recursive=False)
+            except Exception:  # inotify limits, exotic file systems: poll instead
+                return False
+            self._dirs[directory] = (watch, events)
+            return True
+
+    def remove(self, directory: str, event: threading.Event) -> None:
+        """Stop waking ``event`` for ``directory``."""
+        if self._pid != os.getpid():
+            return
+        with self._lock:
+            entry = self._dirs.get(directory)
+            if entry is None:
+                return
+            entry[1].discard(event)
+            if not entry[1]:
+                del self._dirs[directory]
+                try:
+                    self._observer.unschedule(entry[0])
+                except Exception:  # pragma: no cover - already gone
+                    pass
+
+
+_watcher = _Watcher()
+
+
+# ---------------------------------------------------------------- consumers
+
+
+def _consumer_paths(table: "Dynafile", name: Any) -> Tuple[str, str]:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            "must be 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+            attribute="consumer")
+    directory = os.path.join(table.path, _CONSUMERS_DIR)
+    return os.path.join(directory, f"{name}.json"), os.path.join(directory, f"{name}.lock")
+
+
+def _read_position(path: str) -> Optional[Position]:
+    try:
+        raw = fs.read_file(path)
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+        index = data["index"]
+        return (int(data["sequence"]), _MAX_POS if index is None else int(index))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(path, 0, f"unreadable consumer position: {exc}") from None
+
+
+def consumer_position(table: "Dynafile", name: str) -> Union[None, int, Position]:
+    """Return consumer ``name``'s committed position: a sequence number (that
+    whole write was processed), a ``(sequence, index)`` position, or ``None``
+    when it never committed. Either form can be passed as ``from_sequence``.
+
+    Raises:
+        ValidationError: ``name`` is not a valid consumer name.
+        CorruptFileError: the position file is unreadable.
+    """
+    position = _read_position(_consumer_paths(table, name)[0])
+    return None if position is None else _public(position)
+
+
+def reset_consumer(table: "Dynafile", name: str) -> bool:
+    """Forget consumer ``name``'s position (its next stream starts at its
+    ``from_sequence``); return whether there was one.
+
+    Raises:
+        ValidationError: ``name`` is not a valid consumer name.
+        ConsumerBusyError: a stream is using the consumer right now.
+    """
+    path, lock_path = _consumer_paths(table, name)
+    lock = _lock_consumer(lock_path, name)
+    try:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        fs.sync_dir(os.path.dirname(path))
+        return True
+    finally:
+        _unlock_consumer(lock)
+
+
+def _lock_consumer(lock_path: str, name: str) -> int:
+    import portalocker
+
+    fs.makedirs(os.path.dirname(lock_path))
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows
+            portalocker.lock(os.fdopen(os.dup(fd), "r+b"),
+                             portalocker.LOCK_EX | portalocker.LOCK_NB)
+    except (BlockingIOError, portalocker.exceptions.LockException):
+        os.close(fd)
+        raise ConsumerBusyError(f"stream consumer {name!r} is in use by another stream") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unlock_consumer(fd: int) -> None:
+    os.close(fd)  # closing the descriptor releases its flock
+
+
+# ------------------------------------------------------------------ stream
+
+
+class ChangeStream(Iterator[StreamRecord]):
+    """An iterator of :class:`StreamRecord` over a table's log (see :func:`stream`).
+
+    Not thread-safe, except :meth:`close`, which another thread may call to
+    end a waiting iteration. After a ``timeout`` ended an iteration the
+    stream stays open: iterating again waits again. As a context manager, a
+    clean exit of the ``with`` block commits every record handed out (with
+    ``auto_commit``) and closes; an exit by exception commits nothing more.
+    """
+
+    def __init__(
+        self,
+        table: "Dynafile",
+        after: Position,
+        segment: int,
+        offset: int,
+        last_lsn: int,
+        *,
+        consumer: Optional[str],
+        consumer_file: Optional[str],
+        consumer_lock: Optional[int],
+        timeout: Optional[float],
+        follow: bool,
+        batch: int,
+        view_type: str,
+        auto_commit: bool,
+        store_start: bool = False,
+    ) -> None:
+        self.table = table
+        self.consumer = consumer
+        self.view_type = view_type
+        self.follow = follow
+        self.timeout = timeout
+        self.batch = batch
+        self.auto_commit = auto_commit
+        self._wal = os.path.join(table.path, "wal")
+        self._loads = table._loads
+        self._pk_name = table.pk_attribute
+        self._sk_name = table.sk_attribute
+        self._want_new = view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+        self._want_old = view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+        self._after = after
+        self._seg_path = os.path.join(self._wal, segment_name(segment))
+        # Until construction succeeds the caller owns the consumer lock.
+        self._closed, self._consumer_lock, self._watching, self._fd = True, None, False, -1
+        try:
+            self._fd = os.open(self._seg_path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise _trimmed(self._wal, after, consumer) from None
+        self._offset = offset
+        self._last_lsn = last_lsn
+        self._frames: Deque[Frame] = deque()
+        self._records: Deque[StreamRecord] = deque()
+        self._handed: Position = after  # the last record handed out
+        self._done: Position = after  # the last record known processed
+        self._scanned = after  # every change up to here was handed out or skipped
+        self._committed: Optional[Position] = None
+        self._since_commit = 0
+        self._consumer_file = consumer_file
+        self._lock = threading.RLock()  # reading vs close() from another thread
+        self._wake = threading.Event()
+        self._closed = False
+        try:
+            if consumer_file is not None:
+                if store_start:  # a new consumer: a restart must resume here, not at the end
+                    self._store(after)
+                self._committed = after
+            self._watching = _watcher.add(self._wal, self._wake) if follow else False
+        except BaseException:
+            self._closed = True
+            self._release()
+            raise
+        self._consumer_lock = consumer_lock
+
+    # -- public
+
+    @property
+    def position(self) -> Union[int, Position]:
+        """The position of the last record handed out (or the starting point):
+        a sequence number when a whole write was handed out, else
+        ``(sequence, index)``; either can be passed as ``from_sequence``."""
+        return _public(self._handed)
+
+    @property
+    def committed(self) -> Union[None, int, Position]:
+        """The consumer's committed position (``None`` without a consumer), in
+        the form of :attr:`position`."""
+        return None if self._committed is None else _public(self._committed)
+
+    def __iter__(self) -> "ChangeStream":
+        return self
+
+    def __next__(self) -> StreamRecord:
+        """Return the next change, waiting for one when following.
+
+        Asking for a record marks the previous ones processed (``auto_commit``).
+
+        Raises:
+            StopIteration: the stream is closed, reached the end of the log
+                (``follow=False``) or waited ``timeout`` seconds for nothing.
+            StreamTrimmedError: the log to read next was deleted by retention.
+            CorruptFileError: the log fails its checks.
+        """
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise StopIteration
+                self._done = self._handed
+                if self.auto_commit and self._since_commit >= self.batch:
+                    self._store(self._done)
+                record = self._next_available()
+                if record is not None:
+                    return record
+                # At the end of the log: everything handed out was processed.
+                if self.auto_commit:
+                    self._store(self._scanned)
+                if not self.follow:
+                    raise StopIteration
+            wait = _RECHECK if self._watching else _POLL
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StopIteration
+                wait = min(wait, left)
+            self._wake.wait(wait)
+
+    def commit(self, upto: Union[None, int, Position, StreamRecord] = None) -> None:
+        """Store the consumer's position durably (atomic file replace): every
+        record up to ``upto`` (default: every record handed out) is processed.
+
+        A no-op without a consumer, or when the position would not move forward.
+
+        Raises:
+            ValidationError: ``upto`` is malformed or beyond what was handed out.
+        """
+        if isinstance(upto, StreamRecord):
+            position = upto.position
+            if upto.index == upto.count - 1:
+                position = (upto.sequence, _MAX_POS)
+        elif upto is None:
+            position = self._handed
+        else:
+            position = _check_position(upto, "upto")
+        if position > max(self._handed, self._scanned if not self._records else self._handed):
+            raise ValidationError(f"{_public(position)} was not handed out yet", attribute="upto")
+        with self._lock:
+            self._store(position)
+
+    def close(self, commit: Optional[bool] = None) -> None:
+        """Stop the stream and release its files; idempotent.
+
+        Args:
+            commit: ``True``: commit every record handed out first;
+                ``False``: commit nothing more; ``None`` (default): with
+                ``auto_commit``, commit the records known processed (all but
+                the last one handed out, which is delivered again after a
+                restart unless committed).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            if commit or (commit is None and self.auto_commit):
+                self._store(self._handed if commit else self._done)
+            self._closed = True
+            self._wake.set()
+            self._release()
+
+    def __enter__(self) -> "ChangeStream":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.close(commit=self.auto_commit and exc_type is None)
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed:
+                self.close(commit=False)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        return (f"ChangeStream({self.table.path!r}, position={self.position}, "
+                f"consumer={self.consumer!r})")
+
+    # -- internals
+
+    def _store(self, position: Position) -> None:
+        """Write ``position`` to the consumer file when it moves forward. Lock held."""
+        self._since_commit = 0
+        if self._consumer_file is None or self._closed:
+            return
+        if self._committed is not None and position <= self._committed:
+            return
+        index = None if position[1] == _MAX_POS else position[1]
+        data = {"consumer": self.consumer, "sequence": position[0], "index": index,
+                "time": time.time()}
+        fs.atomic_write_bytes(self._consumer_file, json.dumps(data).encode())
+        self._committed = position
+
+    def _next_available(self) -> Optional[StreamRecord]:
+        """Return the next record already in the log, or ``None`` at its end. Lock held."""
+        self._wake.clear()  # before looking: a write after this wakes the wait
+        while True:
+            if self._records:
+                record = self._records.popleft()
+                whole = record.index == record.count - 1
+                self._handed = (record.sequence, _MAX_POS if whole else record.index)
+                self._since_commit += 1
+                return record
+            if self._frames:
+                self._decode(self._frames.popleft())
+            elif not self._read():
+                return None
+
+    def _release(self) -> None:
+        if self._watching:
+            self._watching = False
+            _watcher.remove(self._wal, self._wake)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._consumer_lock is not None:
+            _unlock_consumer(self._consumer_lock)
+            self._consumer_lock = None
+
+    def _read(self) -> bool:
+        """Read new complete frames of the log into ``_frames``; return whether
+        anything was read (or the stream moved to the next segment)."""
+        if self._fd < 0:
+            return False
+        size = os.fstat(self._fd).st_size
+        if size < self._offset:
+            raise CorruptFileError(self._seg_path, size,
+                                   "the log was cut below a reader's position "
+                                   "(a write failed after it became visible)")
+        if size == self._offset:
+            return False
+        length = size - self._offset
+        buf = os.pread(self._fd, min(length, _CHUNK), self._offset)
+        frames, stop, stop_offset = parse_frames(buf, self._offset)
+        if not frames and stop == "short" and len(buf) < length:
+            buf = os.pread(self._fd, length, self._offset)  # one frame over _CHUNK
+            frames, stop, stop_offset = parse_frames(buf, self._offset)
+        if stop == "bad" and len(buf) == length:
+            rest = buf[stop_offset - self._offset:]
+            last = frames[-1].lsn if frames else self._last_lsn
+            if find_valid_frame(rest, last) is not None:
+                raise CorruptFileError(self._seg_path, stop_offset,
+                                       "invalid log record followed by valid ones")
+        # "short" or "bad" at the end: a write in progress, or a torn tail its
+        # next writer cuts off. Keep what is complete; look again later.
+        for frame in frames:
+            if frame.lsn != self._last_lsn + 1:
+                raise CorruptFileError(self._seg_path, frame.start,
+                                       f"log sequence jumps from {self._last_lsn} to {frame.lsn}")
+            if frame.rtype not in (WRITE, ROTATE):
+                raise CorruptFileError(self._seg_path, frame.start,
+                                       f"unknown record type {frame.rtype}")
+            self._last_lsn = frame.lsn
+            self._offset = frame.end
+            self._frames.append(frame)
+            if frame.rtype == ROTATE:
+                self._next_segment(frame.lsn + 1)
+                return True
+        return bool(frames)
+
+    def _next_segment(self, first: int) -> None:
+        path = os.path.join(self._wal, segment_name(first))
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise _trimmed(self._wal, (first - 1, _MAX_POS), self.consumer) from None
+        os.close(self._fd)
+        self._fd, self._seg_path, self._offset = fd, path, 0
+
+    def _decode(self, frame: Frame) -> None:
+        """Turn one frame into records, skipping those not after the start."""
+        after_lsn, after_index = self._after
+        if frame.rtype != WRITE or frame.lsn < after_lsn or (
+                frame.lsn == after_lsn and after_index == _MAX_POS):
+            self._scanned = (frame.lsn, _MAX_POS)
+            return
+        try:
+            ops = [op for op in decode_write(frame.body) if not op.space]
+        except ValueError as exc:
+            raise CorruptFileError(self._seg_path, frame.start,
+                                   f"malformed record: {exc}") from None
+        count = len(ops)
+        first = after_index + 1 if frame.lsn == after_lsn else 0
+        loads = self._loads
+        pk_name, sk_name = self._pk_name, self._sk_name
+        want_new, want_old = self._want_new, self._want_old
+        for index in range(first, count):
+            op = ops[index]
+            keys = {pk_name: op.pk}
+            if sk_name is not None:
+                keys[sk_name] = op.sk
+            if op.new is None:
+                event = "REMOVE"
+            else:
+                event = "INSERT" if op.old is None else "MODIFY"
+            new = loads(op.new) if want_new and op.new is not None else None
+            old = loads(op.old) if want_old and op.old is not None else None
+            self._records.append(StreamRecord(frame.lsn, index, event, keys, new, old,
+                                              bool(op.flags & FLAG_EXPIRED), count))
+        self._scanned = (frame.lsn, _MAX_POS)
+
+
+def _public(position: Position) -> Union[int, Position]:
+    return position[0] if position[1] == _MAX_POS else position
+
+
+def _segments(wal: str) -> List[int]:
+    try:
+        names = os.listdir(wal)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in map(segment_lsn, names) if n is not None)
+
+
+def _trimmed(wal: str, after: Position, consumer: Optional[str]) -> StreamTrimmedError:
+    segments = _segments(wal)
+    oldest = segments[0] if segments else 0
+    who = f"consumer {consumer!r} at " if consumer else ""
+    shown = after[0] if after[1] == _MAX_POS else after
+    return StreamTrimmedError(
+        f"{who}stream position {shown} is no longer in the log: records before "
+        f"sequence {oldest} were deleted by retention", after, oldest)
+
+
+def _check_position(value: Any, attribute: str) -> Position:
+    if isinstance(value, StreamRecord):
+        return value.position
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return (value, _MAX_POS)
+    if (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return (value[0], value[1])
+    raise ValidationError("must be None, a sequence number >= 0, a (sequence, index) "
+                          "position or a StreamRecord", attribute=attribute)
+
+
+def _locate(wal: str, after: Position, oldest_ok: bool) -> int:
+    """Return the first lsn of the segment holding the first record after ``after``."""
+    target = after[0] + 1 if after[1] == _MAX_POS else after[0]
+    segments = _segments(wal)
+    if not segments:
+        raise CorruptFileError(wal, None, "the table has no log segment")
+    if oldest_ok and target <= segments[0]:
+        return segments[0]
+    candidates = [first for first in segments if first <= target]
+    if not candidates:
+        raise _trimmed(wal, after, None)
+    return candidates[-1]
+
+
+def stream(
+    table: "Dynafile",
+    *,
+    from_sequence: Union[None, int, Position, StreamRecord] = None,
+    consumer: Optional[str] = None,
+    timeout: Optional[float] = None,
+    follow: bool = True,
+    batch: int = 1,
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    auto_commit: bool = True,
+) -> ChangeStream:
+    """Return an iterator of the table's changes as :class:`StreamRecord`,
+    in commit order, each exactly once (see the module docs for consumers).
+
+    Args:
+        table: an open table (only its directory, schema and serializer are used).
+        from_sequence: where to start: ``None`` (default) after the last
+            committed write, so only new changes; ``0`` at the oldest record
+            still retained; a sequence number ``n`` after record ``n``; a
+            ``(sequence, index)`` position or a :class:`StreamRecord` after
+            that change. For a consumer, used only when it has no stored
+            position yet.
+        consumer: a name (letters, digits, ``_.-``) under which the position
+            is stored in ``<table>/streams/<name>.json`` and resumed.
+        timeout: with ``follow``, seconds to wait without a new record before
+            the iteration ends (``None``: forever).
+        follow: wait for new writes at the end of the log (``False``: stop there).
+        batch: with ``auto_commit``, store the consumer position after this
+            many records at most (and always before waiting or ending); after
+            a crash at most this many records are delivered again.
+        view_type: ``"NEW_AND_OLD_IMAGES"`` (default), ``"NEW_IMAGE"``,
+            ``"OLD_IMAGE"`` or ``"KEYS_ONLY"``: which item images records carry.
+        auto_commit: commit handed-out records when the next one is asked
+            for; ``False``: only :meth:`ChangeStream.commit` stores the position.
+
+    Returns:
+        A :class:`ChangeStream` (iterator, context manager, ``commit()``, ``close()``).
+
+    Raises:
+        ValidationError: a bad argument, a consumer on a read-only table, or
+            ``from_sequence`` beyond the end of the log.
+        StreamTrimmedError: the start position was already deleted by retention.
+        ConsumerBusyError: another stream uses ``consumer``.
+        CorruptFileError: the log or the consumer file fails its checks.
+    """
+    if view_type not in VIEW_TYPES:
+        raise ValidationError(f"must be one of {', '.join(VIEW_TYPES)}", attribute="view_type")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout < 0):
+        raise ValidationError("must be None or a number of seconds >= 0", attribute="timeout")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValidationError("must be a positive int", attribute="batch")
+    start = None if from_sequence is None else _check_position(from_sequence, "from_sequence")
+    table._check_open()
+    engine = table._engine
+    with engine.lock.thread_lock:
+        engine.refresh()
+        end, end_segment, end_offset = engine.lsn, engine._seg_first, engine._offset
+    consumer_file = lock = None
+    if consumer is not None:
+        if table.read_only:
+            raise ValidationError("a consumer stores its position: the table is read-only",
+                                  attribute="consumer")
+        consumer_file, lock_path = _consumer_paths(table, consumer)
+        lock = _lock_consumer(lock_path, consumer)
+    try:
+        wal = os.path.join(table.path, "wal")
+        stored = _read_position(consumer_file) if consumer_file else None
+        if stored is not None:
+            start = stored
+        if start is not None and start[0] > end:
+            where = f"consumer {consumer!r} is at" if stored is not None else "from_sequence is"
+            raise ValidationError(f"{where} sequence {start[0]}, beyond the end of the log "
+                                  f"({end})", attribute="from_sequence")
+        if start is None:
+            after: Position = (end, _MAX_POS)
+            segment, offset, last_lsn = end_segment, end_offset, end
+        else:
+            try:
+                segment = _locate(wal, start, oldest_ok=start == (0, _MAX_POS))
+            except StreamTrimmedError:
+                raise _trimmed(wal, start, consumer) from None
+            if start == (0, _MAX_POS):  # "the oldest retained", made concrete
+                start = (segment - 1, _MAX_POS)
+            after = start
+            offset, last_lsn = 0, segment - 1
+        result = ChangeStream(table, after, segment, offset, last_lsn, consumer=consumer,
+                              consumer_file=consumer_file, consumer_lock=lock,
+                              timeout=timeout, follow=follow, batch=batch,
+                              view_type=view_type, auto_commit=auto_commit,
+                              store_start=consumer_file is not None and stored is None)
+    except BaseException:
+        if lock is not None:
+            _unlock_consumer(lock)
+        raise
+    return result
