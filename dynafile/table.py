@@ -45,7 +45,7 @@ from .query import QueryMixin, _Placeholders
 from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
-from .storage.engine import Engine
+from .storage.engine import TOKEN_SPACE, Engine
 from .storage.log import FLAG_EXPIRED, Op
 from .streams import Event, Listeners, StreamListener
 from .ttl import is_expired
@@ -259,7 +259,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         defs += [index_from_json("l", n, d) for n, d in extra.get("lsis", {}).items()]
         self._indexes = IndexSet(self.pk_attribute, self.sk_attribute, defs, self._dumps,
                                  self._load_held, self._all_key_types, self._fix_key_types)
-        self._engine.live_spaces = {""} | {index.space for index in defs}
+        self._engine.live_spaces = {"", TOKEN_SPACE} | {index.space for index in defs}
         self._engine.derive = self._indexes.derive if defs else None
 
     def _refresh_schema(self) -> None:

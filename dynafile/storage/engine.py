@@ -47,7 +47,10 @@ from .log import (
 )
 from .partition import Partition, decode_partition, encode_partition
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "TOKEN_SPACE"]
+
+#: The space holding transaction idempotency tokens (``_txtokens/``).
+TOKEN_SPACE = "x:tokens"
 
 _MARKER = "checkpoint.json"
 _CHECKPOINTING = "CHECKPOINTING"
@@ -384,6 +387,8 @@ class Engine:
         """Return the ``_partitions`` directory holding ``space``'s partitions."""
         if space.startswith("g:"):
             return os.path.join(self.root, f"_gsi-{space[2:]}", "_partitions")
+        if space == TOKEN_SPACE:
+            return os.path.join(self.root, "_txtokens", "_partitions")
         return self.part_dir
 
     def _partition_path(self, slot: Tuple[str, str]) -> str:
