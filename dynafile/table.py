@@ -47,6 +47,7 @@ from .serialization import Serializer, get_serializer
 from .storage import fs
 from .storage.engine import TOKEN_SPACE, Engine
 from .storage.log import FLAG_EXPIRED, Op
+from .changes import VIEW_TYPES, StreamRecord
 from .streams import Event, Listeners, StreamListener
 from .ttl import is_expired
 
@@ -95,6 +96,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         retention: seconds a log segment is kept after it is checkpointed,
             so :meth:`stream` readers can catch up (24 hours by default).
         segment_bytes: size after which the log starts a new segment.
+        stream_view_type: what record listeners and :meth:`stream` get by
+            default: ``"KEYS_ONLY"``, ``"NEW_IMAGE"``, ``"OLD_IMAGE"`` or
+            ``"NEW_AND_OLD_IMAGES"`` (the default).
 
     Raises:
         SchemaMismatchError: the directory holds a table with other key
@@ -133,6 +137,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         watch: bool = False,
         retention: float = 24 * 3600.0,
         segment_bytes: int = 64 << 20,
+        stream_view_type: str = "NEW_AND_OLD_IMAGES",
     ) -> None:
         if not isinstance(pk_attribute, str) or not pk_attribute:
             raise ValidationError("must be a non-empty string", attribute="pk_attribute")
@@ -151,6 +156,10 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             raise ValidationError("must be a number of seconds >= 0", attribute="retention")
         if not isinstance(segment_bytes, int) or segment_bytes < 4096:
             raise ValidationError("must be an int >= 4096", attribute="segment_bytes")
+        if stream_view_type not in VIEW_TYPES:
+            raise ValidationError(f"must be one of {', '.join(VIEW_TYPES)}",
+                                  attribute="stream_view_type")
+        self.stream_view_type = stream_view_type
         self.path = os.path.abspath(os.fspath(path) or ".")
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
@@ -163,6 +172,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self._load_held = self._serializer.load_stored  # bytes the engine holds
         self._clock = clock or time.time
         self._listeners = Listeners()
+        self._record_listeners = Listeners()
         if not read_only:
             if not os.path.isdir(self.path):
                 fs.makedirs(self.path)
@@ -371,16 +381,28 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         return ((self.pk_attribute, pk), (self.sk_attribute, sk))
 
     def _on_commit(self, lsn: int, ops: List[Op]) -> None:
-        if not self._listeners:
+        records = self._record_listeners
+        if not self._listeners and not records:
             return
         loads = self._load_held
-        for op in ops:
-            if op.space:
-                continue  # index maintenance is not a change of its own
+        changes = [op for op in ops if not op.space]  # index entries are not changes
+        view = self.stream_view_type
+        for index, op in enumerate(changes):
             new = loads(op.new) if op.new is not None else None
             old = loads(op.old) if op.old is not None else None
-            action = "PUT" if op.new is not None else "DELETE"
-            self._listeners.emit(Event(action, new, old, lsn, bool(op.flags & FLAG_EXPIRED)))
+            expired = bool(op.flags & FLAG_EXPIRED)
+            event = Event("PUT" if new is not None else "DELETE", new, old, lsn, expired)
+            if self._listeners:
+                self._listeners.emit(event)
+            if records:
+                keys = {self.pk_attribute: op.pk}
+                if self.sk_attribute is not None:
+                    keys[self.sk_attribute] = op.sk
+                records.emit(StreamRecord(
+                    lsn, index, event.event_name, keys,
+                    new if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") else None,
+                    old if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") else None,
+                    expired, len(changes)))
 
     def _condition(self, condition: FilterSpec, names: Any, values: Any, used: Any) -> Any:
         if condition is None:
@@ -693,19 +715,28 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
     # ------------------------------------------------------------- streams
 
-    def add_stream_listener(self, listener: StreamListener) -> None:
-        """Call ``listener(event)`` for every item change this table commits.
+    def add_stream_listener(self, listener: StreamListener, *, records: bool = False) -> None:
+        """Call ``listener`` for every item change this table object commits.
 
-        Events (:class:`~dynafile.streams.Event`: action ``"PUT"`` or
-        ``"DELETE"``, new, old) arrive after the change is committed and
-        visible, in commit order; a listener that raises is logged and
-        ignored.
+        By default it gets the original dynafile's
+        :class:`~dynafile.streams.Event` (action ``"PUT"`` or ``"DELETE"``,
+        new, old, sequence, expired). With ``records=True`` it gets a
+        DynamoDB-style :class:`~dynafile.changes.StreamRecord` instead
+        (``event_name`` INSERT / MODIFY / REMOVE, ``keys``, and the images
+        the table's ``stream_view_type`` includes), the same records
+        :meth:`stream` yields. Calls come after the change is committed and
+        visible, in commit order; a write that changes nothing calls
+        nothing; a listener that raises is logged and ignored.
+
+        Raises:
+            ValidationError: ``listener`` is not callable.
         """
-        self._listeners.add(listener)
+        (self._record_listeners if records else self._listeners).add(listener)
 
     def remove_stream_listener(self, listener: StreamListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
+        """Stop calling ``listener`` (either kind); unknown listeners are ignored."""
         self._listeners.remove(listener)
+        self._record_listeners.remove(listener)
 
     # -------------------------------------------------------- transactions
 
@@ -744,6 +775,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         from .changes import stream
 
         self._check_open()
+        options.setdefault("view_type", self.stream_view_type)
         return stream(self, **options)
 
     # ---------------------------------------------------------- maintenance

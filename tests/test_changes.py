@@ -540,3 +540,43 @@ def test_subscriber_in_another_process_gets_every_change_once_in_order(db_path, 
         if run:
             last = run[-1][0]
     assert [(e, sk, v) for _, e, sk, v in received] == expected
+
+
+# ------------------------------------------------- record listeners, view types
+
+@pytest.mark.parametrize("view,has_new,has_old", [
+    ("NEW_AND_OLD_IMAGES", True, True), ("NEW_IMAGE", True, False),
+    ("OLD_IMAGE", False, True), ("KEYS_ONLY", False, False)])
+def test_record_listeners_follow_the_table_view_type(tmp_path, view, has_new, has_old):
+    from dynafile import Dynafile
+    db = Dynafile(str(tmp_path / "v"), stream_view_type=view, durability="normal")
+    records, events = [], []
+    db.add_stream_listener(records.append, records=True)
+    db.add_stream_listener(events.append)
+    db.put_item(item={"PK": "a", "SK": 1, "v": 1})
+    db.put_item(item={"PK": "a", "SK": 1, "v": 2})
+    db.put_item(item={"PK": "a", "SK": 1, "v": 2})   # no change: no record
+    db.delete_item(key={"PK": "a", "SK": 1})
+    assert [r.event_name for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert [e.action for e in events] == ["PUT", "PUT", "DELETE"]
+    assert all(r.keys == {"PK": "a", "SK": 1} for r in records)
+    assert (records[1].new == {"PK": "a", "SK": 1, "v": 2}) is has_new
+    assert (records[1].old == {"PK": "a", "SK": 1, "v": 1}) is has_old
+    if not has_new:
+        assert records[1].new is None
+    if not has_old:
+        assert records[1].old is None
+    # db.stream() defaults to the same view type and yields the same records
+    logged = list(db.stream(from_sequence=0, follow=False))
+    assert logged == records
+    db.remove_stream_listener(records.append)
+    db.put_item(item={"PK": "b", "SK": 1})
+    assert len(records) == 3 and len(events) == 4
+    db.close()
+
+
+def test_bad_view_type_is_rejected(tmp_path):
+    from dynafile import Dynafile, ValidationError
+    with pytest.raises(ValidationError, match="stream_view_type"):
+        Dynafile(str(tmp_path / "v"), stream_view_type="ALL")
+    assert not (tmp_path / "v").exists()
