@@ -24,7 +24,7 @@ from .conditions import (
     PathOperand,
     ValueOperand,
 )
-from .parser import Parser, Used
+from .parser import Used, parse
 from .paths import Path, check_overlaps, parse_plain_path
 from .projection import projector
 from .update import UpdatePlan, build_plan
@@ -88,7 +88,7 @@ def to_predicate(spec: Any, names: Optional[Mapping[str, str]],
     if isinstance(spec, str):
         record = _used(used)
         try:
-            return Parser(spec, what, names, values, record).parse_condition().compile()
+            return parse("condition", spec, what, names, values, record).compile()
         except ValidationError as dynamo_error:
             if names is not None or values is not None or ":" in spec or "#" in spec:
                 raise
@@ -142,7 +142,7 @@ def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
     """
     what = "KeyConditionExpression"
     if isinstance(spec, str):
-        cond = Parser(spec, what, names, values, _used(used)).parse_condition()
+        cond = parse("condition", spec, what, names, values, _used(used))
     elif isinstance(spec, Condition):
         cond = spec
     else:
@@ -188,8 +188,7 @@ def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]]
         if any(x is not None for x in (set, remove, add, delete)):
             raise ValidationError("give an update expression or set/remove/add/delete, "
                                   "not both", attribute="update")
-        parsed = Parser(expression, "UpdateExpression", names, values,
-                        _used(used)).parse_update()
+        parsed = parse("update", expression, "UpdateExpression", names, values, _used(used))
     return build_plan(parsed, set, remove, add, delete)
 
 
@@ -205,7 +204,7 @@ def compile_projection(spec: Any, names: Optional[Mapping[str, str]], *,
     what = "ProjectionExpression"
     record = _used(used)
     if isinstance(spec, str):
-        paths: List[Path] = Parser(spec, what, names, None, record).parse_projection()
+        paths: List[Path] = parse("projection", spec, what, names, None, record)
     elif isinstance(spec, (list, tuple)):
         if not spec:
             raise ValidationError("a projection needs at least one attribute", attribute=what)

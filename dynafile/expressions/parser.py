@@ -31,14 +31,18 @@ Every error is a :class:`~dynafile.errors.ValidationError` carrying the
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
+from collections import OrderedDict
+from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from ..errors import ValidationError
 from . import conditions as c
 from .paths import Path
 
-__all__ = ["Used", "Parser", "tokenize"]
+__all__ = ["Used", "Parser", "tokenize", "parse"]
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -391,3 +395,80 @@ class Parser:
             paths.append(self.path())
         self.finish()
         return paths
+
+
+# ------------------------------------------------------------------ caching
+
+_CACHE_SIZE = 1024
+_cache: "OrderedDict[Any, Tuple[Any, frozenset, frozenset]]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class _Unhashable(Exception):
+    pass
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable, type-exact stand-in for a placeholder value (``True`` and
+    ``1`` must not share a cache entry)."""
+    cls = value.__class__
+    if value is None or cls in (str, int, float, bool, bytes, Decimal):
+        return (cls.__name__, value)
+    if isinstance(value, (list, tuple)):
+        return ("L", tuple(_freeze(v) for v in value))
+    if isinstance(value, dict):
+        return ("M", tuple(sorted((repr(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (set, frozenset)):
+        return ("S", frozenset(_freeze(v) for v in value))
+    raise _Unhashable()
+
+
+def parse(kind: str, text: Any, what: str, names: Optional[Mapping[str, str]],
+          values: Optional[Mapping[str, Any]], used: Used) -> Any:
+    """Parse ``text`` as a ``"condition"``, ``"update"`` or ``"projection"``,
+    reusing the result of an earlier identical request (same text, names and
+    values): a repeated expression is parsed once.
+
+    Raises:
+        ValidationError: as :class:`Parser` does (errors are not cached).
+    """
+    key = None
+    if isinstance(text, str) and isinstance(names, (Mapping, type(None))) and isinstance(
+            values, (Mapping, type(None))):
+        try:
+            key = (kind, what, text,
+                   None if names is None else tuple(sorted((str(k), _freeze(v))
+                                                           for k, v in names.items())),
+                   None if values is None else tuple(sorted((str(k), _freeze(v))
+                                                            for k, v in values.items())))
+        except (_Unhashable, TypeError):
+            key = None
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+        if hit is not None:
+            result, used_names, used_values = hit
+            used.names.update(used_names)
+            used.values.update(used_values)
+            return result
+        # The tree keeps the values it was parsed with: give it its own copy,
+        # so a caller mutating theirs later cannot change a cached tree.
+        values = copy.deepcopy(values)
+    record = Used()
+    parser = Parser(text, what, names, values, record)
+    if kind == "condition":
+        result = parser.parse_condition()
+    elif kind == "update":
+        result = parser.parse_update()
+    else:
+        result = parser.parse_projection()
+    used.names.update(record.names)
+    used.values.update(record.values)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = (result, frozenset(record.names), frozenset(record.values))
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return result
