@@ -400,3 +400,36 @@ def test_parallel_scan_segments_cover_each_item_once(db):
     vip = sum((list(db.scan(filter=Attr("vip").eq(True), segment=s, total_segments=4))
                for s in range(4)), [])
     assert len(vip) == len([i for i in range(300) if i % 7 == 0])
+
+
+# ------------------------------------------------------------ across processes
+
+def _increment(path, n):
+    from dynafile import Dynafile as Table
+    db = Table(path, durability="normal")
+    conflicts = 0
+    for _ in range(n):
+        while True:
+            version = db.get_item(key=K)["version"]
+            try:
+                db.update_item(key=K, update="SET n = n + :one, version = :next",
+                               condition="version = :v",
+                               values={":one": 1, ":next": version + 1, ":v": version})
+                break
+            except ConditionalCheckFailedError:
+                conflicts += 1
+    db.close()
+
+
+@pytest.mark.timeout(180)
+def test_conditional_increments_from_four_processes(db, db_path):
+    import multiprocessing as mp
+    db.put_item(item={**K, "n": 0, "version": 0})
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_increment, args=(db_path, 250)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(150)
+        assert p.exitcode == 0
+    assert db.get_item(key=K) == {**K, "n": 1000, "version": 1000}
