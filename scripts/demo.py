@@ -21,7 +21,7 @@ import sys
 import time
 from decimal import Decimal
 
-from dynafile import Dynafile, Event, Key
+from dynafile import Attr, Dynafile, Event, Key, TransactionCanceledError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CUSTOMER = "CUSTOMER#c0001"
@@ -131,6 +131,33 @@ def main(argv=None) -> int:
             shown = None if item is None else item.get("name")
             print(f"  {key_of(key):<28} -> {shown}")
 
+        heading("DynamoDB expressions: a conditional update of a product's stock")
+        product = {"PK": "PRODUCT#p001", "SK": "PRODUCT"}
+        after = db.update_item(key=product, update="SET stock = stock - :n, #s = :now",
+                               condition="stock >= :n", names={"#s": "updated"},
+                               values={":n": 2, ":now": "2026-07-01"}, return_values="UPDATED_NEW")
+        print(f"  SET stock = stock - :n (if stock >= :n) -> {after}")
+
+        heading("a transaction: an order and its stock change, all or nothing")
+        try:
+            db.transact_write([
+                {"put": {"item": {"PK": "ORDER#o09998", "SK": "LINE#001", "qty": 1000},
+                         "condition": Attr("PK").not_exists()}},
+                {"update": {"key": product, "update": "SET stock = stock - :q",
+                            "condition": "stock >= :q", "values": {":q": 1000}}},
+            ])
+        except TransactionCanceledError as exc:
+            print(f"  cancelled: {[r.code for r in exc.reasons]}; "
+                  f"order written: {db.get_item(key={'PK': 'ORDER#o09998', 'SK': 'LINE#001'})}")
+
+        heading("a global secondary index: orders by status, newest first")
+        db.create_gsi("by_status", pk_attribute="status", sk_attribute="date")
+        page = db.query("open", index="by_status", scan_index_forward=False, limit=3,
+                        projection=["PK", "date", "total"])
+        for item in page:
+            print(f"  {item['date']}  {item['PK']:<16} {item['total']:>8.2f}")
+        print(f"  next page starts after {page.last_evaluated_key}")
+
         heading("TTL: items whose 'expires' is in the past are hidden from every read")
         expired = [r for r in records if "expires" in r and r["expires"] < now]
         visible = sum(1 for _ in db.scan())
@@ -164,6 +191,11 @@ def main(argv=None) -> int:
         db.put_item(item={**new_order, "status": "shipped"})      # update by put
         db.delete_item(key={"PK": CUSTOMER, "SK": new_order["SK"]})
         db.remove_stream_listener(on_change)
+
+        heading("the log stream: the same changes, readable from any process")
+        tail = list(db.stream(from_sequence=0, follow=False))[-3:]
+        for record in tail:
+            print(f"  seq {record.sequence:<5} {record.event_name:<6} {record.keys}")
 
     heading(f"on disk: {path}")
     for name in sorted(os.listdir(path)):
