@@ -1,0 +1,54 @@
+"""Smoke test of the benchmark harness: ``scripts/bench.py --quick``.
+
+Runs every workload against dynafile only, with tiny N, in subprocesses of
+this test's python; checks the results it writes, never the timings.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "scripts", "bench.py")
+
+ROWS = ["W1-full", "W1-normal", "W2", "W6", "W3", "W4", "W5-callable", "W5-expr",
+        "W7-100", "W7-1000", "W7-10000", "W8-2p", "W8-4p"]
+
+
+def test_bench_quick(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, BENCH, "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["quick"] is True
+    assert data["stores"] == ["dynafile"]
+    results = data["results"]["dynafile"]
+    tasks = {t["row"]: t for t in data["tasks"] if t["store"] == "dynafile"}
+    assert sorted(results) == sorted(ROWS)
+    for row in ROWS:
+        res = results[row]
+        assert "error" not in res and "failed" not in res and "skipped" not in res, (row, res)
+        assert res["ops"] > 0 and res["seconds"] > 0, (row, res)
+    size = tasks["W2"]["n"]
+    assert results["W2"]["ops"] == size
+    assert results["W2"]["disk_bytes"] > 0
+    assert results["W3"]["found"] == tasks["W3"]["n"]
+    # each W4 query matches the partition's sort keys order#0000xxxx (i < 10,000)
+    per_partition = [len(range(p, min(size, 10_000), 100)) for p in range(100)]
+    assert results["W4"]["matched"] == sum(per_partition[q % 100]
+                                           for q in range(tasks["W4"]["n"]))
+    open_items = sum(1 for i in range(size) if i % 3)
+    assert results["W5-callable"]["matched"] == open_items
+    assert results["W5-expr"]["matched"] == open_items
+    assert results["W6"]["ok"] is True and results["W6"]["first_get_ms"] > 0
+    for row in ("W1-full", "W1-normal", "W7-100", "W7-1000", "W7-10000"):
+        assert results[row]["ok"] is True, row
+    for row, procs in (("W8-2p", 2), ("W8-4p", 4)):
+        assert results[row]["procs"] == procs
+        assert results[row]["missing"] == 0
+        assert results[row]["ops"] == procs * tasks[row]["n"]
+    report = (out / "benchmarks.md").read_text()
+    assert "| W5-callable |" in report and "## Targets" in report
+    assert not (out / "benchmarks.png").exists()  # --quick draws no plot
