@@ -668,7 +668,18 @@ def _locate(wal: str, after: Position, oldest_ok: bool) -> int:
     candidates = [first for first in segments if first <= target]
     if not candidates:
         raise _trimmed(wal, after, None)
+    # An empty segment other than the last is a leftover of a rotation that a
+    # crash interrupted: it holds nothing, the segment before it does.
+    while len(candidates) > 1 and candidates[-1] != segments[-1] and _empty(wal, candidates[-1]):
+        candidates.pop()
     return candidates[-1]
+
+
+def _empty(wal: str, first: int) -> bool:
+    try:
+        return os.path.getsize(os.path.join(wal, segment_name(first))) == 0
+    except FileNotFoundError:
+        return True
 
 
 def stream(

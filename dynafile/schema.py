@@ -80,6 +80,9 @@ class Schema:
                 f"{path}: format version {version!r} is not supported "
                 f"(this dynafile reads version {FORMAT_VERSION})"
             )
+        problem = _shape_problem(data)
+        if problem:
+            raise CorruptFileError(path, 0, f"meta.json has the wrong shape: {problem}")
         try:
             known = {"format_version", "pk_attribute", "sk_attribute", "key_types",
                      "serializer", "ttl_attribute"}
@@ -111,3 +114,25 @@ class Schema:
             raise SchemaMismatchError(
                 f"table was written with serializer {self.serializer!r}, opened with {serializer!r}"
             )
+
+
+def _shape_problem(data: Dict[str, Any]) -> str:
+    """What is wrong with a ``meta.json`` object's shape, or ``""``."""
+    if not isinstance(data.get("pk_attribute"), str) or not data["pk_attribute"]:
+        return "pk_attribute is not a non-empty string"
+    if "sk_attribute" not in data or not (data["sk_attribute"] is None
+                                          or isinstance(data["sk_attribute"], str)):
+        return "sk_attribute is not a string or null"
+    key_types = data.get("key_types") or {}
+    if not isinstance(key_types, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str))
+            for k, v in key_types.items()):
+        return "key_types is not an object of attribute -> type code"
+    for kind, needed in (("gsis", "pk_attribute"), ("lsis", "sk_attribute")):
+        indexes = data.get(kind, {})
+        if not isinstance(indexes, dict):
+            return f"{kind} is not an object"
+        for name, definition in indexes.items():
+            if not isinstance(definition, dict) or not isinstance(definition.get(needed), str):
+                return f"{kind}[{name!r}] is not an index definition with {needed}"
+    return ""

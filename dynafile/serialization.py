@@ -19,7 +19,7 @@ import pickle
 from decimal import Decimal
 from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple
 
-from .errors import UnsafeDataError, ValidationError
+from .errors import CorruptFileError, UnsafeDataError, ValidationError
 
 __all__ = ["Serializer", "PickleSerializer", "JSONSerializer", "get_serializer", "Unvetted"]
 
@@ -49,8 +49,29 @@ class Serializer:
     def load_stored(self, data: bytes) -> Any:
         """Load bytes kept by the engine: plain ``bytes`` were written by this
         process; :class:`Unvetted` bytes came from disk. The default treats both
-        alike; a serializer that can run code on load checks the second kind."""
-        return self.loads(data)
+        alike; a serializer that can run code on load checks the second kind.
+
+        Raises:
+            CorruptFileError: bytes from disk that do not decode to an item.
+        """
+        if data.__class__ is bytes:
+            return self.loads(data)
+        return _checked_item(self.loads, data)
+
+
+def _checked_item(loads: Callable[[bytes], Any], data: bytes) -> Any:
+    """Decode item bytes that came from a file: anything but a dict is corruption."""
+    try:
+        item = loads(data)
+    except UnsafeDataError:
+        raise
+    except Exception as exc:  # decoders raise many types for damaged input
+        raise CorruptFileError("(stored item)", None,
+                               f"item bytes do not decode: {type(exc).__name__}: {exc}") from None
+    if not isinstance(item, dict):
+        raise CorruptFileError("(stored item)", None,
+                               f"stored item is a {type(item).__name__}, not a dict")
+    return item
 
 
 _SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
@@ -88,8 +109,10 @@ class _AllowlistUnpickler(pickle.Unpickler):
         raise UnsafeDataError("", None, f"refusing to load global {module}.{name} (not allowlisted)")
 
 
-# Globals are named by these opcodes only; data without them needs no allowlist.
-_GLOBAL_OPCODES = (b"c", b"\x93", b"i")
+# Globals are named by these opcodes only (GLOBAL, STACK_GLOBAL, INST, and
+# EXT1/EXT2/EXT4, which look names up in copyreg's extension registry); data
+# without any of these bytes cannot import or call anything.
+_GLOBAL_OPCODES = (b"\x93", b"c", b"i", b"\x82", b"\x83", b"\x84")
 
 
 class PickleSerializer(Serializer):
@@ -152,7 +175,7 @@ class PickleSerializer(Serializer):
         through the allowlist when they came from disk (:class:`Unvetted`)."""
         if data.__class__ is bytes:
             return self._fast_loads(data)
-        return self.loads(data)
+        return _checked_item(self.loads, data)
 
 
 def _json_default(obj: Any) -> Any:

@@ -156,6 +156,11 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             raise ValidationError("must be a number of seconds >= 0", attribute="retention")
         if not isinstance(segment_bytes, int) or segment_bytes < 4096:
             raise ValidationError("must be an int >= 4096", attribute="segment_bytes")
+        if ttl_sweep_interval is not None and (
+                not isinstance(ttl_sweep_interval, (int, float))
+                or isinstance(ttl_sweep_interval, bool) or not ttl_sweep_interval > 0):
+            raise ValidationError("must be a positive number of seconds",
+                                  attribute="ttl_sweep_interval")
         if stream_view_type not in VIEW_TYPES:
             raise ValidationError(f"must be one of {', '.join(VIEW_TYPES)}",
                                   attribute="stream_view_type")
@@ -214,10 +219,6 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self._sweeper_stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         if ttl_sweep_interval is not None:
-            if not isinstance(ttl_sweep_interval, (int, float)) or ttl_sweep_interval <= 0:
-                self.close()
-                raise ValidationError("must be a positive number of seconds",
-                                      attribute="ttl_sweep_interval")
             if ttl_attribute is not None and not read_only:
                 self._sweeper = threading.Thread(target=self._sweep_loop,
                                                  args=(float(ttl_sweep_interval),),
@@ -288,9 +289,19 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
     def _before_append(self) -> None:
         if self._pending_types:
-            self._schema.key_types.update(self._pending_types)
+            # meta.json first: if writing it fails, the types stay pending (and
+            # the write fails), so no record is ever appended under a key type
+            # that meta.json does not fix.
+            schema = self._schema
+            before = dict(schema.key_types)
+            schema.key_types.update(self._pending_types)
+            try:
+                schema.write(self.path)
+            except BaseException:
+                schema.key_types.clear()
+                schema.key_types.update(before)
+                raise
             self._pending_types.clear()
-            self._schema.write(self.path)
             self._meta_sig = self._stat_meta()
 
     def _all_key_types(self) -> Dict[str, Optional[str]]:

@@ -20,6 +20,7 @@ A checkpoint writes every dirty partition atomically, then
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import OrderedDict, deque
 from contextlib import contextmanager
@@ -48,6 +49,8 @@ from .log import (
 from .partition import Partition, decode_partition, encode_partition
 
 __all__ = ["Engine", "TOKEN_SPACE"]
+
+log = logging.getLogger("dynafile")
 
 #: The space holding transaction idempotency tokens (``_txtokens/``).
 TOKEN_SPACE = "x:tokens"
@@ -203,6 +206,23 @@ class Engine:
             fs.sync_dir(self.wal_dir)
         self._reset()
         self._catch_up(exclusive=True)
+        self._remove_stale_segments()
+
+    def _remove_stale_segments(self) -> bool:
+        """Delete empty segments numbered after the current one: a writer died
+        in :meth:`_rotate` after creating the next segment and before its
+        ROTATE record was durable. Call caught up, under the exclusive lock.
+        Returns whether there were any."""
+        stale = [first for first in self._segments() if first > self._seg_first]
+        for first in stale:
+            path = os.path.join(self.wal_dir, segment_name(first))
+            if os.path.getsize(path) != 0:
+                return False
+        for first in stale:
+            os.unlink(os.path.join(self.wal_dir, segment_name(first)))
+        if stale:
+            fs.sync_dir(self.wal_dir)
+        return bool(stale)
 
     def _segments(self) -> List[int]:
         try:
@@ -222,14 +242,22 @@ class Engine:
             return 0, (segments[0] if segments else 1), 0
         try:
             data = json.loads(raw)
-            return int(data["lsn"]), int(data["segment"]), int(data["offset"])
+            lsn, segment, offset = int(data["lsn"]), int(data["segment"]), int(data["offset"])
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptFileError(path, 0, f"unreadable checkpoint marker: {exc}") from None
+        if lsn < 0 or segment < 1 or offset < 0 or segment > lsn + 1:
+            raise CorruptFileError(path, 0, f"impossible checkpoint marker {data}")
+        return lsn, segment, offset
 
     def _open_segment(self, first: int, offset: int) -> None:
         path = os.path.join(self.wal_dir, segment_name(first))
         flags = os.O_RDONLY if self.read_only else (os.O_RDWR | os.O_APPEND)
         fd = os.open(path, flags)
+        size = os.fstat(fd).st_size if offset else 0
+        if size < offset:
+            os.close(fd)
+            raise CorruptFileError(path, size, f"log segment is shorter than the "
+                                   f"checkpointed offset {offset}")
         if self._fd >= 0:
             os.close(self._fd)
         self._fd, self._seg_first, self._seg_path, self._offset = fd, first, path, offset
@@ -237,6 +265,10 @@ class Engine:
     def _reset(self) -> None:
         """Forget everything in memory and start again from the checkpoint marker."""
         lsn, segment, offset = self._read_marker()
+        if not os.path.exists(os.path.join(self.wal_dir, segment_name(segment))):
+            raise CorruptFileError(os.path.join(self.wal_dir, _MARKER), 0,
+                                   f"checkpoint marker names log segment {segment}, "
+                                   "which does not exist")
         self._cache.clear()
         self._cache_used = 0
         self._overlay.clear()
@@ -324,10 +356,14 @@ class Engine:
         if find_valid_frame(rest, self._lsn) is not None:
             raise CorruptFileError(self._seg_path, stop_offset,
                                    "invalid log record followed by valid ones")
-        if self._segments()[-1:] != [self._seg_first]:
+        later = [first for first in self._segments() if first > self._seg_first]
+        if any(os.path.getsize(os.path.join(self.wal_dir, segment_name(first))) != 0
+               for first in later):
             raise CorruptFileError(self._seg_path, stop_offset,
                                    "invalid log record in a segment that is not the last")
         if exclusive and not self.read_only:
+            # A torn ROTATE (power cut mid-rotation) leaves an empty next segment.
+            self._remove_stale_segments()
             # Never acknowledged (its writer died mid-append): cut it off.
             os.ftruncate(self._fd, stop_offset)
             if self.durability == "full":
@@ -477,7 +513,12 @@ class Engine:
                 if self.on_commit is not None:
                     self._events.append((lsn, ops))
                 if self._overlay_bytes >= self.checkpoint_bytes:
-                    self._checkpoint()
+                    try:
+                        self._checkpoint()
+                    except OSError as exc:
+                        # The write is committed; the checkpoint is retried by
+                        # the next write that finds the overlay still full.
+                        log.warning("dynafile: checkpoint after a write failed: %s", exc)
         finally:
             self.lock.release_exclusive()
         if self._events:
@@ -544,6 +585,10 @@ class Engine:
     def _checkpoint(self) -> int:
         if not self._overlay:
             return 0
+        if self.durability != "full":
+            # Partition files and the marker will claim every record up to
+            # self._lsn: those records must be on disk before they are.
+            fs.sync(self._fd, self._seg_path)
         flag = os.path.join(self.root, _CHECKPOINTING)
         with open(flag, "wb"):
             pass
