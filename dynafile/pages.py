@@ -28,33 +28,31 @@ class Page:
     """
 
     def __init__(self, source: Iterator[Any]) -> None:
-        # ``source`` yields items; when it stops early (a limit) it returns the
-        # last evaluated key through StopIteration.value, and counts scanned
-        # items in ``self._scanned`` via the ``scanned`` callback.
+        # ``source`` yields items; it records how many items it evaluated in
+        # ``_scanned`` and, when a limit stops it early, the last evaluated
+        # key in ``_lek``.
         self._source: Optional[Iterator[Any]] = source
         self._items: List[Dict[str, Any]] = []
         self._lek: Optional[Dict[str, Any]] = None
         self._scanned = 0
 
-    def _note_scanned(self, n: int = 1) -> None:
-        self._scanned += n
-
     def _pull(self) -> Iterator[Dict[str, Any]]:
+        items = self._items
         index = 0
         while True:
-            if index < len(self._items):
-                yield self._items[index]
+            while index < len(items):
+                yield items[index]
                 index += 1
-                continue
-            if self._source is None:
+            source = self._source
+            if source is None:
                 return
-            try:
-                item = next(self._source)
-            except StopIteration as stop:
-                self._lek = stop.value
-                self._source = None
-                return
-            self._items.append(item)
+            for item in source:
+                items.append(item)
+                # Another iterator of this page may have pulled items meanwhile.
+                while index < len(items):
+                    yield items[index]
+                    index += 1
+            self._source = None
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self._pull()

@@ -198,7 +198,7 @@ class QueryMixin:
         return page
 
     def _scan_pairs(self, start: Optional[Tuple[str, Any]], segment: Optional[int],
-                    total: Optional[int], space: str = "") -> Iterator[Tuple[Any, Any, bytes]]:
+                    total: Optional[int], space: str = "") -> Iterator[Tuple[Any, Any, bytes, Any]]:
         engine = self._engine
         with engine.lock.thread_lock:
             engine.refresh()
@@ -210,14 +210,15 @@ class QueryMixin:
                 continue
             with engine.lock.thread_lock:
                 part = engine.partition(digest, None, space)
+                items = part.items
                 if start is not None and digest == start[0]:
-                    keys = list(part.items.irange(minimum=start[1], inclusive=(False, True)))
-                    pairs = [(k, part.items[k]) for k in keys]
+                    keys = list(items.irange(minimum=start[1], inclusive=(False, True)))
+                    pairs = [(k, items[k]) for k in keys]
                 else:
-                    pairs = list(part.items.items())
+                    pairs = list(items.items())
                 pk = part.pk
             for sk, data in pairs:
-                yield pk, sk, data
+                yield pk, sk, data, items
 
     def _filter_of(self, positional: FilterSpec, keyword: FilterSpec, names: Any, values: Any,
                    used: Any) -> Optional[Callable[[Item], bool]]:
@@ -257,34 +258,39 @@ class QueryMixin:
     def _evaluate(
         self,
         page: Page,
-        pairs: Iterable[Tuple[Any, Any, bytes]],
+        pairs: Iterable[Tuple[Any, Any, bytes, Any]],
         predicate: Optional[Callable[[Item], bool]],
         project: Optional[Callable[[Item], Item]],
         limit: Optional[int],
         pk: Any,
         make_key: Optional[Callable[[Any, Any], Item]] = None,
     ) -> Iterator[Item]:
+        """Yield the items of ``pairs`` that pass TTL and the filter, projected;
+        set ``page._scanned`` and, when ``limit`` stops the walk early,
+        ``page._lek``."""
         loads = self._load_held
         ttl = self.ttl_attribute
         now = self._clock() if ttl is not None else 0.0
         evaluated = 0
         last: Optional[Tuple[Any, Any]] = None
-        for entry in pairs:
+        for item_pk, sk, data, items in pairs:
             if limit is not None and evaluated >= limit:
-                if last is None:
-                    return None
-                return (make_key or self._key_dict)(*last)
+                if last is not None:
+                    page._lek = (make_key or self._key_dict)(*last)
+                return
             evaluated += 1
-            page._note_scanned()
-            item_pk, sk, data = entry
+            page._scanned = evaluated
             last = (pk if item_pk is None else item_pk, sk)
             item = loads(data)
+            if data.__class__ is not bytes and items.get(sk) is data:
+                # Checked through the allowlist once: later reads take the fast
+                # path (a plain dict store of an existing key: safe without the lock).
+                dict.__setitem__(items, sk, bytes(data))
             if ttl is not None and is_expired(item, ttl, now):
                 continue
             if predicate is not None and not predicate(item):
                 continue
             yield project(item) if project is not None else item
-        return None
 
     def _key_dict(self, pk: Any, sk: Any) -> Item:
         key = {self.pk_attribute: pk}
@@ -335,10 +341,11 @@ class _Bounds:
                 self._upper(values[1], True)
             elif op == "begins_with":
                 self._lower(values[0], True)
-                self.prefix = values[0]
                 upper = _prefix_successor(values[0])
                 if upper is not None:
-                    self._upper(upper, False)
+                    self._upper(upper, False)  # [prefix, successor) holds only prefixed keys
+                else:
+                    self.prefix = values[0]  # no successor: check each key
             else:
                 raise ValidationError(f"unsupported sort key condition {op!r}", attribute="sk")
         except TypeError:
@@ -372,8 +379,8 @@ _BOTTOM = _Extreme(False)
 
 
 def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: Optional[int],
-           tuple_mode: bool = False) -> List[Tuple[Any, Any, bytes]]:
-    """Return ``(None, sk, bytes)`` for the keys of ``items`` within ``b``,
+           tuple_mode: bool = False) -> List[Tuple[Any, Any, bytes, Any]]:
+    """Return ``(None, sk, bytes, items)`` for the keys of ``items`` within ``b``,
     walking from after ``start``, at most ``limit + 1`` of them.
 
     In ``tuple_mode`` (indexes) keys are tuples whose first element is the
@@ -397,13 +404,13 @@ def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: Optional[in
     except TypeError:
         return []  # a bound of another type than the stored keys matches nothing
     prefix = b.prefix
-    out: List[Tuple[Any, Any, bytes]] = []
+    out: List[Tuple[Any, Any, bytes, Any]] = []
     cap = None if limit is None else limit + 1
     for k in keys:
         head = k[0] if tuple_mode else k
         if prefix is not None and not (type(head) is type(prefix) and head.startswith(prefix)):
             continue
-        out.append((None, k, items[k]))
+        out.append((None, k, items[k], items))
         if cap is not None and len(out) >= cap:
             break
     return out

@@ -705,9 +705,13 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         def prepare() -> Tuple[List[Op], None]:
             pending: Dict[Tuple[str, Any], Optional[bytes]] = {}
             ops: List[Op] = []
+            checked = set()  # key types depend on the values' classes only
             for kind, pk, sk, npk, nsk, data in entries:
                 if kind == "put":
-                    self._fix_key_types(*self._key_pairs(pk, sk))
+                    classes = (pk.__class__, sk.__class__)
+                    if classes not in checked:
+                        self._fix_key_types(*self._key_pairs(pk, sk))
+                        checked.add(classes)
                 digest = engine.digest(npk)
                 slot = (digest, nsk)
                 if slot in pending:

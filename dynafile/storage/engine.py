@@ -383,29 +383,40 @@ class Engine:
     def _apply(self, lsn: int, ops: Iterable[Op]) -> None:
         overlay = self._overlay
         cache = self._cache
+        digest = self.digest
         added = 0
+        # A batch touches few partitions many times: look each up once.
+        seen: Dict[Tuple[str, Any], Tuple[Dict[Any, Any], Optional[Partition]]] = {}
         for op in ops:
             if op.flags & FLAG_DROP_SPACE:
                 self.drop_space(op.space)
+                seen.clear()
                 continue
-            slot = (op.space, self.digest(op.pk))
-            entries = overlay.get(slot)
-            if entries is None:
-                entries = overlay[slot] = {}
-                self._overlay_pk[slot] = op.pk
-            entries[op.sk] = (lsn, op.new)
-            added += _ENTRY_OVERHEAD + (len(op.new) if op.new is not None else 0)
-            part = cache.get(slot)
-            if part is not None and lsn > part.lsn:
+            where = (op.space, op.pk)
+            found = seen.get(where)
+            if found is None:
+                slot = (op.space, digest(op.pk))
+                entries = overlay.get(slot)
+                if entries is None:
+                    entries = overlay[slot] = {}
+                    self._overlay_pk[slot] = op.pk
+                part = cache.get(slot)
+                if part is not None and lsn <= part.lsn:
+                    part = None  # already holds this record
+                found = seen[where] = (entries, part)
+            entries, part = found
+            new = op.new
+            entries[op.sk] = (lsn, new)
+            added += _ENTRY_OVERHEAD + (len(new) if new is not None else 0)
+            if part is not None:
                 before = part.nbytes
-                if op.new is None:
+                if new is None:
                     part.delete(op.sk)
                 else:
-                    part.put(op.sk, op.new)
+                    part.put(op.sk, new)
                 self._cache_used += part.nbytes - before
-        for op in ops:
-            part = cache.get((op.space, self.digest(op.pk)))
-            if part is not None and part.lsn < lsn:
+        for _, part in seen.values():
+            if part is not None:
                 part.lsn = lsn
         self._overlay_bytes += added
 

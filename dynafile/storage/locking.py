@@ -67,19 +67,27 @@ class TableLock:
             return
         except portalocker.exceptions.LockException:
             pass
+        if _flock is not None and self.timeout is None:
+            _flock(self._fd, int(flags))  # wait as long as it takes, woken by the kernel
+            return
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        delay = 0.0005
+        # Short sleeps: writes hold the lock for tens of microseconds (plus an
+        # fsync), so a long back-off would leave the lock idle while we sleep.
+        delay = 0.0001
         while True:
             try:
-                portalocker.lock(self._file, flags | portalocker.LOCK_NB)
+                if _flock is not None:
+                    _flock(self._fd, int(flags) | _LOCK_NB)
+                else:
+                    portalocker.lock(self._file, flags | portalocker.LOCK_NB)
                 return
-            except portalocker.exceptions.LockException:
+            except (BlockingIOError, portalocker.exceptions.LockException):
                 if deadline is not None and time.monotonic() >= deadline:
                     raise LockTimeoutError(
                         f"could not lock {self.path} within {self.timeout} s"
                     ) from None
                 time.sleep(delay)
-                delay = min(delay * 2, 0.01)
+                delay = min(delay * 2, 0.002)
 
     def acquire_exclusive(self) -> None:
         """Take the thread lock and the exclusive process lock (re-entrant in a

@@ -209,19 +209,53 @@ def _decode_blob(body: bytes, pos: int) -> Tuple[Optional[bytes], int]:
     return data, pos + length
 
 
+_FLAG_BYTES = [bytes((i,)) for i in range(256)]
+
+
 def encode_write(ops: List[Op]) -> bytes:
     """Return the body of a WRITE record holding ``ops``. Key values must be
-    normalised (see :func:`dynafile.keys.normalize_key`)."""
+    normalised (see :func:`dynafile.keys.normalize_key`). O(total size)."""
     parts: List[bytes] = [_U32.pack(len(ops))]
+    append = parts.append
+    pack_u32 = _U32.pack
+    pack_key = _KEYHDR.pack
+    absent = pack_u32(_ABSENT)
+    flag_bytes = _FLAG_BYTES
+    spaces: dict = {}
+    text_keys: dict = {}  # a batch repeats partition keys: encode each pk once
     for op in ops:
-        space = op.space.encode("utf-8")
-        parts.append(bytes((len(space),)))
-        parts.append(space)
-        _encode_key(parts, op.pk)
-        _encode_key(parts, op.sk)
-        parts.append(bytes((op.flags,)))
-        _encode_blob(parts, op.new)
-        _encode_blob(parts, op.old)
+        space = spaces.get(op.space)
+        if space is None:
+            raw = op.space.encode("utf-8")
+            space = spaces[op.space] = bytes((len(raw),)) + raw
+        append(space)
+        pk, sk = op.pk, op.sk
+        if pk.__class__ is str:
+            encoded = text_keys.get(pk)
+            if encoded is None:
+                raw = pk.encode("utf-8", "surrogatepass")
+                encoded = text_keys[pk] = pack_key(b"S", len(raw)) + raw
+            append(encoded)
+        else:
+            _encode_key(parts, pk)
+        if sk.__class__ is str:
+            raw = sk.encode("utf-8", "surrogatepass")
+            append(pack_key(b"S", len(raw)))
+            append(raw)
+        else:
+            _encode_key(parts, sk)
+        append(flag_bytes[op.flags])
+        new, old = op.new, op.old
+        if new is None:
+            append(absent)
+        else:
+            append(pack_u32(len(new)))
+            append(new)
+        if old is None:
+            append(absent)
+        else:
+            append(pack_u32(len(old)))
+            append(old)
     return b"".join(parts)
 
 
