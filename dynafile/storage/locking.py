@@ -15,13 +15,9 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-import portalocker
-
 from ..errors import LockTimeoutError
 
 __all__ = ["TableLock"]
-
-_EX = portalocker.LOCK_EX
 
 try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot path
     import fcntl
@@ -29,9 +25,20 @@ try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot pa
     _flock = fcntl.flock
     _LOCK_NB = fcntl.LOCK_NB
     _LOCK_UN = fcntl.LOCK_UN
+    _EX, _SH = fcntl.LOCK_EX, fcntl.LOCK_SH
 except ImportError:  # pragma: no cover - Windows: portalocker's msvcrt locks
+    import portalocker
+
     _flock = None
     _LOCK_NB = _LOCK_UN = 0
+    _EX, _SH = portalocker.LOCK_EX, portalocker.LOCK_SH
+
+
+def _portalocker():  # type: ignore[no-untyped-def]
+    """portalocker, imported when first needed (it costs ~40 ms at import)."""
+    import portalocker
+
+    return portalocker
 
 
 class TableLock:
@@ -62,11 +69,6 @@ class TableLock:
                 return
             except BlockingIOError:
                 pass
-        try:
-            portalocker.lock(self._file, flags | portalocker.LOCK_NB)
-            return
-        except portalocker.exceptions.LockException:
-            pass
         if _flock is not None and self.timeout is None:
             _flock(self._fd, int(flags))  # wait as long as it takes, woken by the kernel
             return
@@ -78,10 +80,14 @@ class TableLock:
             try:
                 if _flock is not None:
                     _flock(self._fd, int(flags) | _LOCK_NB)
-                else:
-                    portalocker.lock(self._file, flags | portalocker.LOCK_NB)
+                else:  # pragma: no cover - non-POSIX
+                    locker = _portalocker()
+                    try:
+                        locker.lock(self._file, flags | locker.LOCK_NB)
+                    except locker.exceptions.LockException:
+                        raise BlockingIOError() from None
                 return
-            except (BlockingIOError, portalocker.exceptions.LockException):
+            except BlockingIOError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise LockTimeoutError(
                         f"could not lock {self.path} within {self.timeout} s"
@@ -140,8 +146,8 @@ class TableLock:
                 finally:
                     self._depth -= 1
                 return
-            self._acquire_process(portalocker.LOCK_SH)
-            self._depth, self._mode = 1, portalocker.LOCK_SH
+            self._acquire_process(_SH)
+            self._depth, self._mode = 1, _SH
             try:
                 yield
             finally:
@@ -152,7 +158,7 @@ class TableLock:
         if _flock is not None:
             _flock(self._fd, _LOCK_UN)
         else:  # pragma: no cover - non-POSIX
-            portalocker.unlock(self._file)
+            _portalocker().unlock(self._file)
 
     def close(self) -> None:
         """Release the LOCK file."""
