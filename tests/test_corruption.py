@@ -31,6 +31,7 @@ import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from conftest import snapshot_files
 
 from dynafile import (
     GSI,
@@ -579,13 +580,6 @@ def test_meta_json_of_the_wrong_shape_is_a_dynafile_error(tmp_path, name):
 # ------------------------------------------------ check() and the command line
 
 
-def _snapshot(path: str) -> Dict[str, bytes]:
-    out = {}
-    for d, _, names in os.walk(path):
-        for n in names:
-            with open(os.path.join(d, n), "rb") as f:
-                out[os.path.relpath(os.path.join(d, n), path)] = f.read()
-    return out
 
 
 def _rich_table(path: str) -> Dynafile:
@@ -701,12 +695,12 @@ def test_check_warns_about_a_torn_tail_and_changes_nothing(tmp_path):
     frame = wal.encode_frame(99, wal.WRITE, wal.encode_write([wal.Op("a", "2", b"x", None)]))
     with open(segment, "ab") as f:
         f.write(frame[:20])
-    before = _snapshot(path)
+    before = snapshot_files(path)
     report = check_path(path)
     assert report.ok and any("torn tail of 20 bytes" in w for w in report.warnings)
     assert cli_main(["check", path]) == 0
     assert cli_main(["scan", path]) == 0  # read-only: the tail stays for the next writer
-    assert _snapshot(path) == before
+    assert snapshot_files(path) == before
 
 
 def test_check_compares_this_process_view(tmp_path):
@@ -723,7 +717,7 @@ def test_cli(tmp_path, capsys):
     path = str(tmp_path / "db")
     db = _rich_table(path)
     db.close()
-    before = _snapshot(path)
+    before = snapshot_files(path)
     assert cli_main(["check", path]) == 0
     assert "OK" in capsys.readouterr().out
     assert cli_main(["get", path, "--pk", "p1", "--sk", "001"]) == 0
@@ -747,7 +741,7 @@ def test_cli(tmp_path, capsys):
     os.mkdir(tmp_path / "empty")
     assert cli_main(["info", str(tmp_path / "empty")]) == 2
     assert cli_main([]) == 2
-    assert _snapshot(path) == before  # the command never writes
+    assert snapshot_files(path) == before  # the command never writes
 
 
 def test_cli_number_and_bytes_keys_and_json_output(tmp_path, capsys):

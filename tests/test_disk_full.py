@@ -17,6 +17,7 @@ import stat
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
+from conftest import snapshot_files
 
 from dynafile import GSI, Dynafile, DynafileError
 from dynafile.storage import fs
@@ -316,13 +317,6 @@ def _read_everything(path: str, **options: Any) -> Dict[Key, dict]:
         db.close()
 
 
-def _snapshot(path: str) -> Dict[str, bytes]:
-    out = {}
-    for d, _, names in os.walk(path):
-        for n in names:
-            with open(os.path.join(d, n), "rb") as f:
-                out[os.path.relpath(os.path.join(d, n), path)] = f.read()
-    return out
 
 
 def _stopped_table(base: str, path: str) -> Dict[Key, dict]:
@@ -337,9 +331,9 @@ def _stopped_table(base: str, path: str) -> Dict[Key, dict]:
 def test_read_only_open_reads_everything_and_writes_nothing(base, tmp_path):
     path = str(tmp_path / "t")
     expected = _stopped_table(base, path)
-    before = _snapshot(path)
+    before = snapshot_files(path)
     assert _read_everything(path, read_only=True) == expected
-    assert _snapshot(path) == before  # not even a checkpoint at close
+    assert snapshot_files(path) == before  # not even a checkpoint at close
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions (read_only=True is "
@@ -347,7 +341,7 @@ def test_read_only_open_reads_everything_and_writes_nothing(base, tmp_path):
 def test_read_only_directory_can_be_read(base, tmp_path):
     path = str(tmp_path / "t")
     expected = _stopped_table(base, path)
-    before = _snapshot(path)
+    before = snapshot_files(path)
     modes = {}
     for d, dirs, names in os.walk(path):
         for n in names:
@@ -364,4 +358,4 @@ def test_read_only_directory_can_be_read(base, tmp_path):
     finally:
         for p, mode in sorted(modes.items(), key=lambda kv: -len(kv[0])):
             os.chmod(p, stat.S_IMODE(mode) | stat.S_IWUSR)
-    assert _snapshot(path) == before
+    assert snapshot_files(path) == before

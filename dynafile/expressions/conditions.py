@@ -8,7 +8,7 @@ a faster closure for hot loops (scans, filters).
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 from ..errors import ValidationError
 from .paths import Path, get_path, parse_plain_path, path_text
