@@ -1,7 +1,6 @@
 """Several processes and threads on one directory: nothing lost, reads see writes."""
 
 import multiprocessing as mp
-import os
 import signal
 import subprocess
 import sys

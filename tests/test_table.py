@@ -12,7 +12,6 @@ from dynafile import (
     ClosedError,
     Dynafile,
     DynafileError,
-    Event,
     ItemTooLargeError,
     Key,
     SchemaMismatchError,

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from dynafile import CorruptFileError, Dynafile
+from dynafile import Dynafile
 from dynafile.storage import fs
 
 from .workload import Model, has_transactions, open_table, run
