@@ -109,10 +109,13 @@ class _AllowlistUnpickler(pickle.Unpickler):
         raise UnsafeDataError("", None, f"refusing to load global {module}.{name} (not allowlisted)")
 
 
-# Globals are named by these opcodes only (GLOBAL, STACK_GLOBAL, INST, and
-# EXT1/EXT2/EXT4, which look names up in copyreg's extension registry); data
-# without any of these bytes cannot import or call anything.
-_GLOBAL_OPCODES = (b"\x93", b"c", b"i", b"\x82", b"\x83", b"\x84")
+# Only these opcodes can produce a callable: STACK_GLOBAL (\x93), the
+# extension opcodes EXT1/EXT2/EXT4 (\x82-\x84, names from copyreg's registry),
+# and GLOBAL / INST ("c" / "i"), which read their module and name as two
+# newline-terminated lines, so they cannot complete in data without b"\n".
+# Testing for b"\n" rather than the letters c and i keeps ordinary text off
+# the slow path. Data without any of these bytes cannot import or call anything.
+_GLOBAL_OPCODES = (b"\x93", b"\n", b"\x82", b"\x83", b"\x84")
 
 
 class PickleSerializer(Serializer):
