@@ -641,7 +641,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
                 return None
             item = self._load_held(data)
             if data.__class__ is not bytes:
-                items[nsk] = bytes(data)  # checked once: later reads take the fast path
+                dict.__setitem__(items, nsk, bytes(data))  # checked once: later reads are fast
         ttl = self.ttl_attribute
         if ttl is not None and is_expired(item, ttl, self._clock()):
             return None

@@ -33,6 +33,7 @@ _HEAD = struct.Struct("<4sIQ")
 _FORMAT = 1
 _ITEM_OVERHEAD = 96  # rough bytes per entry beyond the item bytes, for cache accounting
 _loader = PickleSerializer()
+_BYTES_ONLY = {bytes}
 
 
 class Partition:
@@ -51,7 +52,7 @@ class Partition:
         self.pk = pk
         self.items = items
         self.lsn = lsn
-        self.nbytes = sum(map(len, items.values())) + _ITEM_OVERHEAD * len(items)
+        self.nbytes = sum(map(len, dict.values(items))) + _ITEM_OVERHEAD * len(items)
 
     def put(self, sk: Any, data: bytes) -> None:
         """Store ``data`` under ``sk``. O(log n)."""
@@ -104,7 +105,7 @@ def decode_partition(data: bytes, path: str) -> Tuple[Any, SortedDict, int]:
     if fmt != _FORMAT:
         raise CorruptFileError(path, _HEAD.size, f"unknown snapshot format {fmt!r}")
     if (keys.__class__ is not list or values.__class__ is not list or len(keys) != len(values)
-            or not isinstance(lsn, int) or not all(v.__class__ is bytes for v in values)):
+            or not isinstance(lsn, int) or not set(map(type, values)) <= _BYTES_ONLY):
         raise CorruptFileError(path, _HEAD.size, "snapshot is not (format, lsn, pk, [keys], "
                                "[item bytes]) of matching lengths")
     # Values are checked through the allowlist when first loaded, not here.
