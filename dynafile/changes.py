@@ -289,7 +289,7 @@ def _lock_consumer(lock_path: str, name: str) -> int:
     import portalocker
 
     fs.makedirs(os.path.dirname(lock_path))
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             import fcntl

@@ -283,3 +283,24 @@ def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
     assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1"}
     assert not canary.exists()
     db._engine._close_files()
+
+
+def test_every_file_is_private_to_its_owner(db_path):
+    import stat
+    from dynafile import GSI
+    old = os.umask(0o022)
+    try:
+        db = Dynafile(db_path, gsis=[GSI("g", pk_attribute="s")])
+        db.put_item(item={"PK": "a", "SK": "1", "s": "x"})
+        list(db.stream(from_sequence=0, consumer="c", follow=False))
+        db.checkpoint()
+        db.close()
+    finally:
+        os.umask(old)
+    modes = {}
+    for d, _, names in os.walk(db_path):
+        for n in names:
+            path = os.path.join(d, n)
+            modes[os.path.relpath(path, db_path)] = stat.S_IMODE(os.stat(path).st_mode)
+    assert any(p.startswith("wal") for p in modes) and any("_gsi-g" in p for p in modes)
+    assert {p: m for p, m in modes.items() if m != 0o600} == {}

@@ -202,7 +202,7 @@ class Engine:
             os.unlink(flag)
         if not self._segments():
             path = os.path.join(self.wal_dir, segment_name(1))
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             fs.sync_dir(self.wal_dir)
         self._reset()
         self._catch_up(exclusive=True)
@@ -565,7 +565,7 @@ class Engine:
         """End the current segment with a ROTATE record (``lsn``) and continue
         in a new segment starting at ``lsn + 1``."""
         path = os.path.join(self.wal_dir, segment_name(lsn + 1))
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         fs.sync_dir(self.wal_dir)
         self._append(encode_frame(lsn, ROTATE, b""))
         if self.durability != "full":

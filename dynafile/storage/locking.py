@@ -56,7 +56,7 @@ class TableLock:
         self.timeout = timeout
         self.thread_lock = threading.RLock()
         flags = os.O_RDONLY if read_only else (os.O_RDWR | os.O_CREAT)
-        self._fd = os.open(path, flags, 0o644)
+        self._fd = os.open(path, flags, 0o600)
         self._file = os.fdopen(self._fd, "rb" if read_only else "r+b", buffering=0)
         self._depth = 0
         self._mode = 0
