@@ -703,27 +703,32 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         engine = self._engine
 
         def prepare() -> Tuple[List[Op], None]:
-            pending: Dict[Tuple[str, Any], Optional[bytes]] = {}
+            pending: Dict[Tuple[Any, Any], Optional[bytes]] = {}
             ops: List[Op] = []
+            append = ops.append
             checked = set()  # key types depend on the values' classes only
+            partitions: Dict[Any, Any] = {}  # a batch comes back to few partitions often
+            ttl = self.ttl_attribute
             for kind, pk, sk, npk, nsk, data in entries:
                 if kind == "put":
                     classes = (pk.__class__, sk.__class__)
                     if classes not in checked:
                         self._fix_key_types(*self._key_pairs(pk, sk))
                         checked.add(classes)
-                digest = engine.digest(npk)
-                slot = (digest, nsk)
+                items = partitions.get(npk)
+                if items is None:
+                    items = partitions[npk] = engine.partition(engine.digest(npk), npk).items
+                slot = (npk, nsk)
                 if slot in pending:
                     current = pending[slot]
                 else:
-                    current = engine.partition(digest, npk).items.get(nsk)
-                    if current is not None and self.ttl_attribute and self._visible(current) is None:
+                    current = items.get(nsk)
+                    if current is not None and ttl and self._visible(current) is None:
                         current = None
                 if current == data:
                     continue
                 pending[slot] = data
-                ops.append(Op(npk, nsk, data, current))
+                append(Op(npk, nsk, data, current))
             return ops, None
 
         engine.write(prepare)
