@@ -240,17 +240,13 @@ def check_placeholders(names: Optional[Mapping[str, str]], values: Optional[Mapp
             placeholder no expression used (as DynamoDB does).
     """
     record = used if used is not None else Used()
-    if names is not None:
-        _check_map(names, "#", "names")
-        unused = sorted(set(names) - record.names)
+    for given, seen, prefix, what, dynamo in (
+            (names, record.names, "#", "names", "ExpressionAttributeNames"),
+            (values, record.values, ":", "values", "ExpressionAttributeValues")):
+        if given is None:
+            continue
+        _check_map(given, prefix, what)
+        unused = sorted(set(given) - seen)
         if unused:
-            raise ValidationError("Value provided in ExpressionAttributeNames unused in "
-                                  f"expressions: keys: {{{', '.join(unused)}}}",
-                                  attribute="names")
-    if values is not None:
-        _check_map(values, ":", "values")
-        unused = sorted(set(values) - record.values)
-        if unused:
-            raise ValidationError("Value provided in ExpressionAttributeValues unused in "
-                                  f"expressions: keys: {{{', '.join(unused)}}}",
-                                  attribute="values")
+            raise ValidationError(f"Value provided in {dynamo} unused in expressions: "
+                                  f"keys: {{{', '.join(unused)}}}", attribute=what)
