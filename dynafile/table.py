@@ -39,7 +39,7 @@ from .expressions import (
     compile_update,
     to_predicate,
 )
-from .keys import check_key_value, extract_key, normalize_key
+from .keys import MAX_KEY_BYTES, check_key_value, extract_key, normalize_key
 from .maintenance import MaintenanceMixin
 from .query import QueryMixin, _Placeholders
 from .schema import Schema
@@ -59,6 +59,8 @@ __all__ = ["Dynafile"]
 Item = Dict[str, Any]
 FilterSpec = Union[None, str, Callable[[Item], bool], Any]
 _RETURN_WRITE = ("NONE", "ALL_OLD")
+#: Text keys this short are valid whatever their characters (4 UTF-8 bytes at most each).
+_SHORT_KEY = MAX_KEY_BYTES // 4
 _RETURN_UPDATE = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
 class Dynafile(QueryMixin, MaintenanceMixin):
@@ -345,6 +347,12 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         # a value no real sort key can have.
         return pk, sk, normalize_key(pk), "" if sk is None else normalize_key(sk)
 
+    @property
+    def _text_keys(self) -> bool:
+        """Whether both key attributes are fixed to strings (get_item's fast path)."""
+        types = self._schema.key_types
+        return types.get(self.pk_attribute) == "S" and types.get(self.sk_attribute) == "S"
+
     def _key_only(self, key: Any) -> Tuple[Any, Any, Any, Any]:
         """Like :meth:`_key_of` for a key dict, which must hold nothing else."""
         result = self._key_of(key, "key")
@@ -630,7 +638,16 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         processes' writes.
         """
         self._check_open()
-        _, _, npk, nsk = self._key_only(key)
+        npk = nsk = None
+        if key.__class__ is dict and len(key) == 2 and self._text_keys:
+            # The common case, validated inline: short text keys on a table
+            # whose key attributes are fixed to strings.
+            npk, nsk = key.get(self.pk_attribute), key.get(self.sk_attribute)
+            if not (npk.__class__ is str and nsk.__class__ is str
+                    and 0 < len(npk) <= _SHORT_KEY and 0 < len(nsk) <= _SHORT_KEY):
+                npk = None
+        if npk is None:
+            _, _, npk, nsk = self._key_only(key)
         project = self._projection(projection, names)
         engine = self._engine
         with engine.lock.thread_lock:
