@@ -257,8 +257,9 @@ def _lane(lane: int, root: str, deadline: float, counts: Counts) -> None:
                     counts.add("corruptions_tried")
                     shutil.rmtree(target, ignore_errors=True)
                 _bad_inputs(os.path.join(root, f"lane{lane}-bad"), rng, counts, 5)
-            except AssertionError as exc:
-                counts.fail(f"lane {lane} table {table} kill {kill}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a failed open counts as a failure too
+                counts.fail(f"lane {lane} table {table} kill {kill}: "
+                            f"{type(exc).__name__}: {exc}")
                 return
         counts.add("distinct_acknowledged_writes", model.acked)
         shutil.rmtree(path, ignore_errors=True)
