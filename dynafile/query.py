@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import ValidationError
-from .expressions import KeyCondition, check_placeholders, parse_key_condition, to_predicate
+from .expressions import KeyCondition, Used, check_placeholders, parse_key_condition, to_predicate
 from .keys import check_key_value, normalize_key
 from .pages import Page
+from .storage.partition import keep_checked
 from .ttl import is_expired
 
 __all__ = ["QueryMixin"]
@@ -20,12 +21,6 @@ Item = dict
 FilterSpec = Any
 _UNSET: Any = object()
 
-
-class _Placeholders:
-    """Collects the placeholders each expression of one request uses."""
-
-    def __init__(self) -> None:
-        self.used: Any = None
 
 
 class QueryMixin:
@@ -79,7 +74,7 @@ class QueryMixin:
             ValidationError: bad key, condition, filter, projection or limit.
         """
         self._check_open()
-        used = _Placeholders()
+        used = Used()
         ix = self._index(index) if index is not None else None
         pk_name = ix_pk = self.pk_attribute if ix is None or ix.kind == "l" else ix.pk_attribute
         sk_name = self.sk_attribute if ix is None else ix.sk_attribute
@@ -93,7 +88,7 @@ class QueryMixin:
             raise ValidationError("query needs a partition key value", attribute="pk")
         predicate = self._filter_of(_filter, filter, names, values, used)
         project = self._projection(projection, names, used)
-        check_placeholders(names, values, used.used)
+        check_placeholders(names, values, used)
         check_key_value(ix_pk, pk, self._schema.key_types.get(ix_pk))
         npk = normalize_key(pk)
         bounds = self._sk_bounds(sk, starts_with, scan_index_forward, sk_name)
@@ -167,10 +162,10 @@ class QueryMixin:
         """
         self._check_open()
         ix = self._index(index) if index is not None else None
-        used = _Placeholders()
+        used = Used()
         predicate = self._filter_of(_filter, filter, names, values, used)
         project = self._projection(projection, names, used)
-        check_placeholders(names, values, used.used)
+        check_placeholders(names, values, used)
         limit = _check_limit(limit)
         if (segment is None) != (total_segments is None):
             raise ValidationError("segment and total_segments go together", attribute="segment")
@@ -282,10 +277,8 @@ class QueryMixin:
             page._scanned = evaluated
             last = (pk if item_pk is None else item_pk, sk)
             item = loads(data)
-            if data.__class__ is not bytes and items.get(sk) is data:
-                # Checked through the allowlist once: later reads take the fast
-                # path (a plain dict store of an existing key: safe without the lock).
-                dict.__setitem__(items, sk, bytes(data))
+            if data.__class__ is not bytes:
+                keep_checked(items, sk, data)
             if ttl is not None and is_expired(item, ttl, now):
                 continue
             if predicate is not None and not predicate(item):

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .indexes import GSI, LSI, IndexSet, index_from_json
 from .expressions import (
+    Used,
     check_placeholders,
     compile_projection,
     compile_update,
@@ -41,12 +42,13 @@ from .expressions import (
 )
 from .keys import MAX_KEY_BYTES, check_key_value, extract_key, normalize_key
 from .maintenance import MaintenanceMixin
-from .query import QueryMixin, _Placeholders
+from .query import QueryMixin
 from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
 from .storage.engine import TOKEN_SPACE, Engine
 from .storage.log import FLAG_EXPIRED, Op
+from .storage.partition import keep_checked
 from .changes import VIEW_TYPES, StreamRecord
 from .streams import Event, Listeners, StreamListener
 from .ttl import is_expired
@@ -471,9 +473,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self._check_open()
         pk, sk, npk, nsk = self._key_of(item, "item")
         data = self._dump(item)
-        used = _Placeholders()
+        used = Used()
         predicate = self._condition(condition, names, values, used)
-        check_placeholders(names, values, used.used)
+        check_placeholders(names, values, used)
         self._check_choice(return_values, _RETURN_WRITE, "return_values")
         self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure")
@@ -519,9 +521,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         """
         self._check_open()
         _, _, npk, nsk = self._key_only(key)
-        used = _Placeholders()
+        used = Used()
         predicate = self._condition(condition, names, values, used)
-        check_placeholders(names, values, used.used)
+        check_placeholders(names, values, used)
         self._check_choice(return_values, _RETURN_WRITE, "return_values")
         self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure")
@@ -579,19 +581,14 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         """
         self._check_open()
         pk, sk, npk, nsk = self._key_only(key)
-        used = _Placeholders()
-        plan = compile_update(update, names, values, set=set, remove=remove, add=add,
-                              delete=delete, used=used)
+        used = Used()
+        plan = self._update_plan(update, names, values, used, set=set, remove=remove, add=add,
+                                 delete=delete)
         predicate = self._condition(condition, names, values, used)
-        check_placeholders(names, values, used.used)
+        check_placeholders(names, values, used)
         self._check_choice(return_values, _RETURN_UPDATE, "return_values")
         self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure")
-        for name in (self.pk_attribute, self.sk_attribute):
-            if name is not None and name in plan.top_level_attributes:
-                raise ValidationError(
-                    f"Cannot update attribute {name}. This attribute is part of the key",
-                    attribute=name)
         engine = self._engine
         digest = engine.digest(npk)
 
@@ -602,11 +599,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             if predicate is not None and not predicate(old if old is not None else {}):
                 raise ConditionalCheckFailedError(
                     item=old if return_values_on_condition_check_failure == "ALL_OLD" else None)
-            new = plan.apply(old)
-            new[self.pk_attribute] = pk
-            if self.sk_attribute is not None:
-                new[self.sk_attribute] = sk
-            data = self._dump(new)
+            new, data = self._updated(plan, old, pk, sk)
             visible_old = current if old is not None else None
             result = _update_result(return_values, old, new, plan.top_level_attributes)
             if visible_old == data:
@@ -614,6 +607,34 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             return [Op(npk, nsk, data, visible_old)], result
 
         return engine.write(prepare)
+
+    def _update_plan(self, update: Optional[str], names: Any, values: Any, used: Used,
+                     **plain: Any) -> Any:
+        """Compile an update (expression or plain form) that leaves the keys alone.
+
+        Raises:
+            ValidationError: a bad expression, or one that updates a key attribute.
+        """
+        plan = compile_update(update, names, values, used=used, **plain)
+        for name in (self.pk_attribute, self.sk_attribute):
+            if name is not None and name in plan.top_level_attributes:
+                raise ValidationError(
+                    f"Cannot update attribute {name}. This attribute is part of the key",
+                    attribute=name)
+        return plan
+
+    def _updated(self, plan: Any, old: Optional[Item], pk: Any, sk: Any) -> Tuple[Item, bytes]:
+        """The item ``plan`` makes of ``old`` (``None``: a new item), and its bytes.
+
+        Raises:
+            ValidationError / ItemTooLargeError: the update cannot apply, or the
+                result is too large.
+        """
+        new = plan.apply(old)
+        new[self.pk_attribute] = pk
+        if self.sk_attribute is not None:
+            new[self.sk_attribute] = sk
+        return new, self._dump(new)
 
     # --------------------------------------------------------------- reads
 
@@ -658,7 +679,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
                 return None
             item = self._load_held(data)
             if data.__class__ is not bytes:
-                dict.__setitem__(items, nsk, bytes(data))  # checked once: later reads are fast
+                keep_checked(items, nsk, data)
         ttl = self.ttl_attribute
         if ttl is not None and is_expired(item, ttl, self._clock()):
             return None
@@ -669,10 +690,10 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             if names is not None and used is None:
                 check_placeholders(names, None, None)
             return None
-        holder = _Placeholders() if used is None else used
+        holder = Used() if used is None else used
         project = compile_projection(projection, names, used=holder)
         if used is None:
-            check_placeholders(names, None, holder.used)
+            check_placeholders(names, None, holder)
         return project
 
     def batch_get(

@@ -33,8 +33,7 @@ from .errors import (
     TransactionConflictError,
     ValidationError,
 )
-from .expressions import check_placeholders, compile_update, to_predicate
-from .query import _Placeholders
+from .expressions import Used, check_placeholders, to_predicate
 from .storage.engine import TOKEN_SPACE
 from .storage.log import Op
 
@@ -102,7 +101,7 @@ def _compile_action(table: "Dynafile", index: int, entry: Any) -> _Action:
         raise ValidationError(f"unknown arguments for {kind}: {sorted(unknown)}", attribute=where)
     action = _Action(kind)
     names, values = body.get("names"), body.get("values")
-    used = _Placeholders()
+    used = Used()
     if kind == "put":
         if "item" not in body:
             raise ValidationError("a put needs item=", attribute=where)
@@ -113,19 +112,15 @@ def _compile_action(table: "Dynafile", index: int, entry: Any) -> _Action:
             raise ValidationError(f"a {kind} needs key=", attribute=where)
         action.pk, action.sk, action.npk, action.nsk = table._key_only(body["key"])
     if kind == "update":
-        action.plan = compile_update(body.get("update"), names, values, set=body.get("set"),
-                                     remove=body.get("remove"), add=body.get("add"),
-                                     delete=body.get("delete"), used=used)
-        for key_name in (table.pk_attribute, table.sk_attribute):
-            if key_name is not None and key_name in action.plan.top_level_attributes:
-                raise ValidationError(f"Cannot update attribute {key_name}. This attribute is "
-                                      "part of the key", attribute=where)
+        action.plan = table._update_plan(body.get("update"), names, values, used,
+                                         set=body.get("set"), remove=body.get("remove"),
+                                         add=body.get("add"), delete=body.get("delete"))
     condition = body.get("condition")
     if kind == "condition_check" and condition is None:
         raise ValidationError("a condition_check needs condition=", attribute=where)
     if condition is not None:
         action.predicate = to_predicate(condition, names, values, used=used)
-    check_placeholders(names, values, used.used)
+    check_placeholders(names, values, used)
     mode = body.get("return_values_on_condition_check_failure", "NONE")
     if mode not in ("NONE", "ALL_OLD"):
         raise ValidationError("return_values_on_condition_check_failure must be NONE or ALL_OLD",
@@ -255,11 +250,7 @@ def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
                         ops.append(Op(action.npk, action.nsk, action.data, visible))
                 elif action.kind == "update":
                     table._fix_key_types(*table._key_pairs(action.pk, action.sk))
-                    new = action.plan.apply(old)
-                    new[table.pk_attribute] = action.pk
-                    if table.sk_attribute is not None:
-                        new[table.sk_attribute] = action.sk
-                    data = table._dump(new)
+                    _, data = table._updated(action.plan, old, action.pk, action.sk)
                     if visible != data:
                         ops.append(Op(action.npk, action.nsk, data, visible))
                 elif action.kind == "delete":
@@ -308,10 +299,6 @@ def transact_get(table: "Dynafile", keys: Sequence[Mapping[str, Any]], *,
     return table.batch_get(keys, projection=projection, names=names)
 
 
-class _Local(threading.local):
-    active: Optional["Transaction"] = None
-
-
 class Transaction:
     """An optimistic, serializable transaction (``with db.transaction() as tx:``).
 
@@ -339,27 +326,27 @@ class Transaction:
         self._table = table
         self.retries = retries
         self._reads: Dict[Tuple[Any, Any], Optional[bytes]] = {}
-        self._writes: Dict[Tuple[Any, Any], Tuple[Any, Any, Optional[Item]]] = {}
-        self._order: List[Tuple[Any, Any]] = []
+        # (npk, nsk) -> (pk, sk, item bytes or None for a delete), in first-write order
+        self._writes: Dict[Tuple[Any, Any], Tuple[Any, Any, Optional[bytes]]] = {}
         self._state = "new"
         self._seen_lsn = -1
 
     # ----------------------------------------------------------- lifecycle
 
     def __enter__(self) -> "Transaction":
-        local = _local_of(self._table)
-        if local.active is not None:
+        open_here = _open_tables()
+        if id(self._table) in open_here:
             raise ValidationError("transactions do not nest: this thread already has an open "
                                   "transaction on this table; use that one", attribute="transaction")
         if self._state != "new":
             raise ValidationError("a transaction can be entered only once; open a new one",
                                   attribute="transaction")
-        local.active = self
+        open_here.add(id(self._table))
         self._state = "open"
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _local_of(self._table).active = None
+        _open_tables().discard(id(self._table))
         if exc_type is not None:
             self._state = "rolled back"
             return
@@ -414,7 +401,8 @@ class Transaction:
     def _view(self, npk: Any, nsk: Any) -> Optional[Item]:
         slot = (npk, nsk)
         if slot in self._writes:
-            return _copy(self._writes[slot][2])
+            data = self._writes[slot][2]  # bytes this process wrote: a fresh copy each load
+            return None if data is None else self._table._load_held(data)
         return self._table._visible(self._stored(npk, nsk))
 
     def get_item(self, *, key: Mapping[str, Any], projection: Any = None,
@@ -437,22 +425,19 @@ class Transaction:
 
     # -------------------------------------------------------------- writes
 
-    def _buffer(self, pk: Any, sk: Any, npk: Any, nsk: Any, item: Optional[Item]) -> None:
-        slot = (npk, nsk)
-        if slot not in self._writes:
-            self._order.append(slot)
-        self._writes[slot] = (pk, sk, item)
+    def _buffer(self, pk: Any, sk: Any, npk: Any, nsk: Any, data: Optional[bytes]) -> None:
+        self._writes[(npk, nsk)] = (pk, sk, data)
 
     def _check(self, npk: Any, nsk: Any, condition: Any, names: Any, values: Any,
                used: Any) -> Optional[Item]:
         current = self._view(npk, nsk)
         if condition is not None:
             predicate = to_predicate(condition, names, values, used=used)
-            check_placeholders(names, values, used.used)
+            check_placeholders(names, values, used)
             if not predicate(current if current is not None else {}):
                 raise ConditionalCheckFailedError()
         else:
-            check_placeholders(names, values, used.used)
+            check_placeholders(names, values, used)
         return current
 
     def put_item(self, *, item: Mapping[str, Any], condition: Any = None,
@@ -468,10 +453,10 @@ class Transaction:
         self._check_state()
         table = self._table
         pk, sk, npk, nsk = table._key_of(item, "item")
-        table._dump(item)  # validates serializability and size now
+        data = table._dump(item)  # validates serializability and size now
         if condition is not None or names is not None or values is not None:
-            self._check(npk, nsk, condition, names, values, _Placeholders())
-        self._buffer(pk, sk, npk, nsk, _copy(dict(item)))
+            self._check(npk, nsk, condition, names, values, Used())
+        self._buffer(pk, sk, npk, nsk, data)
 
     def delete_item(self, *, key: Mapping[str, Any], condition: Any = None,
                     names: Optional[Mapping[str, str]] = None,
@@ -485,7 +470,7 @@ class Transaction:
         self._check_state()
         pk, sk, npk, nsk = self._table._key_only(key)
         if condition is not None or names is not None or values is not None:
-            self._check(npk, nsk, condition, names, values, _Placeholders())
+            self._check(npk, nsk, condition, names, values, Used())
         self._buffer(pk, sk, npk, nsk, None)
 
     def update_item(self, *, key: Mapping[str, Any], update: Optional[str] = None,
@@ -505,21 +490,13 @@ class Transaction:
         self._check_state()
         table = self._table
         pk, sk, npk, nsk = table._key_only(key)
-        used = _Placeholders()
-        plan = compile_update(update, names, values, set=set, remove=remove, add=add,
-                              delete=delete, used=used)
-        for key_name in (table.pk_attribute, table.sk_attribute):
-            if key_name is not None and key_name in plan.top_level_attributes:
-                raise ValidationError(f"Cannot update attribute {key_name}. This attribute is "
-                                      "part of the key", attribute=key_name)
+        used = Used()
+        plan = table._update_plan(update, names, values, used, set=set, remove=remove, add=add,
+                                  delete=delete)
         current = self._check(npk, nsk, condition, names, values, used)
-        new = plan.apply(current)
-        new[table.pk_attribute] = pk
-        if table.sk_attribute is not None:
-            new[table.sk_attribute] = sk
-        table._dump(new)
-        self._buffer(pk, sk, npk, nsk, new)
-        return _copy(new)
+        new, data = table._updated(plan, current, pk, sk)
+        self._buffer(pk, sk, npk, nsk, data)
+        return new
 
     def condition_check(self, *, key: Mapping[str, Any], condition: Any,
                         names: Optional[Mapping[str, str]] = None,
@@ -532,7 +509,7 @@ class Transaction:
         """
         self._check_state()
         _, _, npk, nsk = self._table._key_only(key)
-        self._check(npk, nsk, condition, names, values, _Placeholders())
+        self._check(npk, nsk, condition, names, values, Used())
 
     # -------------------------------------------------------------- commit
 
@@ -541,8 +518,6 @@ class Transaction:
             return  # a read-only transaction saw one consistent snapshot
         table = self._table
         engine = table._engine
-        prepared = [(slot, pk, sk, None if item is None else table._dump(item))
-                    for slot, (pk, sk, item) in ((s, self._writes[s]) for s in self._order)]
 
         def prepare() -> Tuple[List[Op], None]:
             for (rpk, rsk), seen in self._reads.items():
@@ -552,7 +527,7 @@ class Transaction:
                         "an item this transaction read was changed by another writer; "
                         "nothing was written")
             ops: List[Op] = []
-            for (npk, nsk), pk, sk, data in prepared:
+            for (npk, nsk), (pk, sk, data) in self._writes.items():
                 if data is not None:
                     table._fix_key_types(*table._key_pairs(pk, sk))
                 current = engine.partition(engine.digest(npk), npk).items.get(nsk)
@@ -567,21 +542,12 @@ class Transaction:
         engine.write(prepare)
 
 
-def _copy(item: Optional[Item]) -> Optional[Item]:
-    import copy
-
-    return None if item is None else copy.deepcopy(item)
+_threads = threading.local()
 
 
-_locals_lock = threading.Lock()
-
-
-def _local_of(table: "Dynafile") -> _Local:
-    local = getattr(table, "_tx_local", None)
-    if local is None:
-        with _locals_lock:
-            local = getattr(table, "_tx_local", None)
-            if local is None:
-                local = _Local()
-                table._tx_local = local  # type: ignore[attr-defined]
-    return local
+def _open_tables() -> set:
+    """The ids of the tables this thread has a transaction open on."""
+    tables = getattr(_threads, "tables", None)
+    if tables is None:
+        tables = _threads.tables = set()
+    return tables

@@ -37,6 +37,7 @@ __all__ = [
     "KeyCondition",
     "UpdatePlan",
     "MISSING",
+    "Used",
     "to_predicate",
     "parse_key_condition",
     "compile_update",
@@ -47,13 +48,9 @@ __all__ = [
 Item = dict
 
 
-def _used(holder: Any) -> Used:
-    """The :class:`Used` record kept on a request's placeholder holder."""
-    if holder is None:
-        return Used()
-    if holder.used is None:
-        holder.used = Used()
-    return holder.used
+def _used(used: Optional[Used]) -> Used:
+    """The request's :class:`Used` record, or a fresh one when not tracked."""
+    return Used() if used is None else used
 
 
 def _filtration(text: str) -> Callable[[Item], bool]:
@@ -70,7 +67,7 @@ def _filtration(text: str) -> Callable[[Item], bool]:
 
 
 def to_predicate(spec: Any, names: Optional[Mapping[str, str]],
-                 values: Optional[Mapping[str, Any]], *, used: Any = None,
+                 values: Optional[Mapping[str, Any]], *, used: Optional[Used] = None,
                  what: str = "ConditionExpression") -> Callable[[Item], bool]:
     """Turn a condition or filter into ``predicate(item) -> bool``.
 
@@ -129,7 +126,7 @@ def _key_part(cond: Condition, what: str) -> KeyCondition:
 
 def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
                         values: Optional[Mapping[str, Any]], *, pk_name: str,
-                        sk_name: Optional[str], used: Any = None) -> Tuple[Any, Optional[KeyCondition]]:
+                        sk_name: Optional[str], used: Optional[Used] = None) -> Tuple[Any, Optional[KeyCondition]]:
     """Split a whole key condition into the partition key value and an
     optional sort-key condition.
 
@@ -175,7 +172,7 @@ def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]]
                    remove: Optional[Iterable[str]] = None,
                    add: Optional[Mapping[str, Any]] = None,
                    delete: Optional[Mapping[str, Any]] = None,
-                   used: Any = None) -> UpdatePlan:
+                   used: Optional[Used] = None) -> UpdatePlan:
     """Compile an UpdateExpression, or the plain form, into an :class:`UpdatePlan`.
 
     Raises:
@@ -193,7 +190,7 @@ def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]]
 
 
 def compile_projection(spec: Any, names: Optional[Mapping[str, str]], *,
-                       used: Any = None) -> Callable[[Item], Item]:
+                       used: Optional[Used] = None) -> Callable[[Item], Item]:
     """Compile a ProjectionExpression string (``"a, b.c, #n[0]"``) or a list
     of paths into ``project(item) -> item``.
 

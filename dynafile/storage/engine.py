@@ -208,21 +208,23 @@ class Engine:
         self._catch_up(exclusive=True)
         self._remove_stale_segments()
 
-    def _remove_stale_segments(self) -> bool:
-        """Delete empty segments numbered after the current one: a writer died
-        in :meth:`_rotate` after creating the next segment and before its
-        ROTATE record was durable. Call caught up, under the exclusive lock.
-        Returns whether there were any."""
-        stale = [first for first in self._segments() if first > self._seg_first]
-        for first in stale:
-            path = os.path.join(self.wal_dir, segment_name(first))
-            if os.path.getsize(path) != 0:
-                return False
-        for first in stale:
-            os.unlink(os.path.join(self.wal_dir, segment_name(first)))
+    def _later_segments(self) -> Optional[List[str]]:
+        """Paths of the segments numbered after the current one when all are
+        empty (left by a writer that died in :meth:`_rotate` after creating the
+        next segment, before its ROTATE record was durable); ``None`` when one
+        holds data."""
+        paths = [os.path.join(self.wal_dir, segment_name(first))
+                 for first in self._segments() if first > self._seg_first]
+        return None if any(os.path.getsize(p) for p in paths) else paths
+
+    def _remove_stale_segments(self) -> None:
+        """Delete empty leftovers of an interrupted rotation. Call caught up,
+        under the exclusive lock."""
+        stale = self._later_segments() or []
+        for path in stale:
+            os.unlink(path)
         if stale:
             fs.sync_dir(self.wal_dir)
-        return bool(stale)
 
     def _segments(self) -> List[int]:
         try:
@@ -356,9 +358,7 @@ class Engine:
         if find_valid_frame(rest, self._lsn) is not None:
             raise CorruptFileError(self._seg_path, stop_offset,
                                    "invalid log record followed by valid ones")
-        later = [first for first in self._segments() if first > self._seg_first]
-        if any(os.path.getsize(os.path.join(self.wal_dir, segment_name(first))) != 0
-               for first in later):
+        if self._later_segments() is None:
             raise CorruptFileError(self._seg_path, stop_offset,
                                    "invalid log record in a segment that is not the last")
         if exclusive and not self.read_only:

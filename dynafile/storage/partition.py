@@ -26,7 +26,7 @@ from sortedcontainers import SortedDict
 from ..errors import CorruptFileError
 from ..serialization import PickleSerializer, Unvetted
 
-__all__ = ["Partition", "encode_partition", "decode_partition", "MAGIC"]
+__all__ = ["Partition", "encode_partition", "decode_partition", "keep_checked", "MAGIC"]
 
 MAGIC = b"DYNP"
 _HEAD = struct.Struct("<4sIQ")
@@ -68,6 +68,15 @@ class Partition:
         old = self.items.pop(sk, None)
         if old is not None:
             self.nbytes -= len(old) + _ITEM_OVERHEAD
+
+
+def keep_checked(items: SortedDict, sk: Any, data: bytes) -> None:
+    """Replace ``Unvetted`` bytes the allowlist has just loaded by plain bytes,
+    so later reads of ``sk`` take the fast path. Only when ``items`` still
+    holds that very object; a dict store of an existing key, which keeps the
+    sorted key list as it is and needs no lock."""
+    if items.get(sk) is data:
+        dict.__setitem__(items, sk, bytes(data))
 
 
 def encode_partition(pk: Any, items: SortedDict, lsn: int) -> bytes:
