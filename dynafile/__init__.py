@@ -15,13 +15,13 @@ A short tour::
     >>> db.close()
 """
 
-from .errors import *  # noqa: F401,F403
+from .changes import ConsumerBusyError, StreamRecord, StreamTrimmedError
+from .errors import *
 from .errors import __all__ as _errors_all
 from .expressions import Attr, Key
 from .indexes import GSI, LSI
 from .pages import Page
 from .serialization import JSONSerializer, PickleSerializer, Serializer
-from .changes import ConsumerBusyError, StreamRecord, StreamTrimmedError
 from .streams import Event
 from .table import Dynafile
 

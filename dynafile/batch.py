@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Self
 
 from .errors import ValidationError
 
@@ -22,12 +25,12 @@ class BatchWriter:
     flushed are discarded. Within a record the last write to a key wins.
     """
 
-    def __init__(self, table: "Dynafile", flush_amount: int = 1000) -> None:
+    def __init__(self, table: Dynafile, flush_amount: int = 1000) -> None:
         if not isinstance(flush_amount, int) or isinstance(flush_amount, bool) or flush_amount < 1:
             raise ValidationError("must be a positive int", attribute="flush_amount")
         self._table = table
         self._flush_amount = flush_amount
-        self._buffer: List[Tuple[str, Any, Any, Any, Any, Optional[bytes]]] = []
+        self._buffer: list[tuple[str, Any, Any, Any, Any, bytes | None]] = []
 
     def put_item(self, *, item: Mapping[str, Any]) -> None:
         """Buffer a put. Raises ValidationError / ItemTooLargeError at once for a bad item."""
@@ -53,7 +56,7 @@ class BatchWriter:
             entries, self._buffer = self._buffer, []
             self._table._write_batch(entries)
 
-    def __enter__(self) -> "BatchWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -49,19 +49,14 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import (
     TYPE_CHECKING,
     Any,
-    Deque,
-    Dict,
-    Iterator,
-    List,
     NamedTuple,
-    Optional,
-    Set,
-    Tuple,
-    Union,
 )
+
+from typing_extensions import Self
 
 from .errors import CorruptFileError, DynafileError, LockTimeoutError, ValidationError
 from .storage import fs
@@ -81,21 +76,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from .table import Dynafile
 
 __all__ = [
-    "StreamRecord",
-    "ChangeStream",
-    "StreamTrimmedError",
-    "ConsumerBusyError",
     "VIEW_TYPES",
-    "stream",
+    "ChangeStream",
+    "ConsumerBusyError",
+    "StreamRecord",
+    "StreamTrimmedError",
     "consumer_position",
     "reset_consumer",
+    "stream",
 ]
 
 #: The view types a stream accepts, as DynamoDB Streams names them.
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 #: A position in the stream: ``(sequence, index)``.
-Position = Tuple[int, int]
+Position = tuple[int, int]
 
 _CONSUMERS_DIR = "streams"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
@@ -146,12 +141,12 @@ class StreamRecord(NamedTuple):
     sequence: int
     index: int
     event_name: str
-    keys: Dict[str, Any]
-    new: Optional[Dict[str, Any]]
-    old: Optional[Dict[str, Any]]
+    keys: dict[str, Any]
+    new: dict[str, Any] | None
+    old: dict[str, Any] | None
     expired: bool = False
     count: int = 1
-    approximate_time: Optional[float] = None
+    approximate_time: float | None = None
 
     @property
     def position(self) -> Position:
@@ -170,7 +165,7 @@ class _Watcher:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._observer: Any = None
-        self._dirs: Dict[str, Tuple[Any, Set[threading.Event]]] = {}
+        self._dirs: dict[str, tuple[Any, set[threading.Event]]] = {}
 
     def add(self, directory: str, event: threading.Event) -> bool:
         """Wake ``event`` whenever something in ``directory`` changes; return
@@ -187,11 +182,11 @@ class _Watcher:
             if entry is not None:
                 entry[1].add(event)
                 return True
-            events: Set[threading.Event] = {event}
+            events: set[threading.Event] = {event}
 
             class _Handler(FileSystemEventHandler):
                 def on_any_event(self, _event: Any) -> None:
-                    for waiter in list(events):
+                    for waiter in events:
                         waiter.set()
 
             try:
@@ -229,7 +224,7 @@ _watcher = _Watcher()
 # ---------------------------------------------------------------- consumers
 
 
-def _consumer_paths(table: "Dynafile", name: Any) -> Tuple[str, str]:
+def _consumer_paths(table: Dynafile, name: Any) -> tuple[str, str]:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
             "must be 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
@@ -238,7 +233,7 @@ def _consumer_paths(table: "Dynafile", name: Any) -> Tuple[str, str]:
     return os.path.join(directory, f"{name}.json"), os.path.join(directory, f"{name}.lock")
 
 
-def _read_position(path: str) -> Optional[Position]:
+def _read_position(path: str) -> Position | None:
     try:
         raw = fs.read_file(path)
     except FileNotFoundError:
@@ -251,7 +246,7 @@ def _read_position(path: str) -> Optional[Position]:
         raise CorruptFileError(path, 0, f"unreadable consumer position: {exc}") from None
 
 
-def consumer_position(table: "Dynafile", name: str) -> Union[None, int, Position]:
+def consumer_position(table: Dynafile, name: str) -> None | int | Position:
     """Return consumer ``name``'s committed position: a sequence number (that
     whole write was processed), a ``(sequence, index)`` position, or ``None``
     when it never committed. Either form can be passed as ``from_sequence``.
@@ -264,7 +259,7 @@ def consumer_position(table: "Dynafile", name: str) -> Union[None, int, Position
     return None if position is None else _public(position)
 
 
-def reset_consumer(table: "Dynafile", name: str) -> bool:
+def reset_consumer(table: Dynafile, name: str) -> bool:
     """Forget consumer ``name``'s position (its next stream starts at its
     ``from_sequence``); return whether there was one.
 
@@ -326,16 +321,16 @@ class ChangeStream(Iterator[StreamRecord]):
 
     def __init__(
         self,
-        table: "Dynafile",
+        table: Dynafile,
         after: Position,
         segment: int,
         offset: int,
         last_lsn: int,
         *,
-        consumer: Optional[str],
-        consumer_file: Optional[str],
-        consumer_lock: Optional[int],
-        timeout: Optional[float],
+        consumer: str | None,
+        consumer_file: str | None,
+        consumer_lock: int | None,
+        timeout: float | None,
         follow: bool,
         batch: int,
         view_type: str,
@@ -365,12 +360,12 @@ class ChangeStream(Iterator[StreamRecord]):
             raise _trimmed(self._wal, after, consumer) from None
         self._offset = offset
         self._last_lsn = last_lsn
-        self._frames: Deque[Frame] = deque()
-        self._records: Deque[StreamRecord] = deque()
+        self._frames: deque[Frame] = deque()
+        self._records: deque[StreamRecord] = deque()
         self._handed: Position = after  # the last record handed out
         self._done: Position = after  # the last record known processed
         self._scanned = after  # every change up to here was handed out or skipped
-        self._committed: Optional[Position] = None
+        self._committed: Position | None = None
         self._since_commit = 0
         self._consumer_file = consumer_file
         self._lock = threading.RLock()  # reading vs close() from another thread
@@ -391,19 +386,19 @@ class ChangeStream(Iterator[StreamRecord]):
     # -- public
 
     @property
-    def position(self) -> Union[int, Position]:
+    def position(self) -> int | Position:
         """The position of the last record handed out (or the starting point):
         a sequence number when a whole write was handed out, else
         ``(sequence, index)``; either can be passed as ``from_sequence``."""
         return _public(self._handed)
 
     @property
-    def committed(self) -> Union[None, int, Position]:
+    def committed(self) -> None | int | Position:
         """The consumer's committed position (``None`` without a consumer), in
         the form of :attr:`position`."""
         return None if self._committed is None else _public(self._committed)
 
-    def __iter__(self) -> "ChangeStream":
+    def __iter__(self) -> ChangeStream:
         return self
 
     def __next__(self) -> StreamRecord:
@@ -441,7 +436,7 @@ class ChangeStream(Iterator[StreamRecord]):
                 wait = min(wait, left)
             self._wake.wait(wait)
 
-    def commit(self, upto: Union[None, int, Position, StreamRecord] = None) -> None:
+    def commit(self, upto: None | int | Position | StreamRecord = None) -> None:
         """Store the consumer's position durably (atomic file replace): every
         record up to ``upto`` (default: every record handed out) is processed.
 
@@ -463,7 +458,7 @@ class ChangeStream(Iterator[StreamRecord]):
         with self._lock:
             self._store(position)
 
-    def close(self, commit: Optional[bool] = None) -> None:
+    def close(self, commit: bool | None = None) -> None:
         """Stop the stream and release its files; idempotent.
 
         Args:
@@ -482,10 +477,10 @@ class ChangeStream(Iterator[StreamRecord]):
             self._wake.set()
             self._release()
 
-    def __enter__(self) -> "ChangeStream":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
+    def __exit__(self, exc_type: Any, *_: object) -> None:
         self.close(commit=self.auto_commit and exc_type is None)
 
     def __del__(self) -> None:
@@ -514,7 +509,7 @@ class ChangeStream(Iterator[StreamRecord]):
         fs.atomic_write_bytes(self._consumer_file, json.dumps(data).encode())
         self._committed = position
 
-    def _next_available(self) -> Optional[StreamRecord]:
+    def _next_available(self) -> StreamRecord | None:
         """Return the next record already in the log, or ``None`` at its end. Lock held."""
         self._wake.clear()  # before looking: a write after this wakes the wait
         while True:
@@ -623,11 +618,11 @@ class ChangeStream(Iterator[StreamRecord]):
         self._scanned = (frame.lsn, _MAX_POS)
 
 
-def _public(position: Position) -> Union[int, Position]:
+def _public(position: Position) -> int | Position:
     return position[0] if position[1] == _MAX_POS else position
 
 
-def _segments(wal: str) -> List[int]:
+def _segments(wal: str) -> list[int]:
     try:
         names = os.listdir(wal)
     except FileNotFoundError:
@@ -635,7 +630,7 @@ def _segments(wal: str) -> List[int]:
     return sorted(n for n in map(segment_lsn, names) if n is not None)
 
 
-def _trimmed(wal: str, after: Position, consumer: Optional[str]) -> StreamTrimmedError:
+def _trimmed(wal: str, after: Position, consumer: str | None) -> StreamTrimmedError:
     segments = _segments(wal)
     oldest = segments[0] if segments else 0
     who = f"consumer {consumer!r} at " if consumer else ""
@@ -683,11 +678,11 @@ def _empty(wal: str, first: int) -> bool:
 
 
 def stream(
-    table: "Dynafile",
+    table: Dynafile,
     *,
-    from_sequence: Union[None, int, Position, StreamRecord] = None,
-    consumer: Optional[str] = None,
-    timeout: Optional[float] = None,
+    from_sequence: None | int | Position | StreamRecord = None,
+    consumer: str | None = None,
+    timeout: float | None = None,
     follow: bool = True,
     batch: int = 1,
     view_type: str = "NEW_AND_OLD_IMAGES",

@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptFileError, DynafileError, SchemaMismatchError
 from .indexes import IndexSet, index_from_json
@@ -72,7 +73,7 @@ _FLAG = "CHECKPOINTING"
 #: are listed before the rest are summed up in one line.
 _PER_KIND = 20
 
-Slot = Tuple[str, str]
+Slot = tuple[str, str]
 
 
 class CheckReport:
@@ -95,9 +96,9 @@ class CheckReport:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.problems: List[str] = []
-        self.warnings: List[str] = []
-        self.stats: Dict[str, Any] = {
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.stats: dict[str, Any] = {
             "items": 0,
             "partitions": 0,
             "partition_files": 0,
@@ -120,11 +121,11 @@ class CheckReport:
         head = "OK" if self.ok else f"{len(self.problems)} problem(s)"
         lines = [
             f"dynafile check {self.path}: {head}",
-            f"  {s['items']} items in {s['partitions']} partitions "
-            f"({s['partition_files']} partition files)",
-            f"  log: {s['segments']} segment(s), {s['records']} records, {s['log_bytes']} bytes, "
+            (f"  {s['items']} items in {s['partitions']} partitions "
+            f"({s['partition_files']} partition files)"),
+            (f"  log: {s['segments']} segment(s), {s['records']} records, {s['log_bytes']} bytes, "
             f"lsn {s['lsn']}, checkpoint at lsn {s['checkpoint_lsn']} "
-            f"({s['replayed_records']} records after it)",
+            f"({s['replayed_records']} records after it)"),
         ]
         for name, count in sorted(s["index_entries"].items()):
             lines.append(f"  index {name}: {count} entries")
@@ -144,7 +145,7 @@ class CheckReport:
                 f"warnings={len(self.warnings)})")
 
 
-def check(table: "Dynafile") -> CheckReport:
+def check(table: Dynafile) -> CheckReport:
     """Verify every file of an open table, and this process's view of it.
 
     Holds the table's shared lock (and its thread lock) while reading, so
@@ -170,10 +171,10 @@ def check(table: "Dynafile") -> CheckReport:
 
 
 def check_path(
-    path: Union[str, "os.PathLike[str]"],
+    path: str | os.PathLike[str],
     *,
-    serializer: Optional[Serializer] = None,
-    lock_timeout: Optional[float] = 60.0,
+    serializer: Serializer | None = None,
+    lock_timeout: float | None = 60.0,
 ) -> CheckReport:
     """Verify every file of the table in directory ``path`` without opening it.
 
@@ -199,7 +200,7 @@ def check_path(
     root = os.path.abspath(os.fspath(path))
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root} is not a directory")
-    lock: Optional[TableLock] = None
+    lock: TableLock | None = None
     lock_path = os.path.join(root, "LOCK")
     if os.path.exists(lock_path):
         try:
@@ -224,7 +225,7 @@ def check_path(
 
 
 class _Frame:
-    __slots__ = ("lsn", "rtype", "body", "start", "end", "path")
+    __slots__ = ("body", "end", "lsn", "path", "rtype", "start")
 
     def __init__(self, lsn: int, rtype: int, body: bytes, start: int, end: int, path: str):
         self.lsn = lsn
@@ -246,23 +247,23 @@ class _Entry:
 
 
 class _Checker:
-    def __init__(self, root: str, serializer: Optional[Serializer]) -> None:
+    def __init__(self, root: str, serializer: Serializer | None) -> None:
         self.root = root
         self.report = CheckReport(root)
         self.serializer = serializer
-        self.schema: Optional[Schema] = None
-        self.indexes: Dict[str, Any] = {}  # space -> index definition (live ones)
+        self.schema: Schema | None = None
+        self.indexes: dict[str, Any] = {}  # space -> index definition (live ones)
         self.creating: set = set()  # spaces of GSIs still backfilling
-        self.marker: Optional[Tuple[int, int, int]] = None
-        self.frames: List[_Frame] = []
-        self.boundaries: Dict[Tuple[int, int], int] = {}  # (segment, offset) -> lsn before it
-        self.segments: List[int] = []
+        self.marker: tuple[int, int, int] | None = None
+        self.frames: list[_Frame] = []
+        self.boundaries: dict[tuple[int, int], int] = {}  # (segment, offset) -> lsn before it
+        self.segments: list[int] = []
         self.last_lsn = 0
-        self.files: Dict[Slot, Tuple[Any, Dict[Any, _Entry], int, str]] = {}
-        self.state: Dict[Slot, Dict[Any, _Entry]] = {}
-        self.state_pk: Dict[Slot, Any] = {}
-        self.drops: Dict[str, int] = {}
-        self._counts: Dict[str, int] = {}
+        self.files: dict[Slot, tuple[Any, dict[Any, _Entry], int, str]] = {}
+        self.state: dict[Slot, dict[Any, _Entry]] = {}
+        self.state_pk: dict[Slot, Any] = {}
+        self.drops: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
 
     # ------------------------------------------------------------ reporting
 
@@ -275,8 +276,8 @@ class _Checker:
             return path
         return path if rel.startswith("..") else rel
 
-    def problem(self, path: str, reason: str, offset: Optional[int] = None,
-                kind: Optional[str] = None) -> None:
+    def problem(self, path: str, reason: str, offset: int | None = None,
+                kind: str | None = None) -> None:
         if kind is not None:
             count = self._counts.get(kind, 0) + 1
             self._counts[kind] = count
@@ -413,7 +414,7 @@ class _Checker:
         if not segments:
             self.problem(wal, "no log segment")
             return
-        prev_last: Optional[_Frame] = None
+        prev_last: _Frame | None = None
         prev_path = ""
         for i, first in enumerate(segments):
             path = os.path.join(wal, f"{first:020d}.log")
@@ -445,7 +446,7 @@ class _Checker:
                                        f"previous segment ends at lsn {prev_last.lsn}")
             self.boundaries[(first, 0)] = first - 1
             expected = first
-            last: Optional[_Frame] = None
+            last: _Frame | None = None
             for frame in frames:
                 if frame.lsn != expected:
                     self.problem(path, f"log sequence jumps from {expected - 1} to {frame.lsn}",
@@ -633,8 +634,8 @@ class _Checker:
         """Fold the files and the log after the checkpoint into the state any
         process sees, as the engine does."""
         start = self.marker[0] if self.marker is not None else 0
-        overlay: Dict[Slot, Dict[Any, Tuple[int, Optional[bytes], str]]] = {}
-        overlay_pk: Dict[Slot, Any] = {}
+        overlay: dict[Slot, dict[Any, tuple[int, bytes | None, str]]] = {}
+        overlay_pk: dict[Slot, Any] = {}
         replayed = 0
         for frame in self.frames:
             if frame.lsn <= start or frame.rtype != WRITE:
@@ -686,7 +687,7 @@ class _Checker:
                 self.state[slot] = items
                 self.state_pk[slot] = pk
 
-    def _decode(self, frame: _Frame) -> Optional[List[Op]]:
+    def _decode(self, frame: _Frame) -> list[Op] | None:
         try:
             return decode_write(frame.body)
         except ValueError as exc:
@@ -709,7 +710,7 @@ class _Checker:
                                        f"{exc}", kind="undecodable item")
         return _BAD
 
-    def table_items(self) -> Iterator[Tuple[Slot, Any, Any, _Entry, Any]]:
+    def table_items(self) -> Iterator[tuple[Slot, Any, Any, _Entry, Any]]:
         for slot in sorted(self.state):
             if slot[0] != "":
                 continue
@@ -731,7 +732,7 @@ class _Checker:
         pk_attr, sk_attr = schema.pk_attribute, schema.sk_attribute
         types = schema.key_types
         count = 0
-        self._items: List[Tuple[Any, Any, _Entry, Any]] = []
+        self._items: list[tuple[Any, Any, _Entry, Any]] = []
         for slot, pk, sk, entry, item in self.table_items():
             count += 1
             where = entry.origin
@@ -797,8 +798,8 @@ class _Checker:
         serializer = self.serializer
         index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, live, serializer.dumps,
                              serializer.loads, lambda: types, lambda *pairs: None)
-        expected: Dict[Slot, Dict[Any, Tuple[bytes, Any, str]]] = {}
-        expected_pk: Dict[Slot, Any] = {}
+        expected: dict[Slot, dict[Any, tuple[bytes, Any, str]]] = {}
+        expected_pk: dict[Slot, Any] = {}
         for pk, sk, entry, item in getattr(self, "_items", []):
             for index in live:
                 try:
@@ -859,7 +860,7 @@ class _Checker:
 
     # --------------------------------------------------- the open table's view
 
-    def compare_engine(self, table: "Dynafile") -> None:
+    def compare_engine(self, table: Dynafile) -> None:
         """Compare the open table's partitions (cache + overlay) with the files."""
         engine = table._engine
         try:

@@ -24,8 +24,9 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Optional, Sequence, TextIO
+from typing import Any, TextIO
 
 from .errors import DynafileError
 from .schema import Schema
@@ -114,7 +115,7 @@ def _open(path: str, trust: Sequence[str]) -> Any:
                     serializer=serializer, read_only=True)
 
 
-def _key_value(text: str, code: Optional[str], what: str) -> Any:
+def _key_value(text: str, code: str | None, what: str) -> Any:
     if code == "N":
         try:
             number = Decimal(text)
@@ -182,8 +183,7 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = _open(os.path.abspath(args.path), args.trust)
     try:
         items = db.scan()
-        for item in itertools.islice(items, args.limit):
-            out.write(_dump(item) + "\n")
+        out.writelines(_dump(item) + "\n" for item in itertools.islice(items, args.limit))
     finally:
         db.close()
     return EXIT_OK
@@ -227,7 +227,7 @@ def _cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 _COMMANDS = {"check": _cmd_check, "get": _cmd_get, "scan": _cmd_scan, "info": _cmd_info}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dynafile`` command with ``argv`` (default: ``sys.argv[1:]``).
 
     Returns the exit status: 0 success (a clean check, an item found), 1 a

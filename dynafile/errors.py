@@ -8,22 +8,23 @@ DynamoDB's name where DynamoDB has one.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
-    "DynafileError",
-    "ValidationError",
-    "ItemTooLargeError",
-    "SchemaMismatchError",
+    "CancellationReason",
+    "ClosedError",
     "ConditionalCheckFailedError",
+    "CorruptFileError",
+    "DynafileError",
+    "ItemTooLargeError",
+    "LockTimeoutError",
+    "SchemaMismatchError",
     "TransactionCanceledError",
     "TransactionConflictError",
-    "CancellationReason",
-    "LockTimeoutError",
-    "CorruptFileError",
     "UnsafeDataError",
     "UnsupportedFormatError",
-    "ClosedError",
+    "ValidationError",
 ]
 
 
@@ -45,8 +46,8 @@ class ValidationError(DynafileError, ValueError):
         self,
         reason: str,
         *,
-        attribute: Optional[str] = None,
-        position: Optional[int] = None,
+        attribute: str | None = None,
+        position: int | None = None,
     ) -> None:
         self.reason = reason
         self.attribute = attribute
@@ -97,9 +98,9 @@ class ConditionalCheckFailedError(DynafileError):
 class CancellationReason:
     """Why one action of a cancelled transaction failed (or ``code=None``)."""
 
-    __slots__ = ("code", "message", "item")
+    __slots__ = ("code", "item", "message")
 
-    def __init__(self, code: Optional[str], message: str = "", item: Any = None) -> None:
+    def __init__(self, code: str | None, message: str = "", item: Any = None) -> None:
         self.code = code
         self.message = message
         self.item = item
@@ -143,7 +144,7 @@ class CorruptFileError(DynafileError, OSError):
         offset: the byte offset of the first bad byte, when known.
     """
 
-    def __init__(self, path: str, offset: Optional[int], reason: str) -> None:
+    def __init__(self, path: str, offset: int | None, reason: str) -> None:
         self.path = path
         self.offset = offset
         self.reason = reason

@@ -17,13 +17,14 @@ never disagrees with its table, even after a crash.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable
 
 from .errors import ValidationError
 from .keys import check_key_value, normalize_key
 from .storage.log import Op
 
-__all__ = ["GSI", "LSI", "IndexSet", "PROJECTIONS"]
+__all__ = ["GSI", "LSI", "PROJECTIONS", "IndexSet"]
 
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 
@@ -36,7 +37,7 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_attr(value: Any, attribute: str, optional: bool) -> Optional[str]:
+def _check_attr(value: Any, attribute: str, optional: bool) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
@@ -47,8 +48,8 @@ def _check_attr(value: Any, attribute: str, optional: bool) -> Optional[str]:
 class _Index:
     kind = ""
 
-    def __init__(self, name: str, pk_attribute: Optional[str], sk_attribute: Optional[str],
-                 projection: str, include: Optional[Sequence[str]]) -> None:
+    def __init__(self, name: str, pk_attribute: str | None, sk_attribute: str | None,
+                 projection: str, include: Sequence[str] | None) -> None:
         self.name = _check_name(name)
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
@@ -61,7 +62,7 @@ class _Index:
                     isinstance(a, str) and a for a in include):
                 raise ValidationError("INCLUDE needs a list of attribute names",
                                       attribute="include")
-            self.include: Tuple[str, ...] = tuple(include)
+            self.include: tuple[str, ...] = tuple(include)
         elif include:
             raise ValidationError("include is only for projection='INCLUDE'", attribute="include")
         else:
@@ -71,7 +72,7 @@ class _Index:
     def space(self) -> str:
         return f"{self.kind}:{self.name}"
 
-    def definition(self) -> Dict[str, Any]:
+    def definition(self) -> dict[str, Any]:
         """Return the JSON form stored in ``meta.json`` (without state)."""
         return {"pk_attribute": self.pk_attribute, "sk_attribute": self.sk_attribute,
                 "projection": self.projection, "include": list(self.include)}
@@ -100,8 +101,8 @@ class GSI(_Index):
 
     kind = "g"
 
-    def __init__(self, name: str, pk_attribute: str, sk_attribute: Optional[str] = None,
-                 projection: str = "ALL", include: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, name: str, pk_attribute: str, sk_attribute: str | None = None,
+                 projection: str = "ALL", include: Sequence[str] | None = None) -> None:
         super().__init__(name, _check_attr(pk_attribute, "pk_attribute", False),
                          _check_attr(sk_attribute, "sk_attribute", True), projection, include)
 
@@ -115,12 +116,12 @@ class LSI(_Index):
     kind = "l"
 
     def __init__(self, name: str, sk_attribute: str, projection: str = "ALL",
-                 include: Optional[Sequence[str]] = None) -> None:
+                 include: Sequence[str] | None = None) -> None:
         super().__init__(name, None, _check_attr(sk_attribute, "sk_attribute", False),
                          projection, include)
 
 
-def index_from_json(kind: str, name: str, data: Dict[str, Any]) -> _Index:
+def index_from_json(kind: str, name: str, data: dict[str, Any]) -> _Index:
     """Rebuild an index definition from ``meta.json``."""
     if kind == "g":
         return GSI(name, data["pk_attribute"], data.get("sk_attribute"),
@@ -132,9 +133,9 @@ def index_from_json(kind: str, name: str, data: Dict[str, Any]) -> _Index:
 class IndexSet:
     """The live indexes of a table, and the derivation of their operations."""
 
-    def __init__(self, table_pk: str, table_sk: Optional[str], indexes: Iterable[_Index],
+    def __init__(self, table_pk: str, table_sk: str | None, indexes: Iterable[_Index],
                  dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any],
-                 key_types: Callable[[], Dict[str, Optional[str]]],
+                 key_types: Callable[[], dict[str, str | None]],
                  fix_types: Callable[..., None]) -> None:
         self.table_pk = table_pk
         self.table_sk = table_sk
@@ -147,8 +148,8 @@ class IndexSet:
     def __bool__(self) -> bool:
         return bool(self.indexes)
 
-    def entry_key(self, index: _Index, item: Optional[Dict[str, Any]], pk: Any,
-                  sk: Any) -> Optional[Tuple[Any, Tuple[Any, ...]]]:
+    def entry_key(self, index: _Index, item: dict[str, Any] | None, pk: Any,
+                  sk: Any) -> tuple[Any, tuple[Any, ...]] | None:
         """Return ``(index pk, index sort tuple)`` of an item, or ``None`` when
         the item is absent or lacks the index's key attributes.
 
@@ -178,7 +179,7 @@ class IndexSet:
         check_key_value(index.sk_attribute, isk, types.get(index.sk_attribute))
         return pk, (normalize_key(isk), sk)
 
-    def key_attributes(self, index: _Index) -> Tuple[str, ...]:
+    def key_attributes(self, index: _Index) -> tuple[str, ...]:
         names = [self.table_pk]
         if self.table_sk is not None:
             names.append(self.table_sk)
@@ -187,14 +188,14 @@ class IndexSet:
                 names.append(name)
         return tuple(names)
 
-    def project(self, index: _Index, item: Dict[str, Any], raw: bytes) -> bytes:
+    def project(self, index: _Index, item: dict[str, Any], raw: bytes) -> bytes:
         """Return the stored bytes of an item's entry in ``index``."""
         if index.projection == "ALL":
             return raw
         names = self.key_attributes(index) + index.include
         return self._dumps({name: item[name] for name in names if name in item})
 
-    def fix_types(self, item: Dict[str, Any]) -> None:
+    def fix_types(self, item: dict[str, Any]) -> None:
         """Fix the type of each index key attribute the item carries, on first use."""
         pairs = []
         types = self._key_types()
@@ -205,9 +206,9 @@ class IndexSet:
         if pairs:
             self._fix_types(*pairs)
 
-    def derive(self, ops: List[Op]) -> List[Op]:
+    def derive(self, ops: list[Op]) -> list[Op]:
         """Return the index operations that the table operations ``ops`` cause."""
-        extra: List[Op] = []
+        extra: list[Op] = []
         loads = self._loads
         for op in ops:
             if op.space:
@@ -220,8 +221,8 @@ class IndexSet:
                 extra.extend(self._entry_ops(index, op, old, new))
         return extra
 
-    def _entry_ops(self, index: _Index, op: Op, old: Optional[Dict[str, Any]],
-                   new: Optional[Dict[str, Any]]) -> List[Op]:
+    def _entry_ops(self, index: _Index, op: Op, old: dict[str, Any] | None,
+                   new: dict[str, Any] | None) -> list[Op]:
         old_key = self.entry_key(index, old, op.pk, op.sk)
         new_key = self.entry_key(index, new, op.pk, op.sk)
         out = []
@@ -232,7 +233,7 @@ class IndexSet:
                           index.space))
         return out
 
-    def backfill_ops(self, index: _Index, pk: Any, pairs: Iterable[Tuple[Any, bytes]]) -> List[Op]:
+    def backfill_ops(self, index: _Index, pk: Any, pairs: Iterable[tuple[Any, bytes]]) -> list[Op]:
         """Return the operations that put each of a partition's items into ``index``."""
         out = []
         for sk, raw in pairs:
@@ -244,9 +245,9 @@ class IndexSet:
                               index.space))
         return out
 
-    def lek(self, index: _Index, ipk: Any, entry: Tuple[Any, ...]) -> Dict[str, Any]:
+    def lek(self, index: _Index, ipk: Any, entry: tuple[Any, ...]) -> dict[str, Any]:
         """Return the last-evaluated-key dict of an index entry."""
-        key: Dict[str, Any] = {}
+        key: dict[str, Any] = {}
         if index.kind == "g":
             key[index.pk_attribute] = ipk  # type: ignore[index]
             if index.sk_attribute is not None:
@@ -262,7 +263,7 @@ class IndexSet:
             key[self.table_sk] = entry[1]
         return key
 
-    def start_entry(self, index: _Index, key: Dict[str, Any]) -> Tuple[Any, Tuple[Any, ...]]:
+    def start_entry(self, index: _Index, key: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
         """Return ``(index pk, entry tuple)`` from an ``exclusive_start_key``.
 
         Raises:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, Union
 
 from .errors import ValidationError
 
 __all__ = [
     "KeyValue",
-    "key_type",
-    "check_key_value",
-    "normalize_key",
     "canonical_key",
-    "partition_digest",
+    "check_key_value",
     "extract_key",
+    "key_type",
+    "normalize_key",
+    "partition_digest",
 ]
 
 KeyValue = Union[str, bytes, int, float, Decimal]
@@ -32,7 +33,7 @@ KeyValue = Union[str, bytes, int, float, Decimal]
 MAX_KEY_BYTES = 2048
 
 
-def key_type(value: Any) -> Optional[str]:
+def key_type(value: Any) -> str | None:
     """Return DynamoDB's type code of a key value (``"S"``, ``"N"``, ``"B"``), or ``None``
     when the value cannot be a key at all. O(1)."""
     cls = type(value)
@@ -53,7 +54,7 @@ def key_type(value: Any) -> Optional[str]:
     return None
 
 
-def check_key_value(attribute: str, value: Any, expected: Optional[str] = None) -> str:
+def check_key_value(attribute: str, value: Any, expected: str | None = None) -> str:
     """Validate one key value and return its type code.
 
     Raises:
@@ -114,7 +115,7 @@ def normalize_key(value: Any) -> Any:
     return number.normalize()
 
 
-def canonical_key(value: KeyValue) -> Tuple[str, bytes]:
+def canonical_key(value: KeyValue) -> tuple[str, bytes]:
     """Return ``(type code, canonical bytes)`` for a valid key value.
 
     Equal keys give equal results whatever their Python type: numbers are
@@ -148,10 +149,10 @@ def partition_digest(value: KeyValue) -> str:
 def extract_key(
     item: Mapping[str, Any],
     pk_attribute: str,
-    sk_attribute: Optional[str],
-    types: Mapping[str, Optional[str]],
+    sk_attribute: str | None,
+    types: Mapping[str, str | None],
     what: str = "item",
-) -> Tuple[KeyValue, Any]:
+) -> tuple[KeyValue, Any]:
     """Return ``(pk, sk)`` of an item or key dict, validated.
 
     ``sk`` is ``None`` for tables without a sort key.

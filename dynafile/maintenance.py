@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import SchemaMismatchError, ValidationError
 from .indexes import GSI, index_from_json
@@ -23,9 +24,9 @@ class MaintenanceMixin:
 
     # ------------------------------------------------------------- indexes
 
-    def create_gsi(self, name: Union[str, GSI], pk_attribute: Optional[str] = None,
-                   sk_attribute: Optional[str] = None, projection: str = "ALL",
-                   include: Optional[Sequence[str]] = None) -> None:
+    def create_gsi(self, name: str | GSI, pk_attribute: str | None = None,
+                   sk_attribute: str | None = None, projection: str = "ALL",
+                   include: Sequence[str] | None = None) -> None:
         """Add a global secondary index and fill it from the table's items.
 
         Takes a :class:`~dynafile.indexes.GSI` or its arguments. Returns once
@@ -67,7 +68,7 @@ class MaintenanceMixin:
             digests = engine.digests()
         for digest in digests:
 
-            def prepare(digest: str = digest) -> Tuple[List[Op], None]:
+            def prepare(digest: str = digest) -> tuple[list[Op], None]:
                 part = engine.partition(digest)
                 live = self._indexes.indexes.get(index.name)
                 if live is None or not part.items:
@@ -105,7 +106,7 @@ class MaintenanceMixin:
                 shutil.rmtree(os.path.join(self.path, f"_gsi-{name}"), ignore_errors=True)
 
     @property
-    def indexes(self) -> Dict[str, Any]:
+    def indexes(self) -> dict[str, Any]:
         """The table's secondary indexes by name (GSI and LSI objects)."""
         with self._engine.lock.thread_lock:
             self._refresh_schema()
@@ -126,7 +127,7 @@ class MaintenanceMixin:
             return 0
         engine = self._engine
         now = self._clock()
-        expired: List[Tuple[Any, Any]] = []
+        expired: list[tuple[Any, Any]] = []
         with engine.lock.thread_lock:
             engine.refresh()
             digests = engine.digests()
@@ -142,7 +143,7 @@ class MaintenanceMixin:
         for start in range(0, len(expired), batch_size):
             chunk = expired[start : start + batch_size]
 
-            def prepare(chunk: List[Tuple[Any, Any]] = chunk) -> Tuple[List[Op], int]:
+            def prepare(chunk: list[tuple[Any, Any]] = chunk) -> tuple[list[Op], int]:
                 ops = []
                 for npk, nsk in chunk:
                     current = engine.partition(engine.digest(npk), npk).items.get(nsk)

@@ -7,7 +7,8 @@ object answers ``.items``, ``.last_evaluated_key``, ``.count`` and
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["Page"]
 
@@ -31,12 +32,12 @@ class Page:
         # ``source`` yields items; it records how many items it evaluated in
         # ``_scanned`` and, when a limit stops it early, the last evaluated
         # key in ``_lek``.
-        self._source: Optional[Iterator[Any]] = source
-        self._items: List[Dict[str, Any]] = []
-        self._lek: Optional[Dict[str, Any]] = None
+        self._source: Iterator[Any] | None = source
+        self._items: list[dict[str, Any]] = []
+        self._lek: dict[str, Any] | None = None
         self._scanned = 0
 
-    def _pull(self) -> Iterator[Dict[str, Any]]:
+    def _pull(self) -> Iterator[dict[str, Any]]:
         items = self._items
         index = 0
         while True:
@@ -54,7 +55,7 @@ class Page:
                     index += 1
             self._source = None
 
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._pull()
 
     def _complete(self) -> None:
@@ -62,12 +63,12 @@ class Page:
             pass
 
     @property
-    def items(self) -> List[Dict[str, Any]]:
+    def items(self) -> list[dict[str, Any]]:
         self._complete()
         return self._items
 
     @property
-    def last_evaluated_key(self) -> Optional[Dict[str, Any]]:
+    def last_evaluated_key(self) -> dict[str, Any] | None:
         self._complete()
         return self._lek
 
@@ -84,7 +85,7 @@ class Page:
     def __len__(self) -> int:
         return self.count
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         return self.items[index]
 
     def __repr__(self) -> str:

@@ -6,7 +6,11 @@ arithmetic on sort keys (``_Bounds``, ``_range``) lives here too.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import (
+    Any,
+    Callable,
+)
 
 from .errors import ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, parse_key_condition, to_predicate
@@ -31,17 +35,17 @@ class QueryMixin:
         pk: Any = _UNSET,
         _filter: FilterSpec = None,
         *,
-        sk: Optional[KeyCondition] = None,
+        sk: KeyCondition | None = None,
         starts_with: Any = None,
         scan_index_forward: bool = True,
-        filter: FilterSpec = None,  # noqa: A002 - DynamoDB's word
+        filter: FilterSpec = None,
         key_condition: Any = None,
-        names: Optional[Mapping[str, str]] = None,
-        values: Optional[Mapping[str, Any]] = None,
-        projection: Union[None, str, Sequence[str]] = None,
-        limit: Optional[int] = None,
-        exclusive_start_key: Optional[Mapping[str, Any]] = None,
-        index: Optional[str] = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: None | str | Sequence[str] = None,
+        limit: int | None = None,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+        index: str | None = None,
     ) -> Page:
         """Return the items of one partition (item collection), in sort-key order.
 
@@ -139,15 +143,15 @@ class QueryMixin:
         self,
         _filter: FilterSpec = None,
         *,
-        filter: FilterSpec = None,  # noqa: A002 - DynamoDB's word
-        names: Optional[Mapping[str, str]] = None,
-        values: Optional[Mapping[str, Any]] = None,
-        projection: Union[None, str, Sequence[str]] = None,
-        limit: Optional[int] = None,
-        exclusive_start_key: Optional[Mapping[str, Any]] = None,
-        segment: Optional[int] = None,
-        total_segments: Optional[int] = None,
-        index: Optional[str] = None,
+        filter: FilterSpec = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: None | str | Sequence[str] = None,
+        limit: int | None = None,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+        index: str | None = None,
     ) -> Page:
         """Return every item of the table (partition by partition, each in
         sort-key order), optionally filtered.
@@ -178,7 +182,7 @@ class QueryMixin:
                     0 <= segment < total_segments):
                 raise ValidationError("must be an int from 0 to total_segments - 1",
                                       attribute="segment")
-        start: Optional[Tuple[str, Any]] = None
+        start: tuple[str, Any] | None = None
         if exclusive_start_key is not None:
             if ix is None:
                 _, _, spk, ssk = self._key_only(exclusive_start_key)
@@ -192,8 +196,8 @@ class QueryMixin:
         page._source = self._evaluate(page, pairs, predicate, project, limit, None, make_key)
         return page
 
-    def _scan_pairs(self, start: Optional[Tuple[str, Any]], segment: Optional[int],
-                    total: Optional[int], space: str = "") -> Iterator[Tuple[Any, Any, bytes, Any]]:
+    def _scan_pairs(self, start: tuple[str, Any] | None, segment: int | None,
+                    total: int | None, space: str = "") -> Iterator[tuple[Any, Any, bytes, Any]]:
         engine = self._engine
         with engine.lock.thread_lock:
             engine.refresh()
@@ -216,7 +220,7 @@ class QueryMixin:
                 yield pk, sk, data, items
 
     def _filter_of(self, positional: FilterSpec, keyword: FilterSpec, names: Any, values: Any,
-                   used: Any) -> Optional[Callable[[Item], bool]]:
+                   used: Any) -> Callable[[Item], bool] | None:
         if positional is not None and keyword is not None:
             raise ValidationError("give the filter once (filter= or _filter=)", attribute="filter")
         spec = keyword if keyword is not None else positional
@@ -225,7 +229,7 @@ class QueryMixin:
         return to_predicate(spec, names, values, used=used)
 
     def _sk_bounds(self, sk: Any, starts_with: Any, forward: bool,
-                   sk_name: Optional[str]) -> "_Bounds":
+                   sk_name: str | None) -> _Bounds:
         bounds = _Bounds()
         if sk is not None:
             if sk_name is None:
@@ -253,12 +257,12 @@ class QueryMixin:
     def _evaluate(
         self,
         page: Page,
-        pairs: Iterable[Tuple[Any, Any, bytes, Any]],
-        predicate: Optional[Callable[[Item], bool]],
-        project: Optional[Callable[[Item], Item]],
-        limit: Optional[int],
+        pairs: Iterable[tuple[Any, Any, bytes, Any]],
+        predicate: Callable[[Item], bool] | None,
+        project: Callable[[Item], Item] | None,
+        limit: int | None,
         pk: Any,
-        make_key: Optional[Callable[[Any, Any], Item]] = None,
+        make_key: Callable[[Any, Any], Item] | None = None,
     ) -> Iterator[Item]:
         """Yield the items of ``pairs`` that pass TTL and the filter, projected;
         set ``page._scanned`` and, when ``limit`` stops the walk early,
@@ -267,7 +271,7 @@ class QueryMixin:
         ttl = self.ttl_attribute
         now = self._clock() if ttl is not None else 0.0
         evaluated = 0
-        last: Optional[Tuple[Any, Any]] = None
+        last: tuple[Any, Any] | None = None
         for item_pk, sk, data, items in pairs:
             if limit is not None and evaluated >= limit:
                 if last is not None:
@@ -295,7 +299,7 @@ class QueryMixin:
 class _Bounds:
     """A sort-key range: lower/upper bound with inclusivity, plus a prefix."""
 
-    __slots__ = ("lo", "lo_inc", "hi", "hi_inc", "prefix", "empty")
+    __slots__ = ("empty", "hi", "hi_inc", "lo", "lo_inc", "prefix")
 
     def __init__(self) -> None:
         self.lo: Any = None
@@ -313,7 +317,7 @@ class _Bounds:
         if self.hi is None or value < self.hi or (value == self.hi and not inclusive):
             self.hi, self.hi_inc = value, inclusive
 
-    def apply(self, op: str, values: List[Any]) -> None:
+    def apply(self, op: str, values: list[Any]) -> None:
         try:
             if op == "eq":
                 self._lower(values[0], True)
@@ -371,8 +375,8 @@ _TOP = _Extreme(True)
 _BOTTOM = _Extreme(False)
 
 
-def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: Optional[int],
-           tuple_mode: bool = False) -> List[Tuple[Any, Any, bytes, Any]]:
+def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: int | None,
+           tuple_mode: bool = False) -> list[tuple[Any, Any, bytes, Any]]:
     """Return ``(None, sk, bytes, items)`` for the keys of ``items`` within ``b``,
     walking from after ``start``, at most ``limit + 1`` of them.
 
@@ -397,7 +401,7 @@ def _range(items: Any, b: _Bounds, reverse: bool, start: Any, limit: Optional[in
     except TypeError:
         return []  # a bound of another type than the stored keys matches nothing
     prefix = b.prefix
-    out: List[Tuple[Any, Any, bytes, Any]] = []
+    out: list[tuple[Any, Any, bytes, Any]] = []
     cap = None if limit is None else limit + 1
     for k in keys:
         head = k[0] if tuple_mode else k
@@ -421,7 +425,7 @@ def _prefix_successor(prefix: Any) -> Any:
     return raw[:-1] + bytes((raw[-1] + 1,)) if raw else None
 
 
-def _check_limit(limit: Any) -> Optional[int]:
+def _check_limit(limit: Any) -> int | None:
     if limit is None:
         return None
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .errors import CorruptFileError, SchemaMismatchError, UnsupportedFormatError
 from .storage import fs
@@ -26,23 +26,23 @@ class Schema:
     def __init__(
         self,
         pk_attribute: str,
-        sk_attribute: Optional[str],
+        sk_attribute: str | None,
         serializer: str = "pickle",
-        key_types: Optional[Dict[str, Optional[str]]] = None,
-        ttl_attribute: Optional[str] = None,
-        extra: Optional[Dict[str, Any]] = None,
+        key_types: dict[str, str | None] | None = None,
+        ttl_attribute: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
         self.serializer = serializer
-        self.key_types: Dict[str, Optional[str]] = dict(key_types or {})
+        self.key_types: dict[str, str | None] = dict(key_types or {})
         self.key_types.setdefault(pk_attribute, None)
         if sk_attribute is not None:
             self.key_types.setdefault(sk_attribute, None)
         self.ttl_attribute = ttl_attribute
-        self.extra: Dict[str, Any] = dict(extra or {})
+        self.extra: dict[str, Any] = dict(extra or {})
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         data = {
             "format_version": FORMAT_VERSION,
             "pk_attribute": self.pk_attribute,
@@ -55,7 +55,7 @@ class Schema:
         return data
 
     @classmethod
-    def read(cls, root: str) -> Optional["Schema"]:
+    def read(cls, root: str) -> Schema | None:
         """Return the schema stored in ``root``, or ``None`` when there is none.
 
         Raises:
@@ -102,7 +102,7 @@ class Schema:
         data = json.dumps(self.to_json(), indent=2, sort_keys=True).encode()
         fs.atomic_write_bytes(os.path.join(root, META), data)
 
-    def check_compatible(self, pk_attribute: str, sk_attribute: Optional[str],
+    def check_compatible(self, pk_attribute: str, sk_attribute: str | None,
                          serializer: str) -> None:
         """Raise :class:`SchemaMismatchError` when the caller's schema differs."""
         if (pk_attribute, sk_attribute) != (self.pk_attribute, self.sk_attribute):
@@ -116,7 +116,7 @@ class Schema:
             )
 
 
-def _shape_problem(data: Dict[str, Any]) -> str:
+def _shape_problem(data: dict[str, Any]) -> str:
     """What is wrong with a ``meta.json`` object's shape, or ``""``."""
     if not isinstance(data.get("pk_attribute"), str) or not data["pk_attribute"]:
         return "pk_attribute is not a non-empty string"

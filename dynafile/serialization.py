@@ -16,12 +16,13 @@ import base64
 import io
 import json
 import pickle
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, Callable
 
 from .errors import CorruptFileError, UnsafeDataError, ValidationError
 
-__all__ = ["Serializer", "PickleSerializer", "JSONSerializer", "get_serializer", "Unvetted"]
+__all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "Unvetted", "get_serializer"]
 
 
 class Unvetted(bytes):
@@ -74,7 +75,7 @@ def _checked_item(loads: Callable[[bytes], Any], data: bytes) -> Any:
     return item
 
 
-_SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
+_SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     {
         ("builtins", "set"),
         ("builtins", "frozenset"),
@@ -101,7 +102,7 @@ _SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
 
 
 class _AllowlistUnpickler(pickle.Unpickler):
-    allowed: FrozenSet[Tuple[str, str]] = _SAFE_GLOBALS
+    allowed: frozenset[tuple[str, str]] = _SAFE_GLOBALS
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.allowed:
@@ -130,7 +131,7 @@ class PickleSerializer(Serializer):
 
     name = "pickle"
 
-    def __init__(self, trusted: Iterable[Tuple[str, str]] = (), protocol: int = 5) -> None:
+    def __init__(self, trusted: Iterable[tuple[str, str]] = (), protocol: int = 5) -> None:
         self.protocol = protocol
         allowed = _SAFE_GLOBALS | frozenset((str(m), str(n)) for m, n in trusted)
         self._unpickler = type("_Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
@@ -224,7 +225,7 @@ class JSONSerializer(Serializer):
         return json.loads(data, object_hook=_json_hook)
 
 
-def get_serializer(spec: Optional[object]) -> Serializer:
+def get_serializer(spec: object | None) -> Serializer:
     """Return a serializer for ``spec``: ``None``/``"pickle"``, ``"json"`` or an instance.
 
     Raises:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple
 
-__all__ = ["Event", "StreamListener", "Listeners"]
+__all__ = ["Event", "Listeners", "StreamListener"]
 
 log = logging.getLogger("dynafile")
 
@@ -29,8 +29,8 @@ class Event(NamedTuple):
     """
 
     action: str
-    new: Optional[dict]
-    old: Optional[dict]
+    new: dict | None
+    old: dict | None
     sequence: int = 0
     expired: bool = False
 
@@ -50,7 +50,7 @@ class Listeners:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listeners: List[StreamListener] = []
+        self._listeners: list[StreamListener] = []
 
     def add(self, fn: StreamListener) -> None:
         if not callable(fn):

@@ -11,20 +11,17 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    Dict,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
     Union,
 )
 
+from typing_extensions import Self
+
+from .changes import VIEW_TYPES, StreamRecord
 from .errors import (
     ClosedError,
     ConditionalCheckFailedError,
@@ -32,7 +29,6 @@ from .errors import (
     SchemaMismatchError,
     ValidationError,
 )
-from .indexes import GSI, LSI, IndexSet, index_from_json
 from .expressions import (
     Used,
     check_placeholders,
@@ -40,6 +36,7 @@ from .expressions import (
     compile_update,
     to_predicate,
 )
+from .indexes import GSI, LSI, IndexSet, index_from_json
 from .keys import MAX_KEY_BYTES, check_key_value, extract_key, normalize_key
 from .maintenance import MaintenanceMixin
 from .query import QueryMixin
@@ -49,7 +46,6 @@ from .storage import fs
 from .storage.engine import TOKEN_SPACE, Engine
 from .storage.log import FLAG_EXPIRED, Op
 from .storage.partition import keep_checked
-from .changes import VIEW_TYPES, StreamRecord
 from .streams import Event, Listeners, StreamListener
 from .ttl import is_expired
 
@@ -58,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Dynafile"]
 
-Item = Dict[str, Any]
+Item = dict[str, Any]
 FilterSpec = Union[None, str, Callable[[Item], bool], Any]
 _RETURN_WRITE = ("NONE", "ALL_OLD")
 #: Text keys this short are valid whatever their characters (4 UTF-8 bytes at most each).
@@ -122,22 +118,22 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]"] = "",
+        path: str | os.PathLike[str] = "",
         pk_attribute: str = "PK",
-        sk_attribute: Optional[str] = "SK",
-        ttl_attribute: Optional[str] = None,
+        sk_attribute: str | None = "SK",
+        ttl_attribute: str | None = None,
         *,
         durability: str = "full",
-        serializer: Union[None, str, Serializer] = None,
+        serializer: None | str | Serializer = None,
         max_item_size: int = 400 * 1024,
         cache_bytes: int = 256 << 20,
-        lock_timeout: Optional[float] = 60.0,
+        lock_timeout: float | None = 60.0,
         checkpoint_bytes: int = 16 << 20,
         read_only: bool = False,
-        clock: Optional[Callable[[], float]] = None,
-        ttl_sweep_interval: Optional[float] = None,
-        gsis: Optional[Sequence[GSI]] = None,
-        lsis: Optional[Sequence[LSI]] = None,
+        clock: Callable[[], float] | None = None,
+        ttl_sweep_interval: float | None = None,
+        gsis: Sequence[GSI] | None = None,
+        lsis: Sequence[LSI] | None = None,
         watch: bool = False,
         retention: float = 24 * 3600.0,
         segment_bytes: int = 64 << 20,
@@ -201,7 +197,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             clock=self._clock,
             watch=watch,
         )
-        self._pending_types: Dict[str, str] = {}
+        self._pending_types: dict[str, str] = {}
         self._meta_sig: Any = None
         self._indexes = IndexSet(pk_attribute, sk_attribute, (), self._dumps, self._load_held,
                                  self._all_key_types, self._fix_key_types)
@@ -221,15 +217,14 @@ class Dynafile(QueryMixin, MaintenanceMixin):
                 if data.get("state") != "ACTIVE":
                     self.create_gsi(index_from_json("g", name, data))  # resume a backfill
         self._sweeper_stop = threading.Event()
-        self._sweeper: Optional[threading.Thread] = None
-        if ttl_sweep_interval is not None:
-            if ttl_attribute is not None and not read_only:
-                self._sweeper = threading.Thread(target=self._sweep_loop,
-                                                 args=(float(ttl_sweep_interval),),
-                                                 name="dynafile-ttl-sweeper", daemon=True)
-                self._sweeper.start()
+        self._sweeper: threading.Thread | None = None
+        if ttl_sweep_interval is not None and ttl_attribute is not None and not read_only:
+            self._sweeper = threading.Thread(target=self._sweep_loop,
+                                             args=(float(ttl_sweep_interval),),
+                                             name="dynafile-ttl-sweeper", daemon=True)
+            self._sweeper.start()
 
-    def _open_schema(self, gsis: Sequence[GSI], lsis: Optional[Sequence[LSI]]) -> Schema:
+    def _open_schema(self, gsis: Sequence[GSI], lsis: Sequence[LSI] | None) -> Schema:
         lock = self._engine.lock.shared() if self.read_only else self._engine.lock.exclusive()
         with lock:
             schema = Schema.read(self.path)
@@ -308,17 +303,17 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             self._pending_types.clear()
             self._meta_sig = self._stat_meta()
 
-    def _all_key_types(self) -> Dict[str, Optional[str]]:
+    def _all_key_types(self) -> dict[str, str | None]:
         if not self._pending_types:
             return self._schema.key_types
         return {**self._schema.key_types, **self._pending_types}
 
     # ------------------------------------------------------------ plumbing
 
-    def __enter__(self) -> "Dynafile":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -341,7 +336,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         if self._engine.closed:
             raise ClosedError("the table is closed")
 
-    def _key_of(self, obj: Any, what: str) -> Tuple[Any, Any, Any, Any]:
+    def _key_of(self, obj: Any, what: str) -> tuple[Any, Any, Any, Any]:
         """Return ``(pk, sk, normalised pk, normalised sk)`` of an item or key."""
         pk, sk = extract_key(obj, self.pk_attribute, self.sk_attribute,
                              self._schema.key_types, what)
@@ -355,7 +350,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         types = self._schema.key_types
         return types.get(self.pk_attribute) == "S" and types.get(self.sk_attribute) == "S"
 
-    def _key_only(self, key: Any) -> Tuple[Any, Any, Any, Any]:
+    def _key_only(self, key: Any) -> tuple[Any, Any, Any, Any]:
         """Like :meth:`_key_of` for a key dict, which must hold nothing else."""
         result = self._key_of(key, "key")
         if len(key) != (1 if self.sk_attribute is None else 2):
@@ -376,7 +371,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             raise ItemTooLargeError(len(data), self.max_item_size)
         return data
 
-    def _visible(self, data: Optional[bytes]) -> Optional[Item]:
+    def _visible(self, data: bytes | None) -> Item | None:
         """Deserialize stored bytes; ``None`` for absent or expired items."""
         if data is None:
             return None
@@ -385,7 +380,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             return None
         return item
 
-    def _fix_key_types(self, *pairs: Tuple[str, Any]) -> None:
+    def _fix_key_types(self, *pairs: tuple[str, Any]) -> None:
         """Under the write lock: check each key attribute's type against the one
         fixed for it; a first use fixes it in ``meta.json`` just before the
         record is appended (so a write that fails fixes nothing)."""
@@ -396,12 +391,12 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             if known is None:
                 self._pending_types[name] = code
 
-    def _key_pairs(self, pk: Any, sk: Any) -> Tuple[Tuple[str, Any], ...]:
+    def _key_pairs(self, pk: Any, sk: Any) -> tuple[tuple[str, Any], ...]:
         if self.sk_attribute is None:
             return ((self.pk_attribute, pk),)
         return ((self.pk_attribute, pk), (self.sk_attribute, sk))
 
-    def _on_commit(self, lsn: int, ops: List[Op]) -> None:
+    def _on_commit(self, lsn: int, ops: list[Op]) -> None:
         records = self._record_listeners
         if not self._listeners and not records:
             return
@@ -444,11 +439,11 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         *,
         item: Mapping[str, Any],
         condition: FilterSpec = None,
-        names: Optional[Mapping[str, str]] = None,
-        values: Optional[Mapping[str, Any]] = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
         return_values: str = "NONE",
         return_values_on_condition_check_failure: str = "NONE",
-    ) -> Optional[Item]:
+    ) -> Item | None:
         """Create or replace an item.
 
         Args:
@@ -482,7 +477,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         engine = self._engine
         digest = engine.digest(npk)
 
-        def prepare() -> Tuple[List[Op], Optional[Item]]:
+        def prepare() -> tuple[list[Op], Item | None]:
             self._fix_key_types(*self._key_pairs(pk, sk))
             current = engine.partition(digest, npk).items.get(nsk)
             old = None
@@ -506,11 +501,11 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         *,
         key: Mapping[str, Any],
         condition: FilterSpec = None,
-        names: Optional[Mapping[str, str]] = None,
-        values: Optional[Mapping[str, Any]] = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
         return_values: str = "NONE",
         return_values_on_condition_check_failure: str = "NONE",
-    ) -> Optional[Item]:
+    ) -> Item | None:
         """Delete an item; deleting a missing item is not an error.
 
         Returns ``None``, or the deleted item with ``return_values="ALL_OLD"``.
@@ -530,7 +525,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         engine = self._engine
         digest = engine.digest(npk)
 
-        def prepare() -> Tuple[List[Op], Optional[Item]]:
+        def prepare() -> tuple[list[Op], Item | None]:
             current = engine.partition(digest, npk).items.get(nsk)
             old = self._visible(current)
             if predicate is not None and not predicate(old if old is not None else {}):
@@ -548,17 +543,17 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self,
         *,
         key: Mapping[str, Any],
-        update: Optional[str] = None,
-        names: Optional[Mapping[str, str]] = None,
-        values: Optional[Mapping[str, Any]] = None,
+        update: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
         condition: FilterSpec = None,
         return_values: str = "NONE",
         return_values_on_condition_check_failure: str = "NONE",
-        set: Optional[Mapping[str, Any]] = None,  # noqa: A002 - DynamoDB's word
-        remove: Optional[Iterable[str]] = None,
-        add: Optional[Mapping[str, Any]] = None,
-        delete: Optional[Mapping[str, Any]] = None,
-    ) -> Optional[Item]:
+        set: Mapping[str, Any] | None = None,
+        remove: Iterable[str] | None = None,
+        add: Mapping[str, Any] | None = None,
+        delete: Mapping[str, Any] | None = None,
+    ) -> Item | None:
         """Change an item's attributes, creating the item when missing.
 
         ``update`` is a DynamoDB update expression (``"SET a = a + :one
@@ -592,7 +587,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         engine = self._engine
         digest = engine.digest(npk)
 
-        def prepare() -> Tuple[List[Op], Optional[Item]]:
+        def prepare() -> tuple[list[Op], Item | None]:
             self._fix_key_types(*self._key_pairs(pk, sk))
             current = engine.partition(digest, npk).items.get(nsk)
             old = self._visible(current)
@@ -608,7 +603,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
         return engine.write(prepare)
 
-    def _update_plan(self, update: Optional[str], names: Any, values: Any, used: Used,
+    def _update_plan(self, update: str | None, names: Any, values: Any, used: Used,
                      **plain: Any) -> Any:
         """Compile an update (expression or plain form) that leaves the keys alone.
 
@@ -623,7 +618,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
                     attribute=name)
         return plan
 
-    def _updated(self, plan: Any, old: Optional[Item], pk: Any, sk: Any) -> Tuple[Item, bytes]:
+    def _updated(self, plan: Any, old: Item | None, pk: Any, sk: Any) -> tuple[Item, bytes]:
         """The item ``plan`` makes of ``old`` (``None``: a new item), and its bytes.
 
         Raises:
@@ -642,10 +637,10 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self,
         *,
         key: Mapping[str, Any],
-        projection: Union[None, str, Sequence[str]] = None,
-        names: Optional[Mapping[str, str]] = None,
+        projection: None | str | Sequence[str] = None,
+        names: Mapping[str, str] | None = None,
         consistent_read: bool = True,
-    ) -> Optional[Item]:
+    ) -> Item | None:
         """Return the item with this key, or ``None`` (also when expired).
 
         ``projection`` limits the attributes returned (a list of paths or a
@@ -700,9 +695,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self,
         keys: Sequence[Mapping[str, Any]],
         *,
-        projection: Union[None, str, Sequence[str]] = None,
-        names: Optional[Mapping[str, str]] = None,
-    ) -> List[Optional[Item]]:
+        projection: None | str | Sequence[str] = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]:
         """Return the items with these keys, in the same order, ``None`` for
         each missing (or expired) one. All keys are validated before any is read.
 
@@ -726,7 +721,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
     # ------------------------------------------------------------- batches
 
-    def batch_writer(self, flush_amount: int = 1000) -> "BatchWriter":
+    def batch_writer(self, flush_amount: int = 1000) -> BatchWriter:
         """Return a context manager that buffers puts and deletes and writes
         them as one log record (one fsync) on exit and whenever
         ``flush_amount`` operations are buffered. The last write to a key wins.
@@ -736,16 +731,16 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         self._check_open()
         return BatchWriter(self, flush_amount)
 
-    def _write_batch(self, entries: List[Tuple[str, Any, Any, Any, Any, Optional[bytes]]]) -> None:
+    def _write_batch(self, entries: list[tuple[str, Any, Any, Any, Any, bytes | None]]) -> None:
         """Commit prepared batch entries ``(kind, pk, sk, npk, nsk, data)`` as one record."""
         engine = self._engine
 
-        def prepare() -> Tuple[List[Op], None]:
-            pending: Dict[Tuple[Any, Any], Optional[bytes]] = {}
-            ops: List[Op] = []
+        def prepare() -> tuple[list[Op], None]:
+            pending: dict[tuple[Any, Any], bytes | None] = {}
+            ops: list[Op] = []
             append = ops.append
             checked = set()  # key types depend on the values' classes only
-            partitions: Dict[Any, Any] = {}  # a batch comes back to few partitions often
+            partitions: dict[Any, Any] = {}  # a batch comes back to few partitions often
             ttl = self.ttl_attribute
             for kind, pk, sk, npk, nsk, data in entries:
                 if kind == "put":
@@ -865,7 +860,7 @@ def _check_indexes(indexes: Any, cls: type, attribute: str) -> Any:
     return out
 
 
-def _update_result(mode: str, old: Optional[Item], new: Item, names: Any) -> Optional[Item]:
+def _update_result(mode: str, old: Item | None, new: Item, names: Any) -> Item | None:
     if mode == "ALL_OLD":
         return old
     if mode == "ALL_NEW":

@@ -23,8 +23,15 @@ import functools
 import hashlib
 import json
 import threading
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
-                    TypeVar)
+from collections.abc import Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    TypeVar,
+)
+
+from typing_extensions import Self
 
 from .errors import (
     CancellationReason,
@@ -40,7 +47,7 @@ from .storage.log import Op
 if TYPE_CHECKING:  # pragma: no cover
     from .table import Dynafile
 
-__all__ = ["transact_write", "transact_get", "Transaction", "TOKEN_LIFETIME"]
+__all__ = ["TOKEN_LIFETIME", "Transaction", "transact_get", "transact_write"]
 
 Item = dict
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,11 +75,11 @@ _ALLOWED = {
 class _Action:
     """One validated action of a transact_write request."""
 
-    __slots__ = ("kind", "pk", "sk", "npk", "nsk", "data", "plan", "predicate", "want_item")
+    __slots__ = ("data", "kind", "npk", "nsk", "pk", "plan", "predicate", "sk", "want_item")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.data: Optional[bytes] = None
+        self.data: bytes | None = None
         self.plan: Any = None
         self.predicate: Any = None
         self.want_item = False
@@ -84,7 +91,7 @@ def _check_max(value: Any, attribute: str) -> int:
     return value
 
 
-def _compile_action(table: "Dynafile", index: int, entry: Any) -> _Action:
+def _compile_action(table: Dynafile, index: int, entry: Any) -> _Action:
     where = f"actions[{index}]"
     if not isinstance(entry, Mapping) or len(entry) != 1:
         raise ValidationError("each action must be a dict with one key: put, update, delete or "
@@ -145,7 +152,7 @@ def _canonical(value: Any, depth: int = 0) -> Any:
     code = getattr(value, "__code__", None)
     if code is not None:  # a function: the same code is the same request
         return ["fn", getattr(value, "__qualname__", ""), code.co_code.hex()]
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     for cls in type(value).__mro__:
         for slot in getattr(cls, "__slots__", ()):
             if hasattr(value, slot):
@@ -161,8 +168,8 @@ def _fingerprint(actions: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
-                   token: Optional[str] = None, max_actions: int = 100) -> None:
+def transact_write(table: Dynafile, actions: Sequence[Mapping[str, Any]], *,
+                   token: str | None = None, max_actions: int = 100) -> None:
     """Commit put / update / delete / condition-check actions all or nothing.
 
     Each action is a dict with one key, ``"put"``, ``"update"``, ``"delete"``
@@ -214,7 +221,7 @@ def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
     fingerprint = _fingerprint(entries) if token is not None else ""
     engine = table._engine
 
-    def prepare() -> Tuple[List[Op], None]:
+    def prepare() -> tuple[list[Op], None]:
         now = table._clock()
         token_part = None
         if token is not None:
@@ -228,8 +235,8 @@ def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
                             "IdempotentParameterMismatch: the token was used for a different "
                             "request within the last 10 minutes", attribute="token")
                     return [], None
-        ops: List[Op] = []
-        reasons: List[CancellationReason] = []
+        ops: list[Op] = []
+        reasons: list[CancellationReason] = []
         failed = False
         for action in compiled:
             digest = engine.digest(action.npk)
@@ -253,9 +260,8 @@ def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
                     _, data = table._updated(action.plan, old, action.pk, action.sk)
                     if visible != data:
                         ops.append(Op(action.npk, action.nsk, data, visible))
-                elif action.kind == "delete":
-                    if current is not None:
-                        ops.append(Op(action.npk, action.nsk, None, visible))
+                elif action.kind == "delete" and current is not None:
+                    ops.append(Op(action.npk, action.nsk, None, visible))
             except ValidationError as exc:
                 reasons.append(CancellationReason("ValidationError", str(exc)))
                 failed = True
@@ -274,9 +280,9 @@ def transact_write(table: "Dynafile", actions: Sequence[Mapping[str, Any]], *,
     engine.write(prepare)
 
 
-def transact_get(table: "Dynafile", keys: Sequence[Mapping[str, Any]], *,
-                 projection: Any = None, names: Optional[Mapping[str, str]] = None,
-                 max_items: int = 100) -> List[Optional[Item]]:
+def transact_get(table: Dynafile, keys: Sequence[Mapping[str, Any]], *,
+                 projection: Any = None, names: Mapping[str, str] | None = None,
+                 max_items: int = 100) -> list[Item | None]:
     """Read up to ``max_items`` items as one consistent snapshot.
 
     Returns the items in the order of ``keys``, ``None`` for each missing
@@ -320,20 +326,20 @@ class Transaction:
             same table in the same thread, or used after it ended.
     """
 
-    def __init__(self, table: "Dynafile", *, retries: int = 0) -> None:
+    def __init__(self, table: Dynafile, *, retries: int = 0) -> None:
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValidationError("must be an int >= 0", attribute="retries")
         self._table = table
         self.retries = retries
-        self._reads: Dict[Tuple[Any, Any], Optional[bytes]] = {}
+        self._reads: dict[tuple[Any, Any], bytes | None] = {}
         # (npk, nsk) -> (pk, sk, item bytes or None for a delete), in first-write order
-        self._writes: Dict[Tuple[Any, Any], Tuple[Any, Any, Optional[bytes]]] = {}
+        self._writes: dict[tuple[Any, Any], tuple[Any, Any, bytes | None]] = {}
         self._state = "new"
         self._seen_lsn = -1
 
     # ----------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Self:
         open_here = _open_tables()
         if id(self._table) in open_here:
             raise ValidationError("transactions do not nest: this thread already has an open "
@@ -379,7 +385,7 @@ class Transaction:
 
     # --------------------------------------------------------------- reads
 
-    def _stored(self, npk: Any, nsk: Any) -> Optional[bytes]:
+    def _stored(self, npk: Any, nsk: Any) -> bytes | None:
         """Current stored bytes (under the thread lock), validating the snapshot."""
         table = self._table
         engine = table._engine
@@ -398,7 +404,7 @@ class Transaction:
             self._reads[slot] = None if data is None else bytes(data)
         return data
 
-    def _view(self, npk: Any, nsk: Any) -> Optional[Item]:
+    def _view(self, npk: Any, nsk: Any) -> Item | None:
         slot = (npk, nsk)
         if slot in self._writes:
             data = self._writes[slot][2]  # bytes this process wrote: a fresh copy each load
@@ -406,7 +412,7 @@ class Transaction:
         return self._table._visible(self._stored(npk, nsk))
 
     def get_item(self, *, key: Mapping[str, Any], projection: Any = None,
-                 names: Optional[Mapping[str, str]] = None) -> Optional[Item]:
+                 names: Mapping[str, str] | None = None) -> Item | None:
         """The item as this transaction sees it (its own writes included), or ``None``.
 
         Raises:
@@ -419,17 +425,17 @@ class Transaction:
         item = self._view(npk, nsk)
         return item if item is None or project is None else project(item)
 
-    def batch_get(self, keys: Sequence[Mapping[str, Any]]) -> List[Optional[Item]]:
+    def batch_get(self, keys: Sequence[Mapping[str, Any]]) -> list[Item | None]:
         """:meth:`get_item` for each key, in order."""
         return [self.get_item(key=key) for key in keys]
 
     # -------------------------------------------------------------- writes
 
-    def _buffer(self, pk: Any, sk: Any, npk: Any, nsk: Any, data: Optional[bytes]) -> None:
+    def _buffer(self, pk: Any, sk: Any, npk: Any, nsk: Any, data: bytes | None) -> None:
         self._writes[(npk, nsk)] = (pk, sk, data)
 
     def _check(self, npk: Any, nsk: Any, condition: Any, names: Any, values: Any,
-               used: Any) -> Optional[Item]:
+               used: Any) -> Item | None:
         current = self._view(npk, nsk)
         if condition is not None:
             predicate = to_predicate(condition, names, values, used=used)
@@ -441,8 +447,8 @@ class Transaction:
         return current
 
     def put_item(self, *, item: Mapping[str, Any], condition: Any = None,
-                 names: Optional[Mapping[str, str]] = None,
-                 values: Optional[Mapping[str, Any]] = None) -> None:
+                 names: Mapping[str, str] | None = None,
+                 values: Mapping[str, Any] | None = None) -> None:
         """Buffer a put; with a condition, it is checked now against this
         transaction's view (and the item counts as read).
 
@@ -459,8 +465,8 @@ class Transaction:
         self._buffer(pk, sk, npk, nsk, data)
 
     def delete_item(self, *, key: Mapping[str, Any], condition: Any = None,
-                    names: Optional[Mapping[str, str]] = None,
-                    values: Optional[Mapping[str, Any]] = None) -> None:
+                    names: Mapping[str, str] | None = None,
+                    values: Mapping[str, Any] | None = None) -> None:
         """Buffer a delete (missing items are fine).
 
         Raises:
@@ -473,13 +479,13 @@ class Transaction:
             self._check(npk, nsk, condition, names, values, Used())
         self._buffer(pk, sk, npk, nsk, None)
 
-    def update_item(self, *, key: Mapping[str, Any], update: Optional[str] = None,
-                    names: Optional[Mapping[str, str]] = None,
-                    values: Optional[Mapping[str, Any]] = None, condition: Any = None,
-                    set: Optional[Mapping[str, Any]] = None,  # noqa: A002
-                    remove: Optional[Sequence[str]] = None,
-                    add: Optional[Mapping[str, Any]] = None,
-                    delete: Optional[Mapping[str, Any]] = None) -> Item:
+    def update_item(self, *, key: Mapping[str, Any], update: str | None = None,
+                    names: Mapping[str, str] | None = None,
+                    values: Mapping[str, Any] | None = None, condition: Any = None,
+                    set: Mapping[str, Any] | None = None,
+                    remove: Sequence[str] | None = None,
+                    add: Mapping[str, Any] | None = None,
+                    delete: Mapping[str, Any] | None = None) -> Item:
         """Apply an update to this transaction's view of the item (reading it)
         and buffer the result; returns the item as it will be written.
 
@@ -499,8 +505,8 @@ class Transaction:
         return new
 
     def condition_check(self, *, key: Mapping[str, Any], condition: Any,
-                        names: Optional[Mapping[str, str]] = None,
-                        values: Optional[Mapping[str, Any]] = None) -> None:
+                        names: Mapping[str, str] | None = None,
+                        values: Mapping[str, Any] | None = None) -> None:
         """Check a condition on an item now; the item counts as read, so the
         commit fails if it changes before then.
 
@@ -519,14 +525,14 @@ class Transaction:
         table = self._table
         engine = table._engine
 
-        def prepare() -> Tuple[List[Op], None]:
+        def prepare() -> tuple[list[Op], None]:
             for (rpk, rsk), seen in self._reads.items():
                 now = engine.partition(engine.digest(rpk), rpk).items.get(rsk)
                 if now != seen:
                     raise TransactionConflictError(
                         "an item this transaction read was changed by another writer; "
                         "nothing was written")
-            ops: List[Op] = []
+            ops: list[Op] = []
             for (npk, nsk), (pk, sk, data) in self._writes.items():
                 if data is not None:
                     table._fix_key_types(*table._key_pairs(pk, sk))

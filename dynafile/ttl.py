@@ -7,13 +7,14 @@ expires, as DynamoDB ignores TTL values that are not numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import Any
 
 __all__ = ["is_expired"]
 
 
-def is_expired(item: Mapping[str, Any], ttl_attribute: Optional[str], now: float) -> bool:
+def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -> bool:
     """Return ``True`` when ``item`` is expired at time ``now`` (epoch seconds). O(1)."""
     if ttl_attribute is None:
         return False

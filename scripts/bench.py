@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -46,7 +46,7 @@ PREFIX = "order#0000"  # 100 of each 1,000-item partition's sort keys
 # ------------------------------------------------------------------ stores
 # durability: what each store does for "full" (durable on return: survives
 # power loss) and "normal" (survives a killed process); None = no such mode.
-STORES: Dict[str, Dict[str, Any]] = {
+STORES: dict[str, dict[str, Any]] = {
     "dynafile": {
         "full": 'durability="full" (fdatasync per write)',
         "normal": 'durability="normal" (write(2), no fsync)',
@@ -76,7 +76,7 @@ STORE_ORDER = list(STORES)
 
 # Rows: (row, workload, durability, default N, extra spec). The reads do not
 # depend on durability; W2 uses "full" (one commit/fsync per batch).
-ROWS: List[Tuple[str, str, Optional[str], int, Dict[str, Any]]] = [
+ROWS: list[tuple[str, str, str | None, int, dict[str, Any]]] = [
     ("W1-full", "W1", "full", 20_000, {}),
     ("W1-normal", "W1", "normal", 20_000, {}),
     ("W2", "W2", "full", 100_000, {}),
@@ -99,7 +99,7 @@ REPEATS = {"W1-full": 2, "W1-normal": 2, "W7-100": 3, "W7-1000": 3, "W7-10000": 
 # Per-store N for peers too slow to finish at full size (None: skipped, with
 # the reason). Reads of in-memory moto load its dataset in the process first.
 NO_EXPR = "no filter language of its own: see W5-callable"
-SCALE: Dict[str, Dict[str, Any]] = {
+SCALE: dict[str, dict[str, Any]] = {
     "sqlite3": {"W5-expr": NO_EXPR},
     "lmdb": {"W5-expr": NO_EXPR},
     "sqlitedict": {"W4": 10, "W5-expr": NO_EXPR, "W8-2p": "not process-safe (one writer thread per "
@@ -162,7 +162,7 @@ def dataset_for(store: str, quick: bool) -> int:
     return QUICK_DATASET if quick else SCALE.get(store, {}).get("dataset", DATASET)
 
 
-def expected_matches(row: str, size: int, n: int) -> Optional[int]:
+def expected_matches(row: str, size: int, n: int) -> int | None:
     if row == "W4":
         per = [len(range(p, min(size, 10_000), PARTITIONS)) for p in range(PARTITIONS)]
         return sum(per[q % PARTITIONS] for q in range(n))
@@ -171,7 +171,7 @@ def expected_matches(row: str, size: int, n: int) -> Optional[int]:
     return None
 
 
-def plan(stores: List[str], quick: bool) -> List[Dict[str, Any]]:
+def plan(stores: list[str], quick: bool) -> list[dict[str, Any]]:
     """Tasks row by row, the stores of a row one after the other (so they
     meet the same machine conditions)."""
     tasks = []
@@ -179,7 +179,7 @@ def plan(stores: List[str], quick: bool) -> List[Dict[str, Any]]:
         for store in stores:
             size = dataset_for(store, quick)
             n = n_for(store, row, default, quick)
-            task: Dict[str, Any] = {"row": row, "workload": workload, "store": store,
+            task: dict[str, Any] = {"row": row, "workload": workload, "store": store,
                                     "durability": durability, "dataset": size, **extra}
             if isinstance(n, str):
                 task["skip"] = n
@@ -201,8 +201,8 @@ def plan(stores: List[str], quick: bool) -> List[Dict[str, Any]]:
 # ----------------------------------------------------------------- running
 
 
-def run_task(task: Dict[str, Any], python: str, tmp: str, timeout: float,
-             profile_dir: Optional[str]) -> Dict[str, Any]:
+def run_task(task: dict[str, Any], python: str, tmp: str, timeout: float,
+             profile_dir: str | None) -> dict[str, Any]:
     store, row = task["store"], task["row"]
     data_dir = os.path.join(tmp, store.replace(".", "_"), "dataset")
     if task["workload"] in ("W2", "W3", "W4", "W5", "W6"):
@@ -234,7 +234,7 @@ def run_task(task: Dict[str, Any], python: str, tmp: str, timeout: float,
     return result
 
 
-def check(task: Dict[str, Any], result: Dict[str, Any]) -> Optional[str]:
+def check(task: dict[str, Any], result: dict[str, Any]) -> str | None:
     """Return a failure description, or None when the result is sane."""
     if "error" in result or "skipped" in result:
         return None
@@ -253,7 +253,7 @@ def check(task: Dict[str, Any], result: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def best_of(previous: Optional[Dict[str, Any]], result: Dict[str, Any]) -> Dict[str, Any]:
+def best_of(previous: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
     """Keep the faster of two runs of one task (a failed run wins, to be seen);
     every run's rate is listed in ``runs``."""
     runs = (previous or {}).get("runs", []) + [rate(result)]
@@ -266,7 +266,7 @@ def best_of(previous: Optional[Dict[str, Any]], result: Dict[str, Any]) -> Dict[
     return {**best, "runs": runs}
 
 
-def rate(result: Dict[str, Any]) -> Optional[float]:
+def rate(result: dict[str, Any]) -> float | None:
     if not result or "error" in result or "skipped" in result or result.get("failed"):
         return None
     if result.get("seconds", 0) <= 0:
@@ -277,7 +277,7 @@ def rate(result: Dict[str, Any]) -> Optional[float]:
 # ---------------------------------------------------------------- reporting
 
 
-def machine_info(orig_python: Optional[str]) -> Dict[str, Any]:
+def machine_info(orig_python: str | None) -> dict[str, Any]:
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -287,7 +287,7 @@ def machine_info(orig_python: Optional[str]) -> Dict[str, Any]:
                     break
     except OSError:
         pass
-    versions: Dict[str, str] = {}
+    versions: dict[str, str] = {}
     try:
         from importlib import metadata
 
@@ -328,7 +328,7 @@ def machine_info(orig_python: Optional[str]) -> Dict[str, Any]:
     }
 
 
-def fmt_rate(value: Optional[float]) -> str:
+def fmt_rate(value: float | None) -> str:
     if value is None:
         return "—"
     if value >= 100:
@@ -338,7 +338,7 @@ def fmt_rate(value: Optional[float]) -> str:
     return f"{value:.2f}"
 
 
-def fmt_ratio(value: Optional[float]) -> str:
+def fmt_ratio(value: float | None) -> str:
     if value is None:
         return "—"
     if value >= 100:
@@ -348,11 +348,11 @@ def fmt_ratio(value: Optional[float]) -> str:
     return f"{value:.2f}x"
 
 
-def cell(results: Dict[str, Dict[str, Any]], store: str, row: str) -> Dict[str, Any]:
+def cell(results: dict[str, dict[str, Any]], store: str, row: str) -> dict[str, Any]:
     return results.get(store, {}).get(row, {})
 
 
-def dyn_ratio(results: Dict[str, Dict[str, Any]], store: str, row: str) -> Optional[float]:
+def dyn_ratio(results: dict[str, dict[str, Any]], store: str, row: str) -> float | None:
     """dynafile's speed over the store's in the same row (>1: dynafile faster)."""
     if row == "W6":
         d, p = cell(results, "dynafile", row), cell(results, store, row)
@@ -365,7 +365,7 @@ def dyn_ratio(results: Dict[str, Dict[str, Any]], store: str, row: str) -> Optio
     return d / p
 
 
-def warm_ratio(results: Dict[str, Dict[str, Any]], store: str, row: str) -> Optional[float]:
+def warm_ratio(results: dict[str, dict[str, Any]], store: str, row: str) -> float | None:
     """dynafile / store for the warm second pass of W3 / W4."""
     d, p = cell(results, "dynafile", row), cell(results, store, row)
     if not d.get("warm_seconds") or not p.get("warm_seconds") or rate(d) is None \
@@ -374,18 +374,18 @@ def warm_ratio(results: Dict[str, Dict[str, Any]], store: str, row: str) -> Opti
     return (d["ops"] / d["warm_seconds"]) / (p["ops"] / p["warm_seconds"])
 
 
-def bytes_per_item(results: Dict[str, Dict[str, Any]], store: str) -> Optional[float]:
+def bytes_per_item(results: dict[str, dict[str, Any]], store: str) -> float | None:
     w2 = cell(results, store, "W2")
     if "disk_bytes" not in w2 or not w2.get("ops"):
         return None
     return w2["disk_bytes"] / w2["ops"]
 
 
-def targets(results: Dict[str, Dict[str, Any]]) -> List[Tuple[str, str, Optional[float], str]]:
+def targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, float | None, str]]:
     """(target, measured text, value, met/missed/not measured)."""
     out = []
 
-    def verdict(ok: Optional[bool]) -> str:
+    def verdict(ok: bool | None) -> str:
         return "not measured" if ok is None else ("**met**" if ok else "**missed**")
 
     for row, peer, want in (("W1-full", "sqlite3", 1.0), ("W1-normal", "sqlite3", 1.0),
@@ -415,13 +415,13 @@ def targets(results: Dict[str, Dict[str, Any]]) -> List[Tuple[str, str, Optional
     return out
 
 
-def write_markdown(path: str, data: Dict[str, Any], explanations: Dict[str, str]) -> None:
+def write_markdown(path: str, data: dict[str, Any], explanations: dict[str, str]) -> None:
     results, tasks, info = data["results"], data["tasks"], data["machine"]
     stores = [s for s in STORE_ORDER if s in results]
     peers = [s for s in stores if s != "dynafile"]
     by_key = {(t["store"], t["row"]): t for t in tasks}
     rows = [r[0] for r in ROWS]
-    lines: List[str] = []
+    lines: list[str] = []
     add = lines.append
     add("# Benchmarks")
     add("")
@@ -529,7 +529,7 @@ def write_markdown(path: str, data: Dict[str, Any], explanations: Dict[str, str]
             if isinstance(n, int) and workload in ("W3", "W4", "W5") and \
                     task.get("dataset", DATASET) != DATASET:
                 n_text += f" (dataset {task['dataset']:,})"
-            default = dict((r[0], r[3]) for r in ROWS)[row]
+            default = {r[0]: r[3] for r in ROWS}[row]
             if isinstance(n, int) and workload not in ("W5", "W2", "W8") and n != default \
                     and not data.get("quick"):
                 n_text += " (scaled down)"
@@ -583,36 +583,36 @@ def write_markdown(path: str, data: Dict[str, Any], explanations: Dict[str, str]
 
 
 STORE_NOTES = [
-    "**dynafile**: `put_item`, `batch_writer()` (flushes every 1,000 items), `get_item`, "
+    ("**dynafile**: `put_item`, `batch_writer()` (flushes every 1,000 items), `get_item`, "
     "`query(pk, sk=Key(\"SK\").begins_with(prefix))`, `scan(callable)` / "
     "`scan(filter=Attr(...))`; W2's time ends when the `with` block returns (durable), "
-    "the checkpoint on `close()` is shown apart.",
-    "**sqlite3**: table `(pk TEXT, sk TEXT, data BLOB, PRIMARY KEY(pk, sk))`, WAL, items "
+    "the checkpoint on `close()` is shown apart."),
+    ("**sqlite3**: table `(pk TEXT, sk TEXT, data BLOB, PRIMARY KEY(pk, sk))`, WAL, items "
     "pickled; one commit per put (W1, W7, W8), `executemany` in one transaction (W2), "
-    "`WHERE pk=? AND sk>=? AND sk<?` (W4), `SELECT data` + unpickle + Python filter (W5).",
-    "**lmdb**: key `pk\\0sk`, pickled value, one write transaction per put; prefix query "
-    "is a cursor range; scan walks a cursor.",
-    "**diskcache**: `Cache` keyed by `(pk, sk)`; it has no range reads, so W4 walks every "
-    "key (N scaled down) and W5 gets each key.",
-    "**sqlitedict**: key `pk\\0sk`, `autocommit=True` for single puts, one `commit()` for "
-    "W2; W4 walks every item (N scaled down).",
-    "**tinydb**: default JSON storage; `insert` per put rewrites the whole file, every read "
-    "parses it; W5-expr is `db.search(Query().status == \"open\")` (N scaled down).",
-    "**shelve**: on this Python the only dbm is `dbm.dumb` (no gdbm/ndbm built in); "
-    "key `pk\\0sk`; W4 walks every key (N scaled down).",
-    "**moto**: boto3 `Table` inside `moto.mock_aws` (in-memory DynamoDB); reads load a "
+    "`WHERE pk=? AND sk>=? AND sk<?` (W4), `SELECT data` + unpickle + Python filter (W5)."),
+    ("**lmdb**: key `pk\\0sk`, pickled value, one write transaction per put; prefix query "
+    "is a cursor range; scan walks a cursor."),
+    ("**diskcache**: `Cache` keyed by `(pk, sk)`; it has no range reads, so W4 walks every "
+    "key (N scaled down) and W5 gets each key."),
+    ("**sqlitedict**: key `pk\\0sk`, `autocommit=True` for single puts, one `commit()` for "
+    "W2; W4 walks every item (N scaled down)."),
+    ("**tinydb**: default JSON storage; `insert` per put rewrites the whole file, every read "
+    "parses it; W5-expr is `db.search(Query().status == \"open\")` (N scaled down)."),
+    ("**shelve**: on this Python the only dbm is `dbm.dumb` (no gdbm/ndbm built in); "
+    "key `pk\\0sk`; W4 walks every key (N scaled down)."),
+    ("**moto**: boto3 `Table` inside `moto.mock_aws` (in-memory DynamoDB); reads load a "
     "10,000-item dataset in the process first (100 items per partition, so W4's prefix "
-    "matches the whole partition); W5-expr is a `FilterExpression`.",
-    "**dynafile-0.1.3**: the original from PyPI, run by `.bench-venv-orig`'s python. Every "
+    "matches the whole partition); W5-expr is a `FilterExpression`."),
+    ("**dynafile-0.1.3**: the original from PyPI, run by `.bench-venv-orig`'s python. Every "
     "put, get and query loads the partition's whole pickle (and a put rewrites it with "
     "fsync); it has no locking, so W8 is skipped. Its batch writer groups only "
     "*consecutive* items of a partition and loses the rest, so W2 feeds it items sorted by "
     "partition key. Its query has only an inclusive start (`starts_with`), so W4 stops at "
-    "the first key past the prefix. W5-expr is a filtration string `status == \"open\"`.",
+    "the first key past the prefix. W5-expr is a filtration string `status == \"open\"`."),
 ]
 
 
-def read_explanations(path: str) -> Dict[str, str]:
+def read_explanations(path: str) -> dict[str, str]:
     """Keep the hand-written "Where the time goes" section of an earlier report."""
     if not os.path.exists(path):
         return {}
@@ -622,7 +622,7 @@ def read_explanations(path: str) -> Dict[str, str]:
         return {}
     body = text.split(marker, 1)[1]
     body = body.split("\n## ", 1)[0]
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     current = None
     for line in body.splitlines():
         if line.startswith("### "):
@@ -633,7 +633,7 @@ def read_explanations(path: str) -> Dict[str, str]:
     return out
 
 
-def write_plot(path: str, data: Dict[str, Any]) -> None:
+def write_plot(path: str, data: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -688,7 +688,7 @@ def write_plot(path: str, data: Dict[str, Any]) -> None:
 # -------------------------------------------------------------------- main
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny N, dynafile only, no plot (for the smoke test)")
@@ -734,7 +734,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.makedirs(profile_dir, exist_ok=True)
 
     tasks = plan(stores, args.quick)
-    results: Dict[str, Dict[str, Any]] = {s: {} for s in stores}
+    results: dict[str, dict[str, Any]] = {s: {} for s in stores}
     tmp = tempfile.mkdtemp(prefix="dynafile-bench-")
     assert not os.path.realpath(tmp).startswith(os.path.realpath(ROOT) + os.sep)
     started = time.perf_counter()

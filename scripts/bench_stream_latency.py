@@ -29,16 +29,15 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import List, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dynafile import Dynafile  # noqa: E402
+from dynafile import Dynafile
 
 
-def _subscriber(path: str, n: int, ready: "mp.synchronize.Event", out: "mp.Queue") -> None:
+def _subscriber(path: str, n: int, ready: mp.synchronize.Event, out: mp.Queue) -> None:
     db = Dynafile(path, durability="normal")
-    arrivals: List[Tuple[int, float]] = []
+    arrivals: list[tuple[int, float]] = []
     with db.stream(timeout=30, view_type="NEW_IMAGE") as changes:
         ready.set()
         for record in changes:
@@ -49,12 +48,12 @@ def _subscriber(path: str, n: int, ready: "mp.synchronize.Event", out: "mp.Queue
     out.put(arrivals)
 
 
-def _percentile(values: List[float], q: float) -> float:
+def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def run(durability: str, n: int, gap: float) -> Tuple[List[float], List[float]]:
+def run(durability: str, n: int, gap: float) -> tuple[list[float], list[float]]:
     """Return (called->delivered, returned->delivered) delays in seconds."""
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,19 +25,22 @@ import random
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
+
+from typing_extensions import Self
 
 PARTITIONS = 100
 PICKLE = pickle.HIGHEST_PROTOCOL
 T0 = time.perf_counter()  # the worker's own start, after interpreter startup
 
 
-def make_item(i: int) -> Dict[str, Any]:
+def make_item(i: int) -> dict[str, Any]:
     return {"PK": f"user#{i % PARTITIONS}", "SK": f"order#{i:08d}", "amount": i,
             "status": "open" if i % 3 else "closed", "tags": ["a", "b"]}
 
 
-def is_open(item: Dict[str, Any]) -> bool:
+def is_open(item: dict[str, Any]) -> bool:
     return item["status"] == "open"
 
 
@@ -63,22 +66,22 @@ class Store:
         self.path = path
         self.durability = durability
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         raise NotImplementedError
 
-    def scan_expr(self) -> Optional[Iterable[Dict[str, Any]]]:
+    def scan_expr(self) -> Iterable[dict[str, Any]] | None:
         """Items with status == "open" through the store's own filter
         language, or None when it has none."""
         return None
@@ -97,24 +100,24 @@ class DynafileStore(Store):
         self._key, self._attr = Key, Attr
         self.db = Dynafile(path, pk_attribute="PK", sk_attribute="SK", durability=durability)
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.db.put_item(item=item)
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         with self.db.batch_writer() as w:
             for item in items:
                 w.put_item(item=item)
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.db.get_item(key={"PK": pk, "SK": sk})
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         return list(self.db.query(pk, sk=self._key("SK").begins_with(prefix)))
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return self.db.scan(pred)
 
-    def scan_expr(self) -> Optional[Iterable[Dict[str, Any]]]:
+    def scan_expr(self) -> Iterable[dict[str, Any]] | None:
         return self.db.scan(filter=self._attr("status").eq("open"))
 
     def close(self) -> None:
@@ -136,19 +139,19 @@ class OrigStore(Store):
 
         self.db = Dynafile(path, pk_attribute="PK", sk_attribute="SK")
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.db.put_item(item=item)
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         ordered = sorted(items, key=lambda item: item["PK"])  # stable: SK order kept
         with self.db.batch_writer() as w:
             for item in ordered:
                 w.put_item(item=item)
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.db.get_item(key={"PK": pk, "SK": sk})
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         # 0.1.3 only has an inclusive start position: stop at the prefix's end.
         out = []
         for item in self.db.query(pk, starts_with=prefix):
@@ -157,10 +160,10 @@ class OrigStore(Store):
             out.append(item)
         return out
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return self.db.scan(pred)
 
-    def scan_expr(self) -> Optional[Iterable[Dict[str, Any]]]:
+    def scan_expr(self) -> Iterable[dict[str, Any]] | None:
         try:
             import filtration  # noqa: F401
         except ImportError:
@@ -183,28 +186,28 @@ class SqliteStore(Store):
                           "(pk TEXT, sk TEXT, data BLOB, PRIMARY KEY(pk, sk))")
         self.conn.commit()
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.conn.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
                           (item["PK"], item["SK"], pickle.dumps(item, PICKLE)))
         self.conn.commit()
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
                                   ((i["PK"], i["SK"], pickle.dumps(i, PICKLE)) for i in items))
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT data FROM items WHERE pk = ? AND sk = ?",
                                 (pk, sk)).fetchone()
         return None if row is None else pickle.loads(row[0])
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT data FROM items WHERE pk = ? AND sk >= ? AND sk < ? ORDER BY sk",
             (pk, prefix, prefix_end(prefix)))
         return [pickle.loads(row[0]) for row in rows]
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         loads = pickle.loads
         for (data,) in self.conn.execute("SELECT data FROM items"):
             item = loads(data)
@@ -226,21 +229,21 @@ class LmdbStore(Store):
         os.makedirs(path, exist_ok=True)
         self.env = lmdb.open(path, map_size=8 << 30, sync=full, metasync=full)
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         with self.env.begin(write=True) as txn:
             txn.put(kv_key(item["PK"], item["SK"]).encode(), pickle.dumps(item, PICKLE))
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         with self.env.begin(write=True) as txn:
             for item in items:
                 txn.put(kv_key(item["PK"], item["SK"]).encode(), pickle.dumps(item, PICKLE))
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         with self.env.begin() as txn:
             data = txn.get(kv_key(pk, sk).encode())
         return None if data is None else pickle.loads(data)
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         lo, hi = kv_key(pk, prefix).encode(), kv_key(pk, prefix_end(prefix)).encode()
         out = []
         with self.env.begin() as txn:
@@ -252,7 +255,7 @@ class LmdbStore(Store):
                     out.append(pickle.loads(data))
         return out
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         loads = pickle.loads
         with self.env.begin() as txn:
             for data in txn.cursor().iternext(keys=False, values=True):
@@ -275,22 +278,22 @@ class DiskcacheStore(Store):
         self.cache = diskcache.Cache(path, sqlite_synchronous=2 if durability == "full" else 1,
                                      size_limit=1 << 40)
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.cache.set((item["PK"], item["SK"]), item)
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         with self.cache.transact():
             for item in items:
                 self.cache.set((item["PK"], item["SK"]), item)
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.cache.get((pk, sk))
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         keys = sorted(k for k in self.cache.iterkeys() if k[0] == pk and k[1].startswith(prefix))
         return [self.cache.get(k) for k in keys]
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         get = self.cache.get
         for key in self.cache.iterkeys():
             item = get(key)
@@ -312,23 +315,23 @@ class SqlitedictStore(Store):
         os.makedirs(path, exist_ok=True)
         self.d = SqliteDict(os.path.join(path, "db.sqlite"), autocommit=autocommit)
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.d[kv_key(item["PK"], item["SK"])] = item
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         # one transaction, the natural bulk way
         self.d.autocommit = False
         self.d.update((kv_key(i["PK"], i["SK"]), i) for i in items)
         self.d.commit()
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.d.get(kv_key(pk, sk))
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         start = kv_key(pk, prefix)
         return [v for k, v in sorted(self.d.items(), key=lambda kv: kv[0]) if k.startswith(start)]
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return (v for v in self.d.values() if pred(v))
 
     def close(self) -> None:
@@ -347,25 +350,25 @@ class TinydbStore(Store):
         self.q = Query()
         self.db = TinyDB(os.path.join(path, "db.json"))
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.db.insert(item)  # every key is new in these workloads: insert, not upsert
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         self.db.insert_multiple(items)
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         q = self.q
         return self.db.get((q.PK == pk) & (q.SK == sk))
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         q = self.q
         found = self.db.search((q.PK == pk) & q.SK.test(lambda s: s.startswith(prefix)))
         return sorted(found, key=lambda item: item["SK"])
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return [item for item in self.db.all() if pred(item)]
 
-    def scan_expr(self) -> Optional[Iterable[Dict[str, Any]]]:
+    def scan_expr(self) -> Iterable[dict[str, Any]] | None:
         return self.db.search(self.q.status == "open")
 
     def close(self) -> None:
@@ -383,22 +386,22 @@ class ShelveStore(Store):
         os.makedirs(path, exist_ok=True)
         self.sh = shelve.open(os.path.join(path, "db"), protocol=PICKLE)
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.sh[kv_key(item["PK"], item["SK"])] = item
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             self.sh[kv_key(item["PK"], item["SK"])] = item
         self.sh.sync()
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.sh.get(kv_key(pk, sk))
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         start = kv_key(pk, prefix)
-        return [self.sh[k] for k in sorted(k for k in self.sh.keys() if k.startswith(start))]
+        return [self.sh[k] for k in sorted(k for k in self.sh if k.startswith(start))]
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return (v for v in self.sh.values() if pred(v))
 
     def close(self) -> None:
@@ -431,18 +434,18 @@ class MotoStore(Store):
                                   {"AttributeName": "SK", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST")
 
-    def put(self, item: Dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any]) -> None:
         self.table.put_item(Item=item)
 
-    def load(self, items: List[Dict[str, Any]]) -> None:
+    def load(self, items: list[dict[str, Any]]) -> None:
         with self.table.batch_writer() as w:
             for item in items:
                 w.put_item(Item=item)
 
-    def get(self, pk: str, sk: str) -> Optional[Dict[str, Any]]:
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"PK": pk, "SK": sk}).get("Item")
 
-    def _pages(self, call: Callable[..., Dict[str, Any]], **kwargs: Any) -> Iterator[Dict[str, Any]]:
+    def _pages(self, call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:
         while True:
             response = call(**kwargs)
             yield from response["Items"]
@@ -450,14 +453,14 @@ class MotoStore(Store):
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def query_prefix(self, pk: str, prefix: str) -> List[Dict[str, Any]]:
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         cond = self._key("PK").eq(pk) & self._key("SK").begins_with(prefix)
         return list(self._pages(self.table.query, KeyConditionExpression=cond))
 
-    def scan_callable(self, pred: Callable[[Dict[str, Any]], bool]) -> Iterable[Dict[str, Any]]:
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return (item for item in self._pages(self.table.scan) if pred(item))
 
-    def scan_expr(self) -> Optional[Iterable[Dict[str, Any]]]:
+    def scan_expr(self) -> Iterable[dict[str, Any]] | None:
         return self._pages(self.table.scan, FilterExpression=self._attr("status").eq("open"))
 
     def close(self) -> None:
@@ -477,7 +480,7 @@ STORES = {
 }
 
 
-def open_store(spec: Dict[str, Any], durability: Optional[str] = None) -> Store:
+def open_store(spec: dict[str, Any], durability: str | None = None) -> Store:
     return STORES[spec["store"]](spec["path"], durability or spec.get("durability", "normal"))
 
 
@@ -511,11 +514,11 @@ def apparent_bytes(path: str) -> int:
 class Profile:
     """pyinstrument around the timed section when the spec asks for it."""
 
-    def __init__(self, spec: Dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.out = spec.get("profile")
         self.profiler = None
 
-    def __enter__(self) -> "Profile":
+    def __enter__(self) -> Self:
         if self.out:
             from pyinstrument import Profiler
 
@@ -523,18 +526,18 @@ class Profile:
             self.profiler.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.profiler is not None:
             self.profiler.stop()
             with open(self.out, "w") as f:
                 f.write(self.profiler.output_text(unicode=False, color=False, show_all=False))
 
 
-def dataset(n: int) -> List[Dict[str, Any]]:
+def dataset(n: int) -> list[dict[str, Any]]:
     return [make_item(i) for i in range(n)]
 
 
-def prepared(spec: Dict[str, Any]) -> Store:
+def prepared(spec: dict[str, Any]) -> Store:
     """Open the dataset store of a read workload; load it first for an in-memory store."""
     store = open_store(spec)
     if not store.persistent:
@@ -545,7 +548,7 @@ def prepared(spec: Dict[str, Any]) -> Store:
 # ------------------------------------------------------------ workloads
 
 
-def w_puts(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_puts(spec: dict[str, Any]) -> dict[str, Any]:
     """W1: single puts, each durable on return at the spec's durability."""
     n = spec["n"]
     items = dataset(n)
@@ -560,7 +563,7 @@ def w_puts(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {"ops": n, "seconds": elapsed, "ok": check is not None and check["amount"] == n - 1}
 
 
-def w_load(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_load(spec: dict[str, Any]) -> dict[str, Any]:
     """W2: a batch load of n items (the store's bulk path), then close."""
     n = spec["n"]
     items = dataset(n)
@@ -579,7 +582,7 @@ def w_load(spec: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
-def w_gets(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_gets(spec: dict[str, Any]) -> dict[str, Any]:
     """W3: n point gets of random existing keys."""
     n, size = spec["n"], spec["dataset"]
     rng = random.Random(42)
@@ -603,7 +606,7 @@ def w_gets(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {"ops": n, "seconds": elapsed, "found": found, "warm_seconds": warm}
 
 
-def w_queries(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_queries(spec: dict[str, Any]) -> dict[str, Any]:
     """W4: n queries of one partition by sort-key prefix."""
     n, prefix = spec["n"], spec["prefix"]
     store = prepared(spec)
@@ -621,7 +624,7 @@ def w_queries(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {"ops": n, "seconds": elapsed, "matched": matched, "warm_seconds": warm}
 
 
-def w_scan(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_scan(spec: dict[str, Any]) -> dict[str, Any]:
     """W5: one scan of the dataset filtering status == "open"; ops = items scanned."""
     store = prepared(spec)
     with Profile(spec):
@@ -639,7 +642,7 @@ def w_scan(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {"ops": spec["dataset"], "seconds": elapsed, "matched": matched}
 
 
-def w_cold(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_cold(spec: dict[str, Any]) -> dict[str, Any]:
     """W6: in this fresh process: import the library, open the store, get one item."""
     started = time.perf_counter()
     cls = STORES[spec["store"]]
@@ -662,7 +665,7 @@ def w_cold(spec: Dict[str, Any]) -> Dict[str, Any]:
             "seconds": got - imported}
 
 
-def w_grow(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_grow(spec: dict[str, Any]) -> dict[str, Any]:
     """W7: n puts into one partition that already holds spec["size"] items."""
     n, size = spec["n"], spec["size"]
     hot = "user#hot"
@@ -684,7 +687,7 @@ def w_grow(spec: Dict[str, Any]) -> Dict[str, Any]:
             "ok": last is not None and first is not None}
 
 
-def w_concurrent(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_concurrent(spec: dict[str, Any]) -> dict[str, Any]:
     """W8: spec["procs"] processes putting spec["n"] items each at once."""
     procs, n = spec["procs"], spec["n"]
     store = open_store(spec)  # create the store before the writers race to
@@ -723,7 +726,7 @@ def w_concurrent(spec: Dict[str, Any]) -> Dict[str, Any]:
             "per_process_seconds": [r["end"] - r["start"] for r in results]}
 
 
-def w_concurrent_child(spec: Dict[str, Any]) -> Dict[str, Any]:
+def w_concurrent_child(spec: dict[str, Any]) -> dict[str, Any]:
     p, n = spec["proc"], spec["n"]
     items = [{**make_item(j), "SK": f"{make_item(j)['SK']}-p{p}"} for j in range(n)]
     store = open_store(spec)

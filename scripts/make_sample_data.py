@@ -155,8 +155,7 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for item in items:
-            f.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+        f.writelines(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
     os.replace(tmp, args.output)
     kinds: dict = {}
     for item in items:

@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from dynafile import Dynafile  # noqa: E402
+from dynafile import Dynafile
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dynafile import Dynafile, GSI, ValidationError
+from dynafile import GSI, Dynafile, ValidationError
 from dynafile.changes import (
     ConsumerBusyError,
     StreamRecord,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -22,7 +22,7 @@ CTX = mp.get_context("spawn")
 COUNTERS = 3
 
 
-def _key(k: int) -> Dict[str, str]:
+def _key(k: int) -> dict[str, str]:
     return {"PK": "ctr", "SK": f"c{k}"}
 
 
@@ -74,7 +74,7 @@ def _optimistic(db: Dynafile, k: int) -> int:
 STYLES = [_atomic, _compare_and_set, _transact, _optimistic]
 
 
-def _hammer(db: Dynafile, seed: int, rounds: int, retries: List[int]) -> None:
+def _hammer(db: Dynafile, seed: int, rounds: int, retries: list[int]) -> None:
     for i in range(rounds):
         style = STYLES[(seed + i) % len(STYLES)]
         retries.append(style(db, (seed * 7 + i) % COUNTERS))
@@ -82,7 +82,7 @@ def _hammer(db: Dynafile, seed: int, rounds: int, retries: List[int]) -> None:
 
 def _process(path: str, seed: int, threads: int, rounds: int, out: Any) -> None:
     db = Dynafile(path, durability="normal", lock_timeout=60)
-    retries: List[int] = []
+    retries: list[int] = []
     workers = [threading.Thread(target=_hammer, args=(db, seed * 10 + t, rounds, retries))
                for t in range(threads)]
     for w in workers:
@@ -93,7 +93,7 @@ def _process(path: str, seed: int, threads: int, rounds: int, out: Any) -> None:
     out.put((seed, len(retries), sum(retries)))
 
 
-def _expected(seeds: List[int], rounds: int) -> Dict[int, int]:
+def _expected(seeds: list[int], rounds: int) -> dict[int, int]:
     totals = {k: 0 for k in range(COUNTERS)}
     for seed in seeds:
         for i in range(rounds):
@@ -113,13 +113,13 @@ def test_counters_from_processes_and_threads_are_exact(db_path):
     for p in procs:
         p.start()
     # this process takes part too, with its own threads, and watches the counters
-    local_retries: List[int] = []
+    local_retries: list[int] = []
     mine = [threading.Thread(target=_hammer, args=(db, 1000 + t, rounds, local_retries))
             for t in range(2)]
     for t in mine:
         t.start()
     seen = {k: 0 for k in range(COUNTERS)}
-    errors: List[str] = []
+    errors: list[str] = []
     done = threading.Event()  # (Process objects are not thread-safe: only this thread polls)
 
     def watch() -> None:
@@ -161,7 +161,7 @@ def test_counters_from_processes_and_threads_are_exact(db_path):
 def test_each_style_alone_with_threads_is_exact(db_path, style):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={**_key(0), "n": 0})
-    retries: List[int] = []
+    retries: list[int] = []
 
     def work() -> None:
         for _ in range(50):
@@ -183,8 +183,8 @@ def test_conditional_create_has_one_winner(db_path):
     exactly one wins; every other gets ConditionalCheckFailedError."""
     a = Dynafile(db_path, durability="normal")
     b = Dynafile(db_path, durability="normal")
-    wins: List[int] = []
-    losses: List[int] = []
+    wins: list[int] = []
+    losses: list[int] = []
 
     def race(db: Dynafile, n: int) -> None:
         try:

@@ -28,7 +28,7 @@ import random
 import shutil
 import struct
 import zlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pytest
 from conftest import snapshot_files
@@ -48,8 +48,8 @@ from dynafile.keys import partition_digest
 from dynafile.storage import log as wal
 
 N_PLACES = 30
-Key = Tuple[str, str]
-State = Dict[Key, dict]
+Key = tuple[str, str]
+State = dict[Key, dict]
 
 
 # --------------------------------------------------------------- the table
@@ -67,7 +67,7 @@ class Pristine:
             db.put_item(item={"PK": f"p{i % 4}", "SK": f"{i:03d}", "g": f"g{i % 3}", "v": i,
                               "pad": "x" * (i * 7 % 50)})
         db.checkpoint()
-        self.states: List[State] = [self._state(db)]
+        self.states: list[State] = [self._state(db)]
         writes = [
             lambda: db.put_item(item={"PK": "p0", "SK": "100", "g": "g1", "v": 100}),
             lambda: db.put_item(item={"PK": "p1", "SK": "001", "g": "g2", "v": 1, "new": True}),
@@ -132,10 +132,10 @@ class Outcome:
     """What opening and reading a mutated copy gave."""
 
     def __init__(self) -> None:
-        self.open_error: Optional[BaseException] = None
-        self.items: Dict[Key, Any] = {}  # key -> item, None, or the exception get_item raised
+        self.open_error: BaseException | None = None
+        self.items: dict[Key, Any] = {}  # key -> item, None, or the exception get_item raised
         self.scan: Any = None  # list of items, or the exception
-        self.index: Dict[Tuple[str, Any], Any] = {}  # (index, pk) -> sorted keys, or exception
+        self.index: dict[tuple[str, Any], Any] = {}  # (index, pk) -> sorted keys, or exception
         self.report: Any = None
 
 
@@ -143,34 +143,34 @@ def read_everything(path: str, pristine: Pristine) -> Outcome:
     out = Outcome()
     try:
         db = Dynafile(path)
-    except Exception as exc:  # noqa: BLE001 - judged by the caller
+    except Exception as exc:
         out.open_error = exc
         return out
     try:
         for key in pristine.keys:
             try:
                 out.items[key] = db.get_item(key={"PK": key[0], "SK": key[1]})
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.items[key] = exc
         try:
             out.scan = list(db.scan())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out.scan = exc
         for g in ("g0", "g1", "g2"):
             try:
                 out.index[("by_g", g)] = sorted((i["PK"], i["SK"])
                                                 for i in db.query(g, index="by_g"))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.index[("by_g", g)] = exc
         for pk in sorted({k[0] for k in pristine.keys}):
             try:
                 out.index[("by_v", pk)] = sorted((i["PK"], i["SK"])
                                                  for i in db.query(pk, index="by_v"))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.index[("by_v", pk)] = exc
         try:
             out.report = db.check()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out.report = exc
     finally:
         _close(db)
@@ -187,7 +187,7 @@ def _names(exc: BaseException, *paths: str) -> bool:
 
 
 def judge(out: Outcome, pristine: Pristine, kind: str, victim: str,
-          allowed_states: List[int]) -> Optional[str]:
+          allowed_states: list[int]) -> str | None:
     """Return what is wrong with an outcome, or ``None``."""
     exceptions = [out.open_error, out.scan, out.report, *out.items.values(), *out.index.values()]
     raw = [e for e in exceptions if _raw(e)]
@@ -217,9 +217,8 @@ def judge(out: Outcome, pristine: Pristine, kind: str, victim: str,
     else:
         return f"items match none of the states {allowed_states}"
     want = pristine.states[j]
-    if failed:
-        if kind != "partition" or any(key[0] != "p1" for key in failed):
-            return f"get_item failed for {sorted(failed)[:3]}"
+    if failed and (kind != "partition" or any(key[0] != "p1" for key in failed)):
+        return f"get_item failed for {sorted(failed)[:3]}"
     if not isinstance(out.scan, BaseException):
         if {(i["PK"], i["SK"]): i for i in out.scan} != want:
             return "scan returned other items than get_item"
@@ -251,12 +250,12 @@ def mutate(pristine: Pristine, dest: str, victim_kind: str, how: str, where: int
     return victim
 
 
-def _places(size: int, seed: str) -> List[int]:
+def _places(size: int, seed: str) -> list[int]:
     rng = random.Random(seed)
     return sorted(rng.sample(range(size), min(N_PLACES, size)))
 
 
-def _log_states(pristine: Pristine, how: str, where: int) -> List[int]:
+def _log_states(pristine: Pristine, how: str, where: int) -> list[int]:
     """Which states a reader may see after mutating the log at ``where``."""
     final = len(pristine.states) - 1
     if where < pristine.marker_offset:
@@ -361,7 +360,7 @@ def _partition_bytes(body: bytes) -> bytes:
     return b"DYNP" + struct.pack("<IQ", zlib.crc32(body), len(body)) + body
 
 
-def _table_with_one_item(root: str, **kwargs: Any) -> Tuple[str, str]:
+def _table_with_one_item(root: str, **kwargs: Any) -> tuple[str, str]:
     path = os.path.join(root, "db")
     db = Dynafile(path, durability="normal", gsis=[GSI("by_g", "g")],
                   lsis=[LSI("by_v", "v")], **kwargs)

@@ -14,15 +14,16 @@ import errno
 import os
 import shutil
 import stat
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
 import pytest
 from conftest import snapshot_files
+from typing_extensions import Self
 
 from dynafile import GSI, Dynafile, DynafileError
 from dynafile.storage import fs
 
-Key = Tuple[Any, Any]
+Key = tuple[Any, Any]
 
 
 class Fault:
@@ -31,7 +32,7 @@ class Fault:
     def __init__(self, nth: int, err: int) -> None:
         self.nth = nth
         self.err = err
-        self.seen: List[str] = []
+        self.seen: list[str] = []
 
     def __call__(self, point: str, path: str) -> None:
         self.seen.append(point)
@@ -39,11 +40,11 @@ class Fault:
             raise OSError(self.err, os.strerror(self.err), path)
 
 
-def _state(db: Dynafile) -> Dict[Key, dict]:
+def _state(db: Dynafile) -> dict[Key, dict]:
     return {(i["PK"], i["SK"]): i for i in db.scan()}
 
 
-def _index_state(db: Dynafile) -> List[Key]:
+def _index_state(db: Dynafile) -> list[Key]:
     return sorted((i["PK"], i["SK"]) for g in ("g0", "g1", "g2") for i in db.query(g, index="by_g"))
 
 
@@ -59,7 +60,7 @@ def _transact(db: Dynafile) -> None:
                        {"delete": {"key": {"PK": "p1", "SK": "001"}}}])
 
 
-OPERATIONS: Dict[str, Callable[[Dynafile], Any]] = {
+OPERATIONS: dict[str, Callable[[Dynafile], Any]] = {
     "put": lambda db: db.put_item(item={"PK": "p0", "SK": "new", "g": "g1"}),
     "put-new-partition": lambda db: db.put_item(item={"PK": "fresh", "SK": "1", "g": "g2"}),
     "delete": lambda db: db.delete_item(key={"PK": "p1", "SK": "004"}),
@@ -99,11 +100,11 @@ def _count_events(base: str, tmp: str, operation: str, **options: Any) -> int:
     return len(fault.seen)
 
 
-def _run_faults(base: str, tmp: str, operation: str, **options: Any) -> List[str]:
+def _run_faults(base: str, tmp: str, operation: str, **options: Any) -> list[str]:
     """Fail ``operation`` at every fs event in turn; return what went wrong."""
     events = _count_events(base, tmp, operation, **options)
     assert events > 0
-    failures: List[str] = []
+    failures: list[str] = []
     for nth in range(1, events + 1):
         for err in (errno.ENOSPC, errno.EIO):
             path = os.path.join(tmp, f"{operation}-{nth}-{err}")
@@ -116,8 +117,8 @@ def _run_faults(base: str, tmp: str, operation: str, **options: Any) -> List[str
     return failures
 
 
-def _one_fault(path: str, operation: str, nth: int, err: int, options: Dict[str, Any]
-               ) -> Optional[str]:
+def _one_fault(path: str, operation: str, nth: int, err: int, options: dict[str, Any]
+               ) -> str | None:
     db = Dynafile(path, **options)
     try:
         before = _state(db)
@@ -268,11 +269,11 @@ class _FullDiskFile:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._f, name)
 
-    def __enter__(self) -> "_FullDiskFile":
+    def __enter__(self) -> Self:
         self._f.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> Any:
+    def __exit__(self, *exc: object) -> Any:
         return self._f.__exit__(*exc)
 
 
@@ -302,7 +303,7 @@ def test_short_write_of_a_checkpoint_file_changes_nothing(base, tmp_path, monkey
     assert files_before  # sanity
 
 
-def _read_everything(path: str, **options: Any) -> Dict[Key, dict]:
+def _read_everything(path: str, **options: Any) -> dict[Key, dict]:
     db = Dynafile(path, **options)
     try:
         state = _state(db)
@@ -319,7 +320,7 @@ def _read_everything(path: str, **options: Any) -> Dict[Key, dict]:
 
 
 
-def _stopped_table(base: str, path: str) -> Dict[Key, dict]:
+def _stopped_table(base: str, path: str) -> dict[Key, dict]:
     """A copy of ``base`` whose last writer stopped without a checkpoint."""
     shutil.copytree(base, path)
     db = Dynafile(path)

@@ -1,11 +1,13 @@
 """Expressions through the table: conditions, updates, filters, projections,
 key conditions, pagination, parallel scans, and the errors each gives."""
 
+import functools
+import operator
 from decimal import Decimal
 
 import pytest
-
 from conftest import snapshot_files
+
 from dynafile import Attr, ConditionalCheckFailedError, Key, ValidationError
 
 K = {"PK": "u", "SK": "1"}
@@ -395,9 +397,9 @@ def test_parallel_scan_segments_cover_each_item_once(db):
             w.put_item(item={"PK": f"p{i % 37}", "SK": f"{i:04d}", "vip": i % 7 == 0})
     everything = sorted(i["SK"] for i in db.scan())
     segments = [sorted(i["SK"] for i in db.scan(segment=s, total_segments=4)) for s in range(4)]
-    assert sorted(sum(segments, [])) == everything
+    assert sorted(functools.reduce(operator.iadd, segments, [])) == everything
     assert sum(1 for s in segments if s) > 1
-    vip = sum((list(db.scan(filter=Attr("vip").eq(True), segment=s, total_segments=4))
+    vip = functools.reduce(operator.iadd, (list(db.scan(filter=Attr("vip").eq(True), segment=s, total_segments=4))
                for s in range(4)), [])
     assert len(vip) == len([i for i in range(300) if i % 7 == 0])
 

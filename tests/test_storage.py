@@ -287,6 +287,7 @@ def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
 
 def test_every_file_is_private_to_its_owner(db_path):
     import stat
+
     from dynafile import GSI
     old = os.umask(0o022)
     try:

@@ -47,8 +47,8 @@ def test_original_api_positional_and_keyword_only(db):
     db.put_item(item={"PK": "a", "SK": "b", "x": 1})
     assert list(db.scan(lambda i: i["x"] == 1)) == [{"PK": "a", "SK": "b", "x": 1}]
     assert list(db.scan(_filter=lambda i: i["x"] == 2)) == []
-    assert list(db.scan(filter=lambda i: i["x"] == 1))[0]["SK"] == "b"
-    assert list(db.query("a", _filter=lambda i: True))[0]["SK"] == "b"
+    assert next(iter(db.scan(filter=lambda i: i["x"] == 1)))["SK"] == "b"
+    assert next(iter(db.query("a", _filter=lambda i: True)))["SK"] == "b"
 
 
 def test_default_constructor_matches_original(tmp_path, monkeypatch):
@@ -119,7 +119,7 @@ def test_numeric_keys_sort_numerically(db_path):
     # 1, 1.0 and Decimal("1") are one key
     db.put_item(item={"PK": "p", "n": 1, "v": "int"})
     db.put_item(item={"PK": "p", "n": 1.0, "v": "float"})
-    assert db.get_item(key={"PK": "p", "n": Decimal("1")})["v"] == "float"
+    assert db.get_item(key={"PK": "p", "n": Decimal(1)})["v"] == "float"
     assert [i["n"] for i in db.query("p", sk=Key("n").between(1, 2.5))] == [1.0, 1.25, 2,
                                                                            Decimal("2.5")]
     db.close()
@@ -224,9 +224,9 @@ def test_values_are_isolated(db):
     assert got["nested"]["list"] == [1, 2]
     got["nested"]["list"].append(99)
     assert db.get_item(key={"PK": "a", "SK": "b"})["nested"]["list"] == [1, 2]
-    q = list(db.query("a"))[0]
+    q = next(iter(db.query("a")))
     q["nested"]["x"] = 1
-    assert "x" not in list(db.scan())[0]["nested"]
+    assert "x" not in next(iter(db.scan()))["nested"]
 
 
 def test_batch_writer_and_last_write_wins(db):
@@ -258,10 +258,9 @@ def test_batch_writer_is_one_record_and_flushes_by_size(db, db_path):
 
 
 def test_batch_writer_bad_item_raises_at_once_and_block_error_discards(db):
-    with pytest.raises(ValidationError):
-        with db.batch_writer() as w:
-            w.put_item(item={"PK": "a", "SK": "1"})
-            w.put_item(item={"PK": "a"})
+    with pytest.raises(ValidationError), db.batch_writer() as w:
+        w.put_item(item={"PK": "a", "SK": "1"})
+        w.put_item(item={"PK": "a"})
     assert db.get_item(key={"PK": "a", "SK": "1"}) is None
 
 

@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-
 from conftest import snapshot_files
+
 from dynafile import (
     GSI,
     Attr,
@@ -199,31 +199,28 @@ def test_transaction_reads_its_own_writes_and_commits_on_exit(shop):
 
 def test_exception_in_block_writes_nothing(shop, db_path):
     before = snapshot_files(db_path)
-    with pytest.raises(RuntimeError):
-        with shop.transaction() as tx:
-            tx.put_item(item={**k("order#3")})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), shop.transaction() as tx:
+        tx.put_item(item={**k("order#3")})
+        raise RuntimeError("boom")
     assert snapshot_files(db_path) == before
     assert shop.get_item(key=k("order#3")) is None
 
 
 def test_conflicting_write_makes_commit_raise(shop, db_path):
     other = Dynafile(db_path)
-    with pytest.raises(TransactionConflictError):
-        with shop.transaction() as tx:
-            qty = tx.get_item(key=k("stock"))["qty"]
-            other.put_item(item={**k("stock"), "qty": 100})
-            tx.put_item(item={**k("stock"), "qty": qty - 1})
+    with pytest.raises(TransactionConflictError), shop.transaction() as tx:
+        qty = tx.get_item(key=k("stock"))["qty"]
+        other.put_item(item={**k("stock"), "qty": 100})
+        tx.put_item(item={**k("stock"), "qty": qty - 1})
     assert shop.get_item(key=k("stock"))["qty"] == 100
     other.close()
 
 
 def test_read_after_conflicting_write_raises_early(shop):
-    with pytest.raises(TransactionConflictError):
-        with shop.transaction() as tx:
-            tx.get_item(key=k("stock"))
-            shop.put_item(item={**k("stock"), "qty": 1})
-            tx.get_item(key=k("user"))  # the snapshot is no longer consistent
+    with pytest.raises(TransactionConflictError), shop.transaction() as tx:
+        tx.get_item(key=k("stock"))
+        shop.put_item(item={**k("stock"), "qty": 1})
+        tx.get_item(key=k("user"))  # the snapshot is no longer consistent
 
 
 def test_unrelated_concurrent_write_does_not_conflict(shop):
@@ -263,9 +260,8 @@ def test_decorator_retries_on_conflict(shop):
 
 def test_nesting_and_reuse_are_errors(shop):
     with shop.transaction() as tx:
-        with pytest.raises(ValidationError, match="do not nest"):
-            with shop.transaction():
-                pass
+        with pytest.raises(ValidationError, match="do not nest"), shop.transaction():
+            pass
         tx.put_item(item=k("n1"))
     with pytest.raises(ValidationError, match="inside its with block"):
         tx.put_item(item=k("n2"))
@@ -274,9 +270,8 @@ def test_nesting_and_reuse_are_errors(shop):
 
 
 def test_conditions_inside_a_transaction(shop):
-    with pytest.raises(ConditionalCheckFailedError):
-        with shop.transaction() as tx:
-            tx.put_item(item=k("user"), condition=Attr("PK").not_exists())
+    with pytest.raises(ConditionalCheckFailedError), shop.transaction() as tx:
+        tx.put_item(item=k("user"), condition=Attr("PK").not_exists())
     with shop.transaction() as tx:
         tx.condition_check(key=k("user"), condition="#s = :a", names={"#s": "status"},
                            values={":a": "active"})

@@ -9,14 +9,15 @@ and the conditions they build.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
 
 from ..errors import ValidationError
 from .conditions import (
     And,
     Attr,
-    Between,
     BeginsWith,
+    Between,
     Compare,
     Condition,
     Key,
@@ -31,24 +32,24 @@ from .update import UpdatePlan, build_plan
 from .values import MISSING
 
 __all__ = [
-    "Key",
+    "MISSING",
     "Attr",
     "Condition",
+    "Key",
     "KeyCondition",
     "UpdatePlan",
-    "MISSING",
     "Used",
-    "to_predicate",
-    "parse_key_condition",
-    "compile_update",
-    "compile_projection",
     "check_placeholders",
+    "compile_projection",
+    "compile_update",
+    "parse_key_condition",
+    "to_predicate",
 ]
 
 Item = dict
 
 
-def _used(used: Optional[Used]) -> Used:
+def _used(used: Used | None) -> Used:
     """The request's :class:`Used` record, or a fresh one when not tracked."""
     return Used() if used is None else used
 
@@ -66,8 +67,8 @@ def _filtration(text: str) -> Callable[[Item], bool]:
     return predicate
 
 
-def to_predicate(spec: Any, names: Optional[Mapping[str, str]],
-                 values: Optional[Mapping[str, Any]], *, used: Optional[Used] = None,
+def to_predicate(spec: Any, names: Mapping[str, str] | None,
+                 values: Mapping[str, Any] | None, *, used: Used | None = None,
                  what: str = "ConditionExpression") -> Callable[[Item], bool]:
     """Turn a condition or filter into ``predicate(item) -> bool``.
 
@@ -91,7 +92,7 @@ def to_predicate(spec: Any, names: Optional[Mapping[str, str]],
                 raise
             try:
                 return _filtration(spec)
-            except Exception as filtration_error:  # pyparsing's ParseException and kin
+            except Exception as filtration_error:  # noqa: BLE001 - pyparsing's ParseException and kin
                 raise ValidationError(
                     f"{dynamo_error.reason}; nor is it a complete filtration filter "
                     f"({filtration_error})", attribute=dynamo_error.attribute,
@@ -124,9 +125,9 @@ def _key_part(cond: Condition, what: str) -> KeyCondition:
                           "(= < <= > >= BETWEEN begins_with)", attribute=what)
 
 
-def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
-                        values: Optional[Mapping[str, Any]], *, pk_name: str,
-                        sk_name: Optional[str], used: Optional[Used] = None) -> Tuple[Any, Optional[KeyCondition]]:
+def parse_key_condition(spec: Any, names: Mapping[str, str] | None,
+                        values: Mapping[str, Any] | None, *, pk_name: str,
+                        sk_name: str | None, used: Used | None = None) -> tuple[Any, KeyCondition | None]:
     """Split a whole key condition into the partition key value and an
     optional sort-key condition.
 
@@ -151,7 +152,7 @@ def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
                               attribute=what)
     keys = [_key_part(p, what) for p in parts]
     pk_value: Any = MISSING
-    sk_cond: Optional[KeyCondition] = None
+    sk_cond: KeyCondition | None = None
     for key in keys:
         if key.name == pk_name and key.op == "eq" and pk_value is MISSING:
             pk_value = key.values[0]
@@ -166,13 +167,13 @@ def parse_key_condition(spec: Any, names: Optional[Mapping[str, str]],
     return pk_value, sk_cond
 
 
-def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]],
-                   values: Optional[Mapping[str, Any]], *,
-                   set: Optional[Mapping[str, Any]] = None,  # noqa: A002 - DynamoDB's word
-                   remove: Optional[Iterable[str]] = None,
-                   add: Optional[Mapping[str, Any]] = None,
-                   delete: Optional[Mapping[str, Any]] = None,
-                   used: Optional[Used] = None) -> UpdatePlan:
+def compile_update(expression: str | None, names: Mapping[str, str] | None,
+                   values: Mapping[str, Any] | None, *,
+                   set: Mapping[str, Any] | None = None,
+                   remove: Iterable[str] | None = None,
+                   add: Mapping[str, Any] | None = None,
+                   delete: Mapping[str, Any] | None = None,
+                   used: Used | None = None) -> UpdatePlan:
     """Compile an UpdateExpression, or the plain form, into an :class:`UpdatePlan`.
 
     Raises:
@@ -189,8 +190,8 @@ def compile_update(expression: Optional[str], names: Optional[Mapping[str, str]]
     return build_plan(parsed, set, remove, add, delete)
 
 
-def compile_projection(spec: Any, names: Optional[Mapping[str, str]], *,
-                       used: Optional[Used] = None) -> Callable[[Item], Item]:
+def compile_projection(spec: Any, names: Mapping[str, str] | None, *,
+                       used: Used | None = None) -> Callable[[Item], Item]:
     """Compile a ProjectionExpression string (``"a, b.c, #n[0]"``) or a list
     of paths into ``project(item) -> item``.
 
@@ -201,7 +202,7 @@ def compile_projection(spec: Any, names: Optional[Mapping[str, str]], *,
     what = "ProjectionExpression"
     record = _used(used)
     if isinstance(spec, str):
-        paths: List[Path] = parse("projection", spec, what, names, None, record)
+        paths: list[Path] = parse("projection", spec, what, names, None, record)
     elif isinstance(spec, (list, tuple)):
         if not spec:
             raise ValidationError("a projection needs at least one attribute", attribute=what)
@@ -228,8 +229,8 @@ def _check_map(mapping: Any, prefix: str, what: str) -> None:
                                   attribute=what)
 
 
-def check_placeholders(names: Optional[Mapping[str, str]], values: Optional[Mapping[str, Any]],
-                       used: Optional[Used]) -> None:
+def check_placeholders(names: Mapping[str, str] | None, values: Mapping[str, Any] | None,
+                       used: Used | None) -> None:
     """Check that every placeholder given was used by the request's expressions.
 
     Raises:

@@ -8,32 +8,33 @@ a faster closure for hot loops (scans, filters).
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable, ClassVar
 
 from ..errors import ValidationError
 from .paths import Path, get_path, parse_plain_path, path_text
 from .values import MISSING, TYPE_NAMES, equal, ordered, size_of, type_name
 
 __all__ = [
-    "Operand",
-    "PathOperand",
-    "ValueOperand",
-    "SizeOperand",
-    "Condition",
-    "Compare",
-    "Between",
-    "In",
-    "Exists",
-    "NotExists",
+    "And",
+    "Attr",
     "AttributeType",
     "BeginsWith",
+    "Between",
+    "Compare",
+    "Condition",
     "Contains",
-    "And",
-    "Or",
-    "Not",
-    "KeyCondition",
-    "Attr",
+    "Exists",
+    "In",
     "Key",
+    "KeyCondition",
+    "Not",
+    "NotExists",
+    "Operand",
+    "Or",
+    "PathOperand",
+    "SizeOperand",
+    "ValueOperand",
 ]
 
 Item = dict
@@ -58,35 +59,35 @@ class _Comparable:
     def _operand(self) -> Operand:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def eq(self, value: Any) -> "Condition":
+    def eq(self, value: Any) -> Condition:
         """Equal to ``value`` (same type and value)."""
         return Compare("=", self._operand(), _const(value))
 
-    def ne(self, value: Any) -> "Condition":
+    def ne(self, value: Any) -> Condition:
         """Not equal to ``value`` (true when the attribute is missing)."""
         return Compare("<>", self._operand(), _const(value))
 
-    def lt(self, value: Any) -> "Condition":
+    def lt(self, value: Any) -> Condition:
         """Less than ``value`` (numbers, strings or binary of the same type)."""
         return Compare("<", self._operand(), _const(value))
 
-    def lte(self, value: Any) -> "Condition":
+    def lte(self, value: Any) -> Condition:
         """Less than or equal to ``value``."""
         return Compare("<=", self._operand(), _const(value))
 
-    def gt(self, value: Any) -> "Condition":
+    def gt(self, value: Any) -> Condition:
         """Greater than ``value``."""
         return Compare(">", self._operand(), _const(value))
 
-    def gte(self, value: Any) -> "Condition":
+    def gte(self, value: Any) -> Condition:
         """Greater than or equal to ``value``."""
         return Compare(">=", self._operand(), _const(value))
 
-    def between(self, low: Any, high: Any) -> "Condition":
+    def between(self, low: Any, high: Any) -> Condition:
         """``low <= attribute <= high``."""
         return Between(self._operand(), _const(low), _const(high))
 
-    def is_in(self, values: Sequence[Any]) -> "Condition":
+    def is_in(self, values: Sequence[Any]) -> Condition:
         """Equal to one of ``values`` (at most 100)."""
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise ValidationError("is_in needs a list of values", attribute="is_in")
@@ -176,17 +177,17 @@ class Condition:
     def __call__(self, item: Item) -> bool:
         return self.evaluate(item)
 
-    def __and__(self, other: "Condition") -> "Condition":
+    def __and__(self, other: Condition) -> Condition:
         return And(self, _condition(other))
 
-    def __or__(self, other: "Condition") -> "Condition":
+    def __or__(self, other: Condition) -> Condition:
         return Or(self, _condition(other))
 
-    def __invert__(self) -> "Condition":
+    def __invert__(self) -> Condition:
         return Not(self)
 
 
-def _condition(value: Any) -> "Condition":
+def _condition(value: Any) -> Condition:
     if not isinstance(value, Condition):
         raise ValidationError(f"cannot combine a condition with {type(value).__name__}")
     return value
@@ -203,7 +204,7 @@ _ORDER = {
 class Compare(Condition):
     """``left op right`` with op one of ``= <> < <= > >=``."""
 
-    __slots__ = ("op", "left", "right")
+    __slots__ = ("left", "op", "right")
 
     def __init__(self, op: str, left: Operand, right: Operand) -> None:
         self.op = op
@@ -248,7 +249,7 @@ class Compare(Condition):
 class Between(Condition):
     """``operand BETWEEN low AND high`` (inclusive)."""
 
-    __slots__ = ("operand", "low", "high")
+    __slots__ = ("high", "low", "operand")
 
     def __init__(self, operand: Operand, low: Operand, high: Operand) -> None:
         self.operand, self.low, self.high = operand, low, high
@@ -264,9 +265,9 @@ class Between(Condition):
 class In(Condition):
     """``operand IN (a, b, ...)``."""
 
-    __slots__ = ("operand", "choices")
+    __slots__ = ("choices", "operand")
 
-    def __init__(self, operand: Operand, choices: List[Operand]) -> None:
+    def __init__(self, operand: Operand, choices: list[Operand]) -> None:
         if not choices:
             raise ValidationError("IN needs at least one value")
         if len(choices) > 100:
@@ -344,7 +345,7 @@ class Contains(Condition):
     """``contains(path, operand)``: a substring of a string, or an element of
     a set or list."""
 
-    __slots__ = ("operand", "element")
+    __slots__ = ("element", "operand")
 
     def __init__(self, operand: Operand, element: Operand) -> None:
         self.operand, self.element = operand, element
@@ -427,9 +428,9 @@ class KeyCondition(Condition):
 
     __slots__ = ("name", "op", "values")
 
-    _SYMBOLS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+    _SYMBOLS: ClassVar[dict[str, str]] = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
-    def __init__(self, name: str, op: str, values: Tuple[Any, ...]) -> None:
+    def __init__(self, name: str, op: str, values: tuple[Any, ...]) -> None:
         self.name, self.op, self.values = name, op, tuple(values)
 
     def evaluate(self, item: Item) -> bool:

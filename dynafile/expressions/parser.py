@@ -35,14 +35,15 @@ import copy
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any
 
 from ..errors import ValidationError
 from . import conditions as c
 from .paths import Path
 
-__all__ = ["Used", "Parser", "tokenize", "parse"]
+__all__ = ["Parser", "Used", "parse", "tokenize"]
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -66,12 +67,12 @@ class Used:
     __slots__ = ("names", "values")
 
     def __init__(self) -> None:
-        self.names: Set[str] = set()
-        self.values: Set[str] = set()
+        self.names: set[str] = set()
+        self.values: set[str] = set()
 
 
 class Token:
-    __slots__ = ("kind", "text", "pos")
+    __slots__ = ("kind", "pos", "text")
 
     def __init__(self, kind: str, text: str, pos: int) -> None:
         self.kind, self.text, self.pos = kind, text, pos
@@ -84,13 +85,13 @@ class Token:
         return f"{self.text!r}@{self.pos}"
 
 
-def tokenize(text: str, what: str) -> List[Token]:
+def tokenize(text: str, what: str) -> list[Token]:
     """Split ``text`` into tokens, ending with an ``end`` token.
 
     Raises:
         ValidationError: a character no token starts with.
     """
-    tokens: List[Token] = []
+    tokens: list[Token] = []
     pos = 0
     while pos < len(text):
         match = _TOKEN.match(text, pos)
@@ -108,8 +109,8 @@ def tokenize(text: str, what: str) -> List[Token]:
 class Parser:
     """Parses one expression string with its ``names`` / ``values``."""
 
-    def __init__(self, text: Any, what: str, names: Optional[Mapping[str, str]],
-                 values: Optional[Mapping[str, Any]], used: Used) -> None:
+    def __init__(self, text: Any, what: str, names: Mapping[str, str] | None,
+                 values: Mapping[str, Any] | None, used: Used) -> None:
         if not isinstance(text, str):
             raise ValidationError(f"must be a string, got {type(text).__name__}",
                                   attribute=what)
@@ -137,12 +138,12 @@ class Parser:
         self.i += 1
         return tok
 
-    def error(self, reason: str, tok: Optional[Token] = None) -> ValidationError:
+    def error(self, reason: str, tok: Token | None = None) -> ValidationError:
         tok = tok or self.tok
         return ValidationError(f"Invalid {self.what}: {reason}", attribute=self.what,
                                position=tok.pos)
 
-    def syntax(self, tok: Optional[Token] = None) -> ValidationError:
+    def syntax(self, tok: Token | None = None) -> ValidationError:
         tok = tok or self.tok
         if tok.kind == "end":
             return self.error("Syntax error; unexpected end of expression", tok)
@@ -186,7 +187,7 @@ class Parser:
         raise self.syntax(tok)
 
     def path(self) -> Path:
-        elements: List[Any] = [self.name_element()]
+        elements: list[Any] = [self.name_element()]
         while True:
             if self.tok.text == ".":
                 self.advance()
@@ -316,10 +317,10 @@ class Parser:
 
     # ------------------------------------------------------------- update
 
-    def parse_update(self) -> List[Tuple[str, Path, Any, int]]:
+    def parse_update(self) -> list[tuple[str, Path, Any, int]]:
         """Returns actions ``(clause, path, operand-or-value, position)`` in
         the order SET, REMOVE, ADD, DELETE."""
-        clauses: Dict[str, List[Tuple[str, Path, Any, int]]] = {}
+        clauses: dict[str, list[tuple[str, Path, Any, int]]] = {}
         while self.tok.kind != "end":
             tok = self.tok
             word = tok.upper if tok.kind == "name" else ""
@@ -329,7 +330,7 @@ class Parser:
                 raise self.error(f'The "{word}" section can only be used once in an update '
                                  "expression", tok)
             self.advance()
-            actions: List[Tuple[str, Path, Any, int]] = []
+            actions: list[tuple[str, Path, Any, int]] = []
             while True:
                 pos = self.tok.pos
                 path = self.path()
@@ -388,7 +389,7 @@ class Parser:
 
     # --------------------------------------------------------- projection
 
-    def parse_projection(self) -> List[Path]:
+    def parse_projection(self) -> list[Path]:
         paths = [self.path()]
         while self.tok.text == ",":
             self.advance()
@@ -400,7 +401,7 @@ class Parser:
 # ------------------------------------------------------------------ caching
 
 _CACHE_SIZE = 1024
-_cache: "OrderedDict[Any, Tuple[Any, frozenset, frozenset]]" = OrderedDict()
+_cache: OrderedDict[Any, tuple[Any, frozenset, frozenset]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -423,8 +424,8 @@ def _freeze(value: Any) -> Any:
     raise _Unhashable()
 
 
-def parse(kind: str, text: Any, what: str, names: Optional[Mapping[str, str]],
-          values: Optional[Mapping[str, Any]], used: Used) -> Any:
+def parse(kind: str, text: Any, what: str, names: Mapping[str, str] | None,
+          values: Mapping[str, Any] | None, used: Used) -> Any:
     """Parse ``text`` as a ``"condition"``, ``"update"`` or ``"projection"``,
     reusing the result of an earlier identical request (same text, names and
     values): a repeated expression is parsed once.

@@ -6,14 +6,15 @@ A path element is a ``str`` (a map key) or an ``int`` (a list index).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, List, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..errors import ValidationError
 from .values import MISSING
 
-__all__ = ["Path", "parse_plain_path", "get_path", "path_text", "check_overlaps"]
+__all__ = ["Path", "check_overlaps", "get_path", "parse_plain_path", "path_text"]
 
-Path = Tuple[Any, ...]
+Path = tuple[Any, ...]
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -33,7 +34,7 @@ def parse_plain_path(text: Any, *, attribute: str = "path") -> Path:
                               attribute=attribute)
     if not text:
         raise ValidationError("a path must not be empty", attribute=attribute)
-    out: List[Any] = []
+    out: list[Any] = []
     for part in text.split("."):
         bracket = part.find("[")
         name = part if bracket < 0 else part[:bracket]
@@ -87,7 +88,7 @@ def check_overlaps(paths: Iterable[Path], *, attribute: str) -> None:
     Raises:
         ValidationError: names both paths, as DynamoDB does.
     """
-    seen: List[Path] = []
+    seen: list[Path] = []
     for path in paths:
         for other in seen:
             short = min(len(path), len(other))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 from .paths import Path, get_path
 from .values import MISSING
@@ -36,7 +36,7 @@ def _finish(node: Any) -> Any:
     return node
 
 
-def projector(paths: List[Path]) -> Callable[[Item], Item]:
+def projector(paths: list[Path]) -> Callable[[Item], Item]:
     """A function returning the part of an item the paths name; list
     elements picked by index come back as a shorter list, in index order."""
     if all(len(p) == 1 for p in paths):

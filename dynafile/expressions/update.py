@@ -8,21 +8,22 @@ leaves nothing half-changed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 from ..errors import ValidationError
 from .conditions import Operand, PathOperand, ValueOperand
 from .paths import Path, check_overlaps, get_path, parse_plain_path, path_text
 from .values import MISSING, is_number, type_name
 
-__all__ = ["UpdatePlan", "Arith", "IfNotExists", "ListAppend", "build_plan"]
+__all__ = ["Arith", "IfNotExists", "ListAppend", "UpdatePlan", "build_plan"]
 
 Item = dict
 _WHAT = "UpdateExpression"
 
 
-def _bad_type(reason: str, position: Optional[int] = None) -> ValidationError:
+def _bad_type(reason: str, position: int | None = None) -> ValidationError:
     return ValidationError(f"An operand in the update expression has an incorrect data type; "
                            f"{reason}", attribute=_WHAT, position=position)
 
@@ -52,9 +53,9 @@ def _number_op(a: Any, b: Any, subtract: bool) -> Any:
 class Arith:
     """``a + b`` / ``a - b`` on numbers."""
 
-    __slots__ = ("op", "left", "right", "pos")
+    __slots__ = ("left", "op", "pos", "right")
 
-    def __init__(self, op: str, left: Any, right: Any, pos: Optional[int] = None) -> None:
+    def __init__(self, op: str, left: Any, right: Any, pos: int | None = None) -> None:
         self.op, self.left, self.right, self.pos = op, left, right, pos
 
     def resolve(self, item: Item) -> Any:
@@ -68,7 +69,7 @@ class Arith:
 class IfNotExists:
     """``if_not_exists(path, fallback)``."""
 
-    __slots__ = ("path", "fallback")
+    __slots__ = ("fallback", "path")
 
     def __init__(self, path: Path, fallback: Any) -> None:
         self.path, self.fallback = path, fallback
@@ -81,9 +82,9 @@ class IfNotExists:
 class ListAppend:
     """``list_append(a, b)``: the two lists joined."""
 
-    __slots__ = ("first", "second", "pos")
+    __slots__ = ("first", "pos", "second")
 
-    def __init__(self, first: Any, second: Any, pos: Optional[int] = None) -> None:
+    def __init__(self, first: Any, second: Any, pos: int | None = None) -> None:
         self.first, self.second, self.pos = first, second, pos
 
     def resolve(self, item: Item) -> Any:
@@ -144,11 +145,11 @@ class UpdatePlan:
         top_level_attributes: the top-level attribute names it changes.
     """
 
-    def __init__(self, actions: List[Tuple[str, Path, Any, Optional[int]]]) -> None:
+    def __init__(self, actions: list[tuple[str, Path, Any, int | None]]) -> None:
         self.actions = actions
-        self.paths: List[Path] = [a[1] for a in actions]
+        self.paths: list[Path] = [a[1] for a in actions]
         check_overlaps(self.paths, attribute=_WHAT)
-        self.top_level_attributes: FrozenSet[str] = frozenset(p[0] for p in self.paths)
+        self.top_level_attributes: frozenset[str] = frozenset(p[0] for p in self.paths)
         for clause, path, value, pos in actions:
             if clause == "ADD" and not (is_number(value) or isinstance(value, (set, frozenset))):
                 raise ValidationError(
@@ -159,7 +160,7 @@ class UpdatePlan:
                     "Incorrect operand type for operator or function; operator: DELETE, "
                     f"operand type: {type_name(value)}", attribute=_WHAT, position=pos)
 
-    def apply(self, old: Optional[Item]) -> Item:
+    def apply(self, old: Item | None) -> Item:
         """The item after the update (``old`` is not changed).
 
         Raises:
@@ -172,7 +173,7 @@ class UpdatePlan:
             for clause, path, value, _ in self.actions
         ]
         new = copy.deepcopy(base)
-        removals: List[Tuple[list, int]] = []
+        removals: list[tuple[list, int]] = []
         for clause, path, value in resolved:
             if clause == "SET":
                 _set(new, path, copy.deepcopy(value))
@@ -225,14 +226,14 @@ def _mapping(value: Any, what: str) -> Mapping[str, Any]:
 
 
 def build_plan(
-    parsed: Optional[List[Tuple[str, Path, Any, int]]],
-    set_: Optional[Mapping[str, Any]],
-    remove: Optional[Iterable[str]],
-    add: Optional[Mapping[str, Any]],
-    delete: Optional[Mapping[str, Any]],
+    parsed: list[tuple[str, Path, Any, int]] | None,
+    set_: Mapping[str, Any] | None,
+    remove: Iterable[str] | None,
+    add: Mapping[str, Any] | None,
+    delete: Mapping[str, Any] | None,
 ) -> UpdatePlan:
     """A plan from a parsed expression or from the plain Python form."""
-    actions: List[Tuple[str, Path, Any, Optional[int]]] = list(parsed or [])
+    actions: list[tuple[str, Path, Any, int | None]] = list(parsed or [])
     if set_ is not None:
         for name, value in _mapping(set_, "set").items():
             actions.append(("SET", parse_plain_path(name, attribute="set"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["MISSING", "type_name", "equal", "ordered", "size_of", "TYPE_NAMES", "is_number"]
+__all__ = ["MISSING", "TYPE_NAMES", "equal", "is_number", "ordered", "size_of", "type_name"]
 
 
 class _Missing:

@@ -23,8 +23,9 @@ import json
 import logging
 import os
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable
 
 from sortedcontainers import SortedDict
 
@@ -48,7 +49,7 @@ from .log import (
 )
 from .partition import Partition, decode_partition, encode_partition
 
-__all__ = ["Engine", "TOKEN_SPACE"]
+__all__ = ["TOKEN_SPACE", "Engine"]
 
 log = logging.getLogger("dynafile")
 
@@ -89,9 +90,9 @@ class Engine:
         checkpoint_bytes: int = 16 << 20,
         segment_bytes: int = 64 << 20,
         retention: float = 24 * 3600.0,
-        lock_timeout: Optional[float] = 60.0,
+        lock_timeout: float | None = 60.0,
         read_only: bool = False,
-        clock: Callable[[], float] = None,  # type: ignore[assignment]
+        clock: Callable[[], float] | None = None,  # type: ignore[assignment]
         watch: bool = False,
     ) -> None:
         import time
@@ -109,33 +110,33 @@ class Engine:
         self.lock = TableLock(os.path.join(root, "LOCK"), lock_timeout, read_only)
         # Partitions are named by a slot: (space, digest); space "" is the
         # table, "g:<name>" / "l:<name>" its indexes.
-        self._cache: "OrderedDict[Tuple[str, str], Partition]" = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], Partition] = OrderedDict()
         self._cache_used = 0
-        self._overlay: Dict[Tuple[str, str], Dict[Any, Tuple[int, Optional[bytes]]]] = {}
-        self._overlay_pk: Dict[Tuple[str, str], Any] = {}
+        self._overlay: dict[tuple[str, str], dict[Any, tuple[int, bytes | None]]] = {}
+        self._overlay_pk: dict[tuple[str, str], Any] = {}
         self._overlay_bytes = 0
-        self._digests: Dict[Any, str] = {}
+        self._digests: dict[Any, str] = {}
         self._lsn = 0
         self._marker_lsn = 0
         self._fd = -1
         self._seg_first = 0
         self._seg_path = ""
         self._offset = 0
-        self._events: Deque[Tuple[int, List[Op]]] = deque()
+        self._events: deque[tuple[int, list[Op]]] = deque()
         import threading
 
         self._delivery_lock = threading.Lock()
         #: Called as ``on_commit(lsn, ops)`` for each record this engine wrote,
         #: in log order, outside the write lock.
-        self.on_commit: Optional[Callable[[int, List[Op]], None]] = None
+        self.on_commit: Callable[[int, list[Op]], None] | None = None
         #: Called under the exclusive lock after catching up, before a write's
         #: ``prepare`` or a checkpoint (the table refreshes its schema there).
-        self.on_lock: Optional[Callable[[], None]] = None
+        self.on_lock: Callable[[], None] | None = None
         #: Called as ``derive(ops)`` under the lock; returns the extra
         #: operations (index maintenance) to commit in the same record.
-        self.derive: Optional[Callable[[List[Op]], List[Op]]] = None
+        self.derive: Callable[[list[Op]], list[Op]] | None = None
         #: Called under the lock just before a non-empty record is appended.
-        self.before_append: Optional[Callable[[], None]] = None
+        self.before_append: Callable[[], None] | None = None
         #: Spaces whose partitions checkpoints write (the table and live indexes).
         self.live_spaces: set = {""}
         self.closed = False
@@ -208,7 +209,7 @@ class Engine:
         self._catch_up(exclusive=True)
         self._remove_stale_segments()
 
-    def _later_segments(self) -> Optional[List[str]]:
+    def _later_segments(self) -> list[str] | None:
         """Paths of the segments numbered after the current one when all are
         empty (left by a writer that died in :meth:`_rotate` after creating the
         next segment, before its ROTATE record was durable); ``None`` when one
@@ -226,14 +227,14 @@ class Engine:
         if stale:
             fs.sync_dir(self.wal_dir)
 
-    def _segments(self) -> List[int]:
+    def _segments(self) -> list[int]:
         try:
             names = os.listdir(self.wal_dir)
         except FileNotFoundError:
             return []
         return sorted(n for n in map(segment_lsn, names) if n is not None)
 
-    def _read_marker(self) -> Tuple[int, int, int]:
+    def _read_marker(self) -> tuple[int, int, int]:
         """Return ``(lsn, segment, offset)`` of the last checkpoint, or the log's start."""
         path = os.path.join(self.wal_dir, _MARKER)
         try:
@@ -386,7 +387,7 @@ class Engine:
         digest = self.digest
         added = 0
         # A batch touches few partitions many times: look each up once.
-        seen: Dict[Tuple[str, Any], Tuple[Dict[Any, Any], Optional[Partition]]] = {}
+        seen: dict[tuple[str, Any], tuple[dict[Any, Any], Partition | None]] = {}
         for op in ops:
             if op.flags & FLAG_DROP_SPACE:
                 self.drop_space(op.space)
@@ -438,13 +439,13 @@ class Engine:
             return os.path.join(self.root, "_txtokens", "_partitions")
         return self.part_dir
 
-    def _partition_path(self, slot: Tuple[str, str]) -> str:
+    def _partition_path(self, slot: tuple[str, str]) -> str:
         space, digest = slot
         if space.startswith("l:"):
             return os.path.join(self.part_dir, digest, f"lsi-{space[2:]}.pickle")
         return os.path.join(self.space_dir(space), digest, "data.pickle")
 
-    def _materialize(self, slot: Tuple[str, str], pk: Any) -> Partition:
+    def _materialize(self, slot: tuple[str, str], pk: Any) -> Partition:
         """Build a partition from its file and the overlay, without caching it."""
         path = self._partition_path(slot)
         try:
@@ -481,7 +482,7 @@ class Engine:
             self._cache_used -= evicted.nbytes
         return part
 
-    def digests(self, space: str = "") -> List[str]:
+    def digests(self, space: str = "") -> list[str]:
         """Return the digests of every partition of ``space`` that may hold items, sorted."""
         try:
             names = set(os.listdir(self.space_dir(space)))
@@ -492,7 +493,7 @@ class Engine:
 
     # ---------------------------------------------------------------- write
 
-    def write(self, prepare: Callable[[], Tuple[List[Op], Any]]) -> Any:
+    def write(self, prepare: Callable[[], tuple[list[Op], Any]]) -> Any:
         """Commit one record built by ``prepare`` and return its result.
 
         ``prepare()`` runs under the exclusive lock, after catching up, and

@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Callable, List, Optional
+from typing import Callable
 
 from atomicwrites import AtomicWriter
 
 __all__ = [
-    "hook",
     "TEMP_PREFIX",
     "append",
+    "atomic_write_bytes",
+    "hook",
+    "makedirs",
+    "read_file",
+    "remove_stale_temp_files",
     "sync",
     "sync_dir",
-    "makedirs",
-    "atomic_write_bytes",
-    "remove_stale_temp_files",
-    "read_file",
 ]
 
 #: Called as ``hook(point, path)`` at every named point when not ``None``.
-hook: Optional[Callable[[str, str], None]] = None
+hook: Callable[[str, str], None] | None = None
 
 #: Prefix of temporary files written next to their target.
 TEMP_PREFIX = ".tmp-dynafile-"
@@ -92,7 +92,7 @@ def sync_dir(path: str) -> None:
 
 def makedirs(path: str) -> None:
     """Create ``path`` and missing parents, fsyncing each new entry's parent."""
-    missing: List[str] = []
+    missing: list[str] = []
     current = os.path.abspath(path)
     while not os.path.isdir(current):
         missing.append(current)

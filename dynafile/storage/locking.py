@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 from ..errors import LockTimeoutError
 
@@ -51,7 +51,7 @@ class TableLock:
         read_only: open the LOCK file read-only (a read-only directory).
     """
 
-    def __init__(self, path: str, timeout: Optional[float] = 60.0, read_only: bool = False) -> None:
+    def __init__(self, path: str, timeout: float | None = 60.0, read_only: bool = False) -> None:
         self.path = path
         self.timeout = timeout
         self.thread_lock = threading.RLock()

@@ -30,21 +30,21 @@ from __future__ import annotations
 import struct
 import zlib
 from decimal import Decimal
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "HEADER",
-    "WRITE",
     "ROTATE",
-    "Op",
+    "WRITE",
     "Frame",
-    "encode_frame",
-    "parse_frames",
-    "find_valid_frame",
-    "encode_write",
+    "Op",
     "decode_write",
-    "segment_name",
+    "encode_frame",
+    "encode_write",
+    "find_valid_frame",
+    "parse_frames",
     "segment_lsn",
+    "segment_name",
 ]
 
 HEADER = struct.Struct("<IIQ")
@@ -70,8 +70,8 @@ class Op(NamedTuple):
 
     pk: Any
     sk: Any
-    new: Optional[bytes]
-    old: Optional[bytes]
+    new: bytes | None
+    old: bytes | None
     flags: int = 0
     space: str = ""
 
@@ -91,7 +91,7 @@ def encode_frame(lsn: int, rtype: int, body: bytes) -> bytes:
     return HEADER.pack(len(payload), crc, lsn) + payload
 
 
-def _frame_at(buf: bytes, pos: int) -> Tuple[str, Optional[Frame]]:
+def _frame_at(buf: bytes, pos: int) -> tuple[str, Frame | None]:
     """Parse one frame at ``pos``: ``("ok", frame)``, ``("short", None)`` or ``("bad", None)``."""
     if len(buf) - pos < HEADER.size:
         return "short", None
@@ -108,7 +108,7 @@ def _frame_at(buf: bytes, pos: int) -> Tuple[str, Optional[Frame]]:
     return "ok", Frame(lsn, payload[0], payload[1:], pos, end)
 
 
-def parse_frames(buf: bytes, base: int = 0) -> Tuple[List[Frame], Optional[str], int]:
+def parse_frames(buf: bytes, base: int = 0) -> tuple[list[Frame], str | None, int]:
     """Parse the frames in ``buf`` (file bytes starting at file offset ``base``).
 
     Returns ``(frames, stop, stop_offset)``: ``stop`` is ``None`` when the
@@ -117,7 +117,7 @@ def parse_frames(buf: bytes, base: int = 0) -> Tuple[List[Frame], Optional[str],
     frame fails its checks; ``stop_offset`` is the file offset where parsing
     stopped. O(len(buf)).
     """
-    frames: List[Frame] = []
+    frames: list[Frame] = []
     pos = 0
     size = len(buf)
     while pos < size:
@@ -129,18 +129,18 @@ def parse_frames(buf: bytes, base: int = 0) -> Tuple[List[Frame], Optional[str],
     return frames, None, base + pos
 
 
-def find_valid_frame(buf: bytes, after_lsn: int) -> Optional[int]:
+def find_valid_frame(buf: bytes, after_lsn: int) -> int | None:
     """Return the offset in ``buf`` of the first valid frame with an lsn above
     ``after_lsn``, or ``None``. Tells corruption (valid data follows a bad
     frame) from a torn tail (nothing valid follows). O(len(buf))."""
     for pos in range(1, max(0, len(buf) - HEADER.size) + 1):
-        status, frame = _frame_at(buf, pos)
+        _status, frame = _frame_at(buf, pos)
         if frame is not None and frame.lsn > after_lsn:
             return pos
     return None
 
 
-def _encode_key(parts: List[bytes], value: Any) -> None:
+def _encode_key(parts: list[bytes], value: Any) -> None:
     if value is None:
         parts.append(_KEYHDR.pack(b"-", 0))
         return
@@ -163,7 +163,7 @@ def _encode_key(parts: List[bytes], value: Any) -> None:
     parts.append(raw)
 
 
-def _decode_key(body: bytes, pos: int) -> Tuple[Any, int]:
+def _decode_key(body: bytes, pos: int) -> tuple[Any, int]:
     tag, length = _KEYHDR.unpack_from(body, pos)
     pos += _KEYHDR.size
     if tag == b"T":
@@ -190,7 +190,7 @@ def _decode_key(body: bytes, pos: int) -> Tuple[Any, int]:
     raise ValueError(f"unknown key tag {tag!r}")
 
 
-def _encode_blob(parts: List[bytes], data: Optional[bytes]) -> None:
+def _encode_blob(parts: list[bytes], data: bytes | None) -> None:
     if data is None:
         parts.append(_U32.pack(_ABSENT))
     else:
@@ -198,7 +198,7 @@ def _encode_blob(parts: List[bytes], data: Optional[bytes]) -> None:
         parts.append(data)
 
 
-def _decode_blob(body: bytes, pos: int) -> Tuple[Optional[bytes], int]:
+def _decode_blob(body: bytes, pos: int) -> tuple[bytes | None, int]:
     (length,) = _U32.unpack_from(body, pos)
     pos += 4
     if length == _ABSENT:
@@ -212,10 +212,10 @@ def _decode_blob(body: bytes, pos: int) -> Tuple[Optional[bytes], int]:
 _FLAG_BYTES = [bytes((i,)) for i in range(256)]
 
 
-def encode_write(ops: List[Op]) -> bytes:
+def encode_write(ops: list[Op]) -> bytes:
     """Return the body of a WRITE record holding ``ops``. Key values must be
     normalised (see :func:`dynafile.keys.normalize_key`). O(total size)."""
-    parts: List[bytes] = [_U32.pack(len(ops))]
+    parts: list[bytes] = [_U32.pack(len(ops))]
     append = parts.append
     pack_u32 = _U32.pack
     pack_key = _KEYHDR.pack
@@ -259,7 +259,7 @@ def encode_write(ops: List[Op]) -> bytes:
     return b"".join(parts)
 
 
-def decode_write(body: bytes) -> List[Op]:
+def decode_write(body: bytes) -> list[Op]:
     """Return the operations of a WRITE record body.
 
     Raises:
@@ -268,7 +268,7 @@ def decode_write(body: bytes) -> List[Op]:
     try:
         (count,) = _U32.unpack_from(body, 0)
         pos = 4
-        ops: List[Op] = []
+        ops: list[Op] = []
         for _ in range(count):
             size = body[pos]
             space = body[pos + 1 : pos + 1 + size].decode("utf-8")
@@ -292,7 +292,7 @@ def segment_name(first_lsn: int) -> str:
     return f"{first_lsn:020d}.log"
 
 
-def segment_lsn(name: str) -> Optional[int]:
+def segment_lsn(name: str) -> int | None:
     """Return the first lsn encoded in a segment file name, or ``None``."""
     if len(name) == 24 and name.endswith(".log") and name[:20].isdigit():
         return int(name[:20])

@@ -19,14 +19,14 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
-from typing import Any, Tuple
+from typing import Any
 
 from sortedcontainers import SortedDict
 
 from ..errors import CorruptFileError
 from ..serialization import PickleSerializer, Unvetted
 
-__all__ = ["Partition", "encode_partition", "decode_partition", "keep_checked", "MAGIC"]
+__all__ = ["MAGIC", "Partition", "decode_partition", "encode_partition", "keep_checked"]
 
 MAGIC = b"DYNP"
 _HEAD = struct.Struct("<4sIQ")
@@ -46,7 +46,7 @@ class Partition:
         nbytes: approximate memory use, for the cache budget.
     """
 
-    __slots__ = ("pk", "items", "lsn", "nbytes")
+    __slots__ = ("items", "lsn", "nbytes", "pk")
 
     def __init__(self, pk: Any, items: SortedDict, lsn: int) -> None:
         self.pk = pk
@@ -86,7 +86,7 @@ def encode_partition(pk: Any, items: SortedDict, lsn: int) -> bytes:
     return _HEAD.pack(MAGIC, zlib.crc32(body), len(body)) + body
 
 
-def decode_partition(data: bytes, path: str) -> Tuple[Any, SortedDict, int]:
+def decode_partition(data: bytes, path: str) -> tuple[Any, SortedDict, int]:
     """Return ``(pk, items, lsn)`` from a partition file's bytes.
 
     Raises:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from typing import List, Optional, Tuple
 
 import pytest
 
@@ -27,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 UNBOUNDED = 10**7
 
 
-def _env(crash_at: Optional[str]) -> dict:
+def _env(crash_at: str | None) -> dict:
     env = dict(os.environ)
     env.pop("DYNAFILE_CRASH_AT", None)
     if crash_at is not None:
@@ -37,7 +36,7 @@ def _env(crash_at: Optional[str]) -> dict:
 
 
 def spawn(path: str, seed: int, start: int, count: int, durability: str,
-          crash_at: Optional[str] = None, checkpoint_bytes: Optional[int] = None
+          crash_at: str | None = None, checkpoint_bytes: int | None = None
           ) -> subprocess.Popen:
     args = [sys.executable, WORKLOAD, path, str(seed), str(start), str(count), durability]
     if checkpoint_bytes is not None:
@@ -46,10 +45,10 @@ def spawn(path: str, seed: int, start: int, count: int, durability: str,
                             env=_env(crash_at))
 
 
-def kill_after(proc: subprocess.Popen, acks: int, delay: float) -> List[str]:
+def kill_after(proc: subprocess.Popen, acks: int, delay: float) -> list[str]:
     """Read reports until ``acks`` writes were acknowledged, wait ``delay``
     seconds, SIGKILL the writer; return every report it made."""
-    lines: List[str] = []
+    lines: list[str] = []
     seen = 0
     while seen < acks:
         line = proc.stdout.readline()
@@ -67,14 +66,14 @@ def kill_after(proc: subprocess.Popen, acks: int, delay: float) -> List[str]:
     return lines
 
 
-def wait_killed(proc: subprocess.Popen) -> List[str]:
+def wait_killed(proc: subprocess.Popen) -> list[str]:
     """Wait for a writer that kills itself at a named point."""
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"not killed (rc {proc.returncode}): {err}"
     return out.splitlines()
 
 
-def reopen_and_verify(path: str, model: Model, inflight: Optional[int],
+def reopen_and_verify(path: str, model: Model, inflight: int | None,
                       durability: str = "normal") -> None:
     db = open_table(path, durability)
     try:
@@ -127,7 +126,7 @@ def test_sigkill_at_named_points(tmp_path, point):
     reopen_and_verify(path, model, None, durability)
 
 
-def _crashed_table(tmp_path, seed: int) -> Tuple[str, Model, Optional[int]]:
+def _crashed_table(tmp_path, seed: int) -> tuple[str, Model, int | None]:
     """A table whose writer died with a long log not yet checkpointed."""
     path = str(tmp_path / "crashed")
     model = Model(seed, has_transactions())
@@ -148,8 +147,8 @@ print("CLOSED", flush=True)
 """
 
 
-def _recover(path: str, crash_at: Optional[str] = None, kill_delay: Optional[float] = None
-             ) -> Tuple[int, str]:
+def _recover(path: str, crash_at: str | None = None, kill_delay: float | None = None
+             ) -> tuple[int, str]:
     proc = subprocess.Popen([sys.executable, "-c", RECOVER, path, os.path.dirname(WORKLOAD)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env(crash_at))
@@ -247,8 +246,8 @@ def test_sigkill_during_index_backfill(tmp_path):
         try:
             items = list(db.scan())
             verify_index(db, items)
-            want = sorted(((it["g"], it["v"], it["PK"], it["SK"]) for it in items
-                           if "g" in it and "v" in it))
+            want = sorted((it["g"], it["v"], it["PK"], it["SK"]) for it in items
+                           if "g" in it and "v" in it)
             got = sorted((it["g"], it["v"], it["PK"], it["SK"])
                          for g in {w[0] for w in want} for it in db.query(g, index="by_v"))
             assert got == want, f"trial {i} ({crash_at})"

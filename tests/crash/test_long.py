@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -52,12 +52,12 @@ KILLS_PER_TABLE = 40  # then a fresh table, so verification stays quick
 class Counts:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.data: Dict[str, int] = {
+        self.data: dict[str, int] = {
             "kills": 0, "kills_at_named_points": 0, "kills_during_recovery": 0,
             "acknowledged_writes_checked": 0, "distinct_acknowledged_writes": 0,
             "verifications": 0, "corruptions_tried": 0,
             "corruptions_reported": 0, "bad_inputs_tried": 0, "tables": 0}
-        self.failures: List[str] = []
+        self.failures: list[str] = []
 
     def add(self, key: str, n: int = 1) -> None:
         with self.lock:
@@ -68,9 +68,9 @@ class Counts:
             self.failures.append(text)
 
 
-def _kill_random(proc: subprocess.Popen, rng: random.Random) -> List[str]:
+def _kill_random(proc: subprocess.Popen, rng: random.Random) -> list[str]:
     acks = rng.choice((0, 2, 10, 40, 120))
-    lines: List[str] = []
+    lines: list[str] = []
     seen = 0
     deadline = time.monotonic() + 20
     while seen < acks and time.monotonic() < deadline:
@@ -87,7 +87,7 @@ def _kill_random(proc: subprocess.Popen, rng: random.Random) -> List[str]:
     return lines
 
 
-def _kill_at_point(proc: subprocess.Popen) -> List[str]:
+def _kill_at_point(proc: subprocess.Popen) -> list[str]:
     """The child kills itself at its named point; kill it anyway after 3 s
     (a point a short run does not reach, such as a checkpoint)."""
     timer = threading.Timer(3.0, lambda: proc.poll() is None and proc.send_signal(signal.SIGKILL))
@@ -110,7 +110,7 @@ def _recover_and_kill(path: str, rng: random.Random) -> bool:
     return proc.returncode == -signal.SIGKILL
 
 
-def _snapshot(root: str) -> Dict[str, bytes]:
+def _snapshot(root: str) -> dict[str, bytes]:
     out = {}
     for d, _, names in os.walk(root):
         for n in names:
@@ -146,7 +146,7 @@ def _read_everything(path: str) -> None:
         db._engine.close(checkpoint=False)
 
 
-BAD_ITEMS: List[Any] = [
+BAD_ITEMS: list[Any] = [
     None, 5, "text", [1], {"PK": "a"}, {"SK": "a"}, {"PK": None, "SK": "a"}, {"PK": "", "SK": "a"},
     {"PK": True, "SK": "a"}, {"PK": float("nan"), "SK": "a"}, {"PK": math.inf, "SK": "a"},
     {"PK": ["a"], "SK": "a"}, {"PK": "a", "SK": {"x": 1}}, {"PK": "a", "SK": "b", "f": lambda: 0},
@@ -196,7 +196,7 @@ def _bad_inputs(path: str, rng: random.Random, counts: Counts, n: int) -> None:
                 call()
             except DynafileError:
                 pass
-            except Exception as exc:  # noqa: BLE001 - the point of the test
+            except Exception as exc:
                 counts.fail(f"bad input raised {type(exc).__name__}: {exc}")
             else:
                 counts.fail("a bad input was accepted")
@@ -252,12 +252,12 @@ def _lane(lane: int, root: str, deadline: float, counts: Counts) -> None:
                         _read_everything(target)
                     except DynafileError:
                         counts.add("corruptions_reported")
-                    except Exception as exc:  # noqa: BLE001 - the point of the test
+                    except Exception as exc:
                         counts.fail(f"corruption gave {type(exc).__name__}: {exc}")
                     counts.add("corruptions_tried")
                     shutil.rmtree(target, ignore_errors=True)
                 _bad_inputs(os.path.join(root, f"lane{lane}-bad"), rng, counts, 5)
-            except Exception as exc:  # noqa: BLE001 - a failed open counts as a failure too
+            except Exception as exc:
                 counts.fail(f"lane {lane} table {table} kill {kill}: "
                             f"{type(exc).__name__}: {exc}")
                 return

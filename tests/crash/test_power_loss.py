@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import os
 import random
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 import pytest
 
@@ -38,7 +38,7 @@ from dynafile.storage import fs
 
 from .workload import Model, has_transactions, open_table, run
 
-Entry = Tuple[str, Optional[int]]  # ("f", inode) or ("d", None)
+Entry = tuple[str, Optional[int]]  # ("f", inode) or ("d", None)
 
 
 class PowerModel:
@@ -46,12 +46,12 @@ class PowerModel:
 
     def __init__(self, root: str, rng: random.Random, torn: bool = False) -> None:
         self.root = os.path.abspath(root)
-        self.content: Dict[Tuple[str, int], bytes] = {}
-        self.dirs: Dict[str, Dict[str, Entry]] = {}
+        self.content: dict[tuple[str, int], bytes] = {}
+        self.dirs: dict[str, dict[str, Entry]] = {}
         self.rng = rng
         self.torn = torn
         self.events = 0
-        self._fraction: Optional[float] = None
+        self._fraction: float | None = None
         self.on_event = None  # called as on_event(point, path) after recording
 
     def hook(self, point: str, path: str) -> None:
@@ -61,7 +61,7 @@ class PowerModel:
             with open(path, "rb") as f:
                 self.content[(path, st.st_ino)] = f.read()
         elif point == "dir.fsync.after":
-            listing: Dict[str, Entry] = {}
+            listing: dict[str, Entry] = {}
             for name in os.listdir(path):
                 full = os.path.join(path, name)
                 st = os.lstat(full)
@@ -71,7 +71,7 @@ class PowerModel:
         if self.on_event is not None:
             self.on_event(point, path)
 
-    def cut(self, dest: str, torn_fraction: Optional[float] = None) -> None:
+    def cut(self, dest: str, torn_fraction: float | None = None) -> None:
         """Write what a power cut now would leave of the table into ``dest``
         (``torn_fraction``: keep that share of each segment's unsynced tail,
         instead of a random share when the model is ``torn``)."""
@@ -91,7 +91,7 @@ class PowerModel:
             with open(d, "wb") as f:
                 f.write(data)
 
-    def _unsynced_tail(self, path: str, ino: Optional[int], durable: bytes) -> bytes:
+    def _unsynced_tail(self, path: str, ino: int | None, durable: bytes) -> bytes:
         try:
             if os.stat(path).st_ino != ino:
                 return b""
@@ -120,8 +120,8 @@ def _workload(tmp_path, monkeypatch, seed: int, torn: bool, ops: int, cuts_wante
     rng = random.Random(seed)
     path = str(tmp_path / "db")
     power = PowerModel(path, rng, torn)
-    lines: List[str] = []
-    cuts: List[Tuple[str, List[str]]] = []
+    lines: list[str] = []
+    cuts: list[tuple[str, list[str]]] = []
     # ~12 fs events per operation (a third of them in checkpoints): cut at a
     # seeded sample of them.
     targets = set(rng.sample(range(1, ops * 11), cuts_wanted))
@@ -195,7 +195,7 @@ def test_power_model_drops_what_was_not_synced(tmp_path, monkeypatch):
     assert (image / "kept.json").read_bytes() == b"{}"
 
 
-def _prefix_states(seed: int, count: int) -> List[Dict[Tuple[str, str], dict]]:
+def _prefix_states(seed: int, count: int) -> list[dict[tuple[str, str], dict]]:
     """The visible items after each prefix of the workload's operations."""
     model = Model(seed, has_transactions())
     states = []
@@ -225,7 +225,7 @@ def test_power_cut_with_normal_durability_leaves_a_consistent_prefix(tmp_path, m
         acked = sum(1 for line in lines if line.startswith("A "))
         try:
             db = open_table(image, "normal")
-        except Exception as exc:  # noqa: BLE001 - the point of the test
+        except Exception as exc:
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         try:
@@ -296,7 +296,7 @@ def test_power_cut_during_segment_rotation_full_durability(tmp_path, monkeypatch
     path = str(tmp_path / "db")
     power = PowerModel(path, random.Random(0))
     image = str(tmp_path / "image")
-    acked: List[int] = []
+    acked: list[int] = []
 
     def on_event(point: str, where: str) -> None:
         if point == "log.append.after" and not os.path.exists(image) and _rotating(where):

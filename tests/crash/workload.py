@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import random
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 if __name__ == "__main__":  # the child: make `dynafile` importable from the checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from dynafile import GSI, Dynafile  # noqa: E402
+from dynafile import GSI, Dynafile
 
 GSIS = [GSI("by_g", "g", "SK")]
 COUNTERS = [("ctr", f"c{n}") for n in range(3)]
@@ -44,21 +44,21 @@ def open_table(path: str, durability: str = "normal", gsis: Any = None, **kwargs
     rotate every 6 KiB and are dropped as soon as a checkpoint covers them.
     (Every process must agree on these: writes made while opening, such as a
     resumed index backfill, rotate too.)"""
-    options = dict(checkpoint_bytes=12 << 10, segment_bytes=6 << 10, retention=0)
+    options = {"checkpoint_bytes": 12 << 10, "segment_bytes": 6 << 10, "retention": 0}
     options.update(kwargs)
     return Dynafile(path, durability=durability, gsis=GSIS if gsis is None else gsis, **options)
 
 
 # ------------------------------------------------------------------ operations
 
-Key = Tuple[str, str]
+Key = tuple[str, str]
 
 
 def _pad(r: random.Random) -> str:
     return "x" * r.choice((0, 10, 100, 700))
 
 
-def operation(seed: int, i: int, transactions: bool) -> Dict[str, Any]:
+def operation(seed: int, i: int, transactions: bool) -> dict[str, Any]:
     """Return operation ``i``: ``{"kind", ...}`` with everything it writes."""
     r = random.Random(f"{seed}:{i}")
     roll = r.random()
@@ -84,7 +84,7 @@ def operation(seed: int, i: int, transactions: bool) -> Dict[str, Any]:
     return {"kind": "transact", "items": items, "key": TX_COUNTER}
 
 
-def counter_item(key: Key, n: int, i: int, g: Optional[str]) -> Dict[str, Any]:
+def counter_item(key: Key, n: int, i: int, g: str | None) -> dict[str, Any]:
     item = {"PK": key[0], "SK": key[1], "n": n, "last": i}
     if g is not None:
         item["g"] = g
@@ -111,14 +111,14 @@ def run(db: Dynafile, seed: int, i: int, transactions: bool) -> str:
                              set={"last": i, "g": op["g"]}, add={"n": 1},
                              return_values="ALL_NEW")
         return str(new["n"])
-    actions: List[Dict[str, Any]] = [{"put": {"item": item}} for item in op["items"]]
+    actions: list[dict[str, Any]] = [{"put": {"item": item}} for item in op["items"]]
     actions.append({"update": {"key": {"PK": TX_COUNTER[0], "SK": TX_COUNTER[1]},
                                "set": {"last": i}, "add": {"n": 1}}})
     db.transact_write(actions)
     return ""
 
 
-def child_main(argv: List[str]) -> None:
+def child_main(argv: list[str]) -> None:
     path, seed, start, count, durability = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), \
         argv[4]
     options = {"checkpoint_bytes": int(argv[5])} if len(argv) > 5 else {}
@@ -147,14 +147,14 @@ class Model:
     def __init__(self, seed: int, transactions: bool) -> None:
         self.seed = seed
         self.transactions = transactions
-        self.keys: Dict[Key, Optional[Dict[str, Any]]] = {}  # put/delete/update keys
-        self.groups: Dict[int, int] = {}  # batch / transaction id -> item count, committed
+        self.keys: dict[Key, dict[str, Any] | None] = {}  # put/delete/update keys
+        self.groups: dict[int, int] = {}  # batch / transaction id -> item count, committed
         self.next_i = 0
         self.acked = 0
 
     # -- effects
 
-    def effect(self, i: int) -> Tuple[Dict[Key, Optional[Dict[str, Any]]], Optional[int]]:
+    def effect(self, i: int) -> tuple[dict[Key, dict[str, Any] | None], int | None]:
         """Return ``(key changes, group id)`` of operation ``i`` applied to the model."""
         op = operation(self.seed, i, self.transactions)
         kind = op["kind"]
@@ -172,7 +172,7 @@ class Model:
             return {TX_COUNTER: counter_item(TX_COUNTER, n, i, None)}, i
         return {}, i
 
-    def group_items(self, i: int) -> List[Dict[str, Any]]:
+    def group_items(self, i: int) -> list[dict[str, Any]]:
         return operation(self.seed, i, self.transactions)["items"]
 
     def apply(self, i: int) -> None:
@@ -183,7 +183,7 @@ class Model:
 
     # -- reports
 
-    def feed(self, lines: List[str]) -> Optional[int]:
+    def feed(self, lines: list[str]) -> int | None:
         """Apply the acknowledged operations in ``lines``; return the operation
         in flight at the crash (started, not acknowledged), if any."""
         inflight = None
@@ -211,14 +211,14 @@ class Model:
 
     # -- verification
 
-    def verify(self, db: Dynafile, inflight: Optional[int]) -> None:
+    def verify(self, db: Dynafile, inflight: int | None) -> None:
         """Check ``db`` against the model; then resolve the in-flight operation
         (it either happened or not: the model follows what the table says)."""
         items = list(db.scan())
         by_key = {(item["PK"], item["SK"]): item for item in items}
         assert len(by_key) == len(items), "an item is listed twice"
-        changes: Dict[Key, Optional[Dict[str, Any]]] = {}
-        group: Optional[int] = None
+        changes: dict[Key, dict[str, Any] | None] = {}
+        group: int | None = None
         if inflight is not None:
             changes, group = self.effect(inflight)
         happened = None  # whether the in-flight operation is visible: all or nothing
@@ -237,14 +237,14 @@ class Model:
                 assert have in (None, new), (key, have, new)
                 if new is not None:
                     happened = _same(happened, have is not None, key)
-        groups: Dict[int, List[Dict[str, Any]]] = {}
+        groups: dict[int, list[dict[str, Any]]] = {}
         for key, item in by_key.items():
             gid = item.get("batch", item.get("tx"))
             if gid is not None:
                 groups.setdefault(gid, []).append(item)
             else:
                 assert key in self.keys or key in changes, ("unexpected item", item)
-        for gid, count in self.groups.items():
+        for gid in self.groups:
             assert sorted(groups.get(gid, []), key=_key) == self.group_items(gid), \
                 f"group {gid} (acknowledged) is partial or missing"
         for gid, present in groups.items():
@@ -262,18 +262,18 @@ class Model:
             self.apply(inflight)
 
 
-def _key(item: Dict[str, Any]) -> Key:
+def _key(item: dict[str, Any]) -> Key:
     return item["PK"], item["SK"]
 
 
-def _same(happened: Optional[bool], now: bool, where: Any) -> bool:
+def _same(happened: bool | None, now: bool, where: Any) -> bool:
     assert happened in (None, now), f"operation in flight half applied (at {where!r})"
     return now
 
 
-def verify_index(db: Dynafile, items: List[Dict[str, Any]]) -> None:
+def verify_index(db: Dynafile, items: list[dict[str, Any]]) -> None:
     """The GSI ``by_g`` holds exactly the items that have ``g``, in SK order."""
-    expected: Dict[Any, List[Dict[str, Any]]] = {}
+    expected: dict[Any, list[dict[str, Any]]] = {}
     for item in items:
         if "g" in item:
             expected.setdefault(item["g"], []).append(item)
