@@ -15,30 +15,57 @@ A short tour::
     >>> db.close()
 """
 
-from .changes import ConsumerBusyError, StreamRecord, StreamTrimmedError
-from .errors import *
-from .errors import __all__ as _errors_all
+from .errors import (
+    CancellationReason,
+    ClosedError,
+    ConditionalCheckFailedError,
+    ConsumerBusyError,
+    CorruptFileError,
+    DynafileError,
+    ItemTooLargeError,
+    LockTimeoutError,
+    SchemaMismatchError,
+    StreamTrimmedError,
+    TransactionCanceledError,
+    TransactionConflictError,
+    UnsafeDataError,
+    UnsupportedFormatError,
+    ValidationError,
+)
 from .expressions import Attr, Key
 from .indexes import GSI, LSI
+from .listeners import Event
 from .pages import Page
 from .serialization import JSONSerializer, PickleSerializer, Serializer
-from .streams import Event
+from .streams import StreamRecord
 from .table import Dynafile
 
 __all__ = [
-    "Dynafile",
-    "Key",
-    "Attr",
-    "Event",
-    "StreamRecord",
-    "StreamTrimmedError",
-    "ConsumerBusyError",
     "GSI",
     "LSI",
-    "Page",
-    "Serializer",
-    "PickleSerializer",
+    "Attr",
+    "CancellationReason",
+    "ClosedError",
+    "ConditionalCheckFailedError",
+    "ConsumerBusyError",
+    "CorruptFileError",
+    "Dynafile",
+    "DynafileError",
+    "Event",
+    "ItemTooLargeError",
     "JSONSerializer",
-    *_errors_all,
+    "Key",
+    "LockTimeoutError",
+    "Page",
+    "PickleSerializer",
+    "SchemaMismatchError",
+    "Serializer",
+    "StreamRecord",
+    "StreamTrimmedError",
+    "TransactionCanceledError",
+    "TransactionConflictError",
+    "UnsafeDataError",
+    "UnsupportedFormatError",
+    "ValidationError",
 ]
 __version__ = "0.2.0"

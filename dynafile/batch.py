@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from typing_extensions import Self
-
 from .errors import ValidationError
+from .writes import Delete, Put, Write
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .table import Dynafile
+    from .core import TableCore
 
 __all__ = ["BatchWriter"]
 
@@ -19,47 +18,51 @@ class BatchWriter:
     """Buffers writes and commits them together (see :meth:`Dynafile.batch_writer`).
 
     Each ``put_item`` / ``delete_item`` is validated when called, so a bad
-    item raises at once and never reaches the log. The buffer is committed as
-    one record (one fsync) when it holds ``flush_amount`` operations and on a
-    clean exit of the ``with`` block; if the block raises, operations not yet
-    flushed are discarded. Within a record the last write to a key wins.
+    item raises at once and never reaches the log. A ``with`` block that
+    finishes commits everything it buffered as one log record (one fsync),
+    all or nothing, however many items it holds; a block that raises writes
+    nothing of itself. Within a record the last write to a key wins.
+
+    With ``flush_amount`` (boto3's name, for bulk loads), every
+    ``flush_amount`` buffered writes are committed as one record right away:
+    if the block then raises, the records already flushed stay and only the
+    writes buffered since the last flush are discarded.
     """
 
-    def __init__(self, table: Dynafile, flush_amount: int = 1000) -> None:
-        if not isinstance(flush_amount, int) or isinstance(flush_amount, bool) or flush_amount < 1:
-            raise ValidationError("must be a positive int", attribute="flush_amount")
-        self._table = table
+    def __init__(self, core: TableCore, flush_amount: int | None = None) -> None:
+        if flush_amount is not None and (not isinstance(flush_amount, int)
+                                         or isinstance(flush_amount, bool) or flush_amount < 1):
+            raise ValidationError("must be a positive int or None", attribute="flush_amount")
+        self._core = core
         self._flush_amount = flush_amount
-        self._buffer: list[tuple[str, Any, Any, Any, Any, bytes | None]] = []
+        self._buffer: list[Write] = []
 
     def put_item(self, *, item: Mapping[str, Any]) -> None:
         """Buffer a put. Raises ValidationError / ItemTooLargeError at once for a bad item."""
-        table = self._table
-        table._check_open()
-        pk, sk, npk, nsk = table._key_of(item, "item")
-        self._buffer.append(("put", pk, sk, npk, nsk, table._dump(item)))
-        if len(self._buffer) >= self._flush_amount:
+        core = self._core
+        core.check_open()
+        self._buffer.append(Put(core.item_key(item), core.dump(item)))
+        if self._flush_amount is not None and len(self._buffer) >= self._flush_amount:
             self.flush()
 
     def delete_item(self, *, key: Mapping[str, Any]) -> None:
         """Buffer a delete. Raises ValidationError at once for a bad key."""
-        table = self._table
-        table._check_open()
-        pk, sk, npk, nsk = table._key_only(key)
-        self._buffer.append(("delete", pk, sk, npk, nsk, None))
-        if len(self._buffer) >= self._flush_amount:
+        core = self._core
+        core.check_open()
+        self._buffer.append(Delete(core.key(key)))
+        if self._flush_amount is not None and len(self._buffer) >= self._flush_amount:
             self.flush()
 
     def flush(self) -> None:
-        """Commit the buffered operations now, as one log record."""
+        """Commit the buffered writes now, as one log record."""
         if self._buffer:
-            entries, self._buffer = self._buffer, []
-            self._table._write_batch(entries)
+            writes, self._buffer = self._buffer, []
+            self._core.commit(writes)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> BatchWriter:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.flush()
         else:

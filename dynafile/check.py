@@ -33,42 +33,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptFileError, DynafileError, SchemaMismatchError
 from .indexes import IndexSet, index_from_json
 from .keys import check_key_value, key_type, normalize_key, partition_digest
-from .schema import META, Schema
+from .schema import KeyTypes, Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
+from .storage.layout import SCHEMA, TABLE, TOKENS, Layout, segment_lsn
 from .storage.locking import TableLock
-from .storage.log import (
-    FLAG_DROP_SPACE,
-    ROTATE,
-    WRITE,
-    Op,
-    decode_write,
-    find_valid_frame,
-    parse_frames,
-    segment_lsn,
-)
-from .storage.partition import MAGIC, decode_partition
-
-try:
-    from .storage.engine import TOKEN_SPACE
-except ImportError:  # pragma: no cover - an engine without transaction tokens
-    TOKEN_SPACE = "x:tokens"
+from .storage.log import FLAG_DROP_SPACE, WRITE, LogReader, Op, decode_write
+from .storage.partition import decode_partition, partition_keys
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .table import Dynafile
+    from .core import TableCore
 
 __all__ = ["CheckReport", "check", "check_path"]
 
-_DIGEST = re.compile(r"^[0-9a-f]{32}$")
-_MARKER = "checkpoint.json"
-_FLAG = "CHECKPOINTING"
 #: Per kind of repeated problem (one index's missing entries, say), how many
 #: are listed before the rest are summed up in one line.
 _PER_KIND = 20
@@ -145,7 +128,7 @@ class CheckReport:
                 f"warnings={len(self.warnings)})")
 
 
-def check(table: Dynafile) -> CheckReport:
+def check(core: TableCore) -> CheckReport:
     """Verify every file of an open table, and this process's view of it.
 
     Holds the table's shared lock (and its thread lock) while reading, so
@@ -160,13 +143,12 @@ def check(table: Dynafile) -> CheckReport:
         LockTimeoutError: another process held the write lock past the
             table's ``lock_timeout``.
     """
-    table._check_open()
-    engine = table._engine
-    with engine.lock.shared():
-        checker = _Checker(table.path, table._serializer)
+    core.check_open()
+    with core.engine.lock.shared():
+        checker = _Checker(core.layout, core.serializer)
         checker.run()
         if not checker.report.problems:
-            checker.compare_engine(table)
+            checker.compare_engine(core)
     return checker.finish()
 
 
@@ -197,18 +179,17 @@ def check_path(
         FileNotFoundError: ``path`` is not a directory.
         LockTimeoutError: a writer held the lock past ``lock_timeout``.
     """
-    root = os.path.abspath(os.fspath(path))
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root} is not a directory")
+    layout = Layout(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(layout.root):
+        raise FileNotFoundError(f"{layout.root} is not a directory")
     lock: TableLock | None = None
-    lock_path = os.path.join(root, "LOCK")
-    if os.path.exists(lock_path):
+    if os.path.exists(layout.lock):
         try:
-            lock = TableLock(lock_path, lock_timeout, read_only=True)
+            lock = TableLock(layout.lock, lock_timeout, read_only=True)
         except OSError:
             lock = None
     try:
-        checker = _Checker(root, serializer)
+        checker = _Checker(layout, serializer)
         if lock is None:
             checker.warn("LOCK", "no usable LOCK file: checked without locking")
             checker.run()
@@ -247,8 +228,9 @@ class _Entry:
 
 
 class _Checker:
-    def __init__(self, root: str, serializer: Serializer | None) -> None:
-        self.root = root
+    def __init__(self, layout: Layout, serializer: Serializer | None) -> None:
+        self.layout = layout
+        self.root = root = layout.root
         self.report = CheckReport(root)
         self.serializer = serializer
         self.schema: Schema | None = None
@@ -311,27 +293,20 @@ class _Checker:
     # ----------------------------------------------------------------- meta
 
     def read_meta(self) -> None:
-        path = os.path.join(self.root, META)
+        path = self.layout.meta
         try:
-            schema = Schema.read(self.root)
+            schema = Schema.read(path)
         except (CorruptFileError, SchemaMismatchError) as exc:
             text = getattr(exc, "reason", None) or str(exc)
             self.problem(path, text[len(path) + 2:] if text.startswith(f"{path}: ") else text)
             return
-        except Exception as exc:  # a malformed but parseable meta.json
+        except Exception as exc:  # noqa: BLE001 - a malformed but parseable meta.json
             self.problem(path, f"malformed: {type(exc).__name__}: {exc}")
             return
         if schema is None:
             self.problem(path, "missing: the directory holds no dynafile table")
             return
         self.schema = schema
-        if not isinstance(schema.pk_attribute, str) or not schema.pk_attribute:
-            self.problem(path, f"pk_attribute is {schema.pk_attribute!r}")
-        if schema.sk_attribute is not None and not isinstance(schema.sk_attribute, str):
-            self.problem(path, f"sk_attribute is {schema.sk_attribute!r}")
-        if not isinstance(schema.key_types, dict):
-            self.problem(path, "key_types is not an object")
-            schema.key_types = {}
         for name, code in schema.key_types.items():
             if code not in (None, "S", "N", "B"):
                 self.problem(path, f"key type of {name!r} is {code!r}, not S, N, B or null")
@@ -344,22 +319,18 @@ class _Checker:
         elif self.serializer.name != schema.serializer:
             self.problem(path, f"table was written with serializer {schema.serializer!r}, "
                                f"checked with {self.serializer.name!r}")
-        for kind, key in (("g", "gsis"), ("l", "lsis")):
-            defs = schema.extra.get(key, {})
-            if not isinstance(defs, dict):
-                self.problem(path, f"{key} is not an object")
-                continue
-            for name, data in defs.items():
+        for section in ("gsis", "lsis"):
+            for name, data in getattr(schema, section).items():
                 try:
-                    index = index_from_json(kind, name, data)
+                    index = index_from_json(section, name, data)
                 except KeyError as exc:
                     self.problem(path, f"index {name!r} lacks {exc}")
                     continue
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported, whatever it is
                     self.problem(path, f"index {name!r} is malformed: {exc}")
                     continue
                 self.indexes[index.space] = index
-                if kind == "g" and data.get("state") != "ACTIVE":
+                if data.get("state", "ACTIVE") != "ACTIVE":
                     self.creating.add(index.space)
                     self.warn(path, f"global index {name!r} is still being created "
                                     f"(state {data.get('state')!r}); the next writable open "
@@ -368,7 +339,7 @@ class _Checker:
     # ---------------------------------------------------------------- marker
 
     def read_marker(self) -> None:
-        path = os.path.join(self.root, "wal", _MARKER)
+        path = self.layout.marker
         try:
             raw = fs.read_file(path)
         except FileNotFoundError:
@@ -392,107 +363,109 @@ class _Checker:
     # ------------------------------------------------------------------- log
 
     def read_log(self) -> None:
-        wal = os.path.join(self.root, "wal")
+        layout = self.layout
+        wal = layout.wal
         try:
             names = sorted(os.listdir(wal))
         except FileNotFoundError:
             self.problem(wal, "missing: the table has no log directory")
             return
-        segments = []
         for name in names:
-            first = segment_lsn(name)
-            if first is not None:
-                segments.append(first)
-            elif name.startswith(fs.TEMP_PREFIX):
+            if segment_lsn(name) is not None or name == os.path.basename(layout.marker):
+                continue
+            if name.startswith(fs.TEMP_PREFIX):
                 self.warn(os.path.join(wal, name), "temporary file left by a crash (removed at "
                                                    "the next writable open)")
-            elif name != _MARKER:
+            else:
                 self.warn(os.path.join(wal, name), "unexpected file")
-        segments.sort()
+        segments = layout.segments()
         self.segments = segments
         self.report.stats["segments"] = len(segments)
         if not segments:
             self.problem(wal, "no log segment")
             return
-        prev_last: _Frame | None = None
-        prev_path = ""
-        for i, first in enumerate(segments):
-            path = os.path.join(wal, f"{first:020d}.log")
-            is_last = i == len(segments) - 1
+        sizes = {}
+        for first in segments:
             try:
-                data = fs.read_file(path)
+                sizes[first] = os.path.getsize(layout.segment_path(first))
             except OSError as exc:
-                self.problem(path, f"unreadable: {exc}")
+                self.problem(layout.segment_path(first), f"unreadable: {exc}")
                 return
-            self.report.stats["log_bytes"] += len(data)
-            frames, stop, stop_offset = parse_frames(data, 0)
-            if i > 0:
-                if prev_last is None:
-                    self.problem(prev_path, "empty segment that is not the last")
-                elif prev_last.rtype != ROTATE:
-                    if is_last and not data and first == prev_last.lsn + 2:
-                        self.warn(path, "a segment rotation was interrupted: this segment is "
-                                        "empty and the previous one has no ROTATE record")
-                    elif not data and first <= prev_last.lsn:
-                        self.problem(path, f"empty segment inside the lsn range of the "
-                                           f"previous one (which goes on to lsn "
-                                           f"{prev_last.lsn}): left by an interrupted "
-                                           "rotation; stream readers would wait in it")
-                    else:
-                        self.problem(prev_path, "segment does not end with a ROTATE record but "
-                                                "a later segment exists", prev_last.end)
-                elif prev_last.lsn + 1 != first:
-                    self.problem(path, f"segment name says it starts at lsn {first}, the "
-                                       f"previous segment ends at lsn {prev_last.lsn}")
-            self.boundaries[(first, 0)] = first - 1
-            expected = first
-            last: _Frame | None = None
-            for frame in frames:
-                if frame.lsn != expected:
-                    self.problem(path, f"log sequence jumps from {expected - 1} to {frame.lsn}",
-                                 frame.start)
-                    expected = frame.lsn
-                if last is not None and last.rtype == ROTATE:
-                    self.problem(path, "record after a ROTATE record", frame.start)
-                if frame.rtype not in (WRITE, ROTATE):
-                    self.problem(path, f"unknown record type {frame.rtype}", frame.start)
-                self.boundaries[(first, frame.end)] = frame.lsn
-                last = _Frame(frame.lsn, frame.rtype, frame.body, frame.start, frame.end, path)
-                self.frames.append(last)
-                expected = frame.lsn + 1
-            self.report.stats["records"] += len(frames)
-            if stop is not None:
-                after = last.lsn if last is not None else first - 1
-                rest = data[stop_offset:]
-                if find_valid_frame(rest, after) is not None:
-                    self.problem(path, "invalid log record followed by valid ones "
-                                       f"({stop} frame)", stop_offset)
-                elif not is_last:
-                    self.problem(path, f"invalid log record ({stop} frame) in a segment that "
-                                       "is not the last", stop_offset)
-                else:
-                    self.warn(path, f"torn tail of {len(rest)} bytes at offset {stop_offset}: a "
-                                    "write that was never acknowledged (the next writer cuts it)")
-            if last is not None and last.rtype == ROTATE and is_last:
-                self.problem(path, "the last segment ends with a ROTATE record but the next "
-                                   "segment is missing", last.start)
-            if last is not None:
-                self.last_lsn = max(self.last_lsn, last.lsn)
-            elif i == 0:
-                self.last_lsn = max(self.last_lsn, first - 1)
-            prev_last, prev_path = last, path
+        self.report.stats["log_bytes"] = sum(sizes.values())
+        for first in segments:
+            self.boundaries[(first, 0)] = first - 1  # a segment is named by its first lsn
+        start: int | None = segments[0]
+        while start is not None:
+            start = self._read_segments(start, segments, sizes)
         self.report.stats["lsn"] = self.last_lsn
 
+    def _read_segments(self, first: int, segments: list[int], sizes: dict[int, int]
+                       ) -> int | None:
+        """Read the log from segment ``first`` as far as it goes; return the
+        segment to go on from after a problem, or ``None`` when done."""
+        layout = self.layout
+        try:
+            reader = LogReader(layout, first, 0, first - 1)
+        except (OSError, CorruptFileError) as exc:
+            self.problem(layout.segment_path(first), f"unreadable: {exc}")
+            return None
+        try:
+            frames = reader.read(strict=False)
+        finally:
+            reader.close()
+        for frame in frames:
+            path = layout.segment_path(frame.segment)
+            self.boundaries[(frame.segment, frame.end)] = frame.lsn
+            self.frames.append(_Frame(frame.lsn, frame.rtype, frame.body, frame.start, frame.end,
+                                      path))
+            self.last_lsn = max(self.last_lsn, frame.lsn)
+        self.report.stats["records"] += len(frames)
+        if not frames:
+            self.last_lsn = max(self.last_lsn, first - 1)
+        later = [s for s in segments if s > reader.segment]
+        if reader.error is not None:
+            error = reader.error
+            self.problem(error.path, error.reason, error.offset)
+            return later[0] if later else None
+        if reader.gone:
+            self.problem(reader.path, "the segment ends with a ROTATE record but the next "
+                                      f"segment ({reader.lsn + 1:020d}.log) is missing",
+                         sizes.get(reader.segment, 0))
+            following = [s for s in segments if s > reader.lsn]
+            return following[0] if following else None
+        if reader.tail is not None:
+            size = sizes.get(reader.segment, reader.tail)
+            self.warn(reader.path, f"torn tail of {size - reader.tail} bytes at offset "
+                                   f"{reader.tail}: a write that was never acknowledged (the next "
+                                   "writer cuts it)")
+        if later:
+            nxt = later[0]
+            if len(later) == 1 and not sizes.get(nxt) and nxt == reader.lsn + 2:
+                self.warn(layout.segment_path(nxt), "a segment rotation was interrupted: this "
+                                                    "segment is empty and the previous one has "
+                                                    "no ROTATE record")
+                return None
+            if not sizes.get(nxt) and nxt <= reader.lsn:
+                self.problem(layout.segment_path(nxt), f"empty segment inside the lsn range of "
+                                                       f"the previous one (which goes on to lsn "
+                                                       f"{reader.lsn}): left by an interrupted "
+                                                       "rotation; stream readers would wait in it")
+            else:
+                self.problem(reader.path, "segment does not end with a ROTATE record but a later "
+                                          "segment exists", reader.offset)
+            return nxt
+        return None
+
     def check_marker(self) -> None:
-        path = os.path.join(self.root, "wal", _MARKER)
-        if os.path.exists(os.path.join(self.root, _FLAG)):
-            self.warn(os.path.join(self.root, _FLAG), "a checkpoint was interrupted (the next "
-                                                      "writable open cleans up after it)")
+        path = self.layout.marker
+        if os.path.exists(self.layout.checkpointing):
+            self.warn(self.layout.checkpointing, "a checkpoint was interrupted (the next "
+                                                 "writable open cleans up after it)")
         if not self.segments:
             return
         if self.marker is None:
             if not os.path.exists(path) and self.segments[0] != 1:
-                self.problem(os.path.join(self.root, "wal"),
+                self.problem(self.layout.wal,
                              f"no checkpoint marker, and the log starts at lsn "
                              f"{self.segments[0]}: records before it are lost")
             return
@@ -514,63 +487,18 @@ class _Checker:
     # ------------------------------------------------------------ partitions
 
     def read_partitions(self) -> None:
-        root = self.root
-        try:
-            names = sorted(os.listdir(root))
-        except OSError as exc:
-            self.problem(root, f"unreadable: {exc}")
-            return
-        known = {META, "LOCK", "wal", "_partitions", _FLAG, "streams", "_txtokens"}
-        for name in names:
-            full = os.path.join(root, name)
-            if name.startswith("_gsi-"):
-                space = f"g:{name[5:]}"
-                if space not in self.indexes:
-                    self.warn(full, "files of a global index meta.json does not list (a "
-                                    "dropped index, or a crash during a drop)")
-                    continue
-                self.read_space_dir(os.path.join(full, "_partitions"), space)
-            elif name.startswith(fs.TEMP_PREFIX):
-                self.warn(full, "temporary file left by a crash")
-            elif name not in known:
-                self.warn(full, "unexpected file")
-        self.read_space_dir(os.path.join(root, "_partitions"), "")
-        self.read_space_dir(os.path.join(root, "_txtokens", "_partitions"), TOKEN_SPACE)
-
-    def read_space_dir(self, directory: str, space: str) -> None:
-        try:
-            digests = sorted(os.listdir(directory))
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.problem(directory, f"unreadable: {exc}")
-            return
-        for digest in digests:
-            pdir = os.path.join(directory, digest)
-            if not _DIGEST.match(digest) or not os.path.isdir(pdir):
-                self.warn(pdir, "unexpected file (not a partition directory)")
-                continue
-            try:
-                names = sorted(os.listdir(pdir))
-            except OSError as exc:
-                self.problem(pdir, f"unreadable: {exc}")
-                continue
-            if not names:
-                self.warn(pdir, "empty partition directory")
-            for name in names:
-                path = os.path.join(pdir, name)
-                if name == "data.pickle":
-                    self.read_partition(path, space, digest)
-                elif space == "" and name.startswith("lsi-") and name.endswith(".pickle"):
-                    lsi = f"l:{name[4:-7]}"
-                    if lsi in self.indexes:
-                        self.read_partition(path, lsi, digest)
-                    else:
-                        self.warn(path, "file of a local index meta.json does not list")
-                elif name.startswith(fs.TEMP_PREFIX):
-                    self.warn(path, "temporary file left by a crash")
-                else:
-                    self.warn(path, "unexpected file")
+        live = set(self.indexes) | {TABLE, TOKENS}
+        for found in self.layout.walk():
+            if found.space is None or found.digest is None:
+                name = os.path.basename(found.path)
+                note = ("temporary file left by a crash" if name.startswith(fs.TEMP_PREFIX)
+                        else found.note)
+                self.warn(found.path, note)
+            elif found.space not in live:
+                self.warn(found.path, "file of an index meta.json does not list (a dropped "
+                                      "index, or a crash during a drop)")
+            else:
+                self.read_partition(found.path, found.space, found.digest)
 
     def read_partition(self, path: str, space: str, digest: str) -> None:
         self.report.stats["partition_files"] += 1
@@ -584,18 +512,11 @@ class _Checker:
         except CorruptFileError as exc:
             self.problem(path, exc.reason, exc.offset)
             return
-        except Exception as exc:  # decode_partition must not raise these; report anyway
+        except Exception as exc:  # noqa: BLE001 - decode_partition must not raise these; report anyway
             self.problem(path, f"cannot decode: {type(exc).__name__}: {exc}", 0)
             return
         # The stored order of the sort keys (decode_partition re-sorts them).
-        header = len(MAGIC) + 12
-        try:
-            from .storage.partition import _loader
-
-            _, _, _, keys, _ = _loader.loads(data[header:])
-            keys = list(keys)
-        except Exception:  # pragma: no cover - decoded just above
-            keys = list(items.keys())
+        keys, header = partition_keys(data)
         for a, b in zip(keys, keys[1:]):
             try:
                 ordered = a < b
@@ -622,7 +543,7 @@ class _Checker:
                     self.problem(path, f"partition key {pk!r} does not belong in directory "
                                        f"{digest} (its digest is {partition_digest(pk)})",
                                  header)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported as a problem
                 self.problem(path, f"partition key {pk!r} cannot be hashed: {exc}", header)
         rel = self.rel(path)
         self.files[(space, digest)] = (pk, {k: _Entry(v, rel) for k, v in items.items()}, lsn,
@@ -648,6 +569,8 @@ class _Checker:
             replayed += 1
             origin = f"{self.rel(frame.path)} at offset {frame.start}"
             for op in ops:
+                if op.space == SCHEMA:
+                    continue  # a schema-change mark: no data
                 if op.flags & FLAG_DROP_SPACE:
                     for slot in [s for s in overlay if s[0] == op.space]:
                         del overlay[slot]
@@ -656,7 +579,7 @@ class _Checker:
                     continue
                 try:
                     slot = (op.space, partition_digest(op.pk))
-                except Exception:
+                except Exception:  # noqa: BLE001 - reported
                     self.problem(frame.path, f"operation with partition key {op.pk!r}",
                                  frame.start)
                     continue
@@ -692,7 +615,7 @@ class _Checker:
             return decode_write(frame.body)
         except ValueError as exc:
             self.problem(frame.path, f"malformed record (lsn {frame.lsn}): {exc}", frame.start)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as a problem
             self.problem(frame.path, f"malformed record (lsn {frame.lsn}): "
                                      f"{type(exc).__name__}: {exc}", frame.start)
         return None
@@ -705,14 +628,14 @@ class _Checker:
             return self.serializer.loads(entry.data)
         except CorruptFileError as exc:  # UnsafeDataError
             self.problem(entry.origin, f"item data refused: {exc.reason}", kind="unsafe data")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as a problem
             self.problem(entry.origin, f"item data cannot be decoded: {type(exc).__name__}: "
                                        f"{exc}", kind="undecodable item")
         return _BAD
 
     def table_items(self) -> Iterator[tuple[Slot, Any, Any, _Entry, Any]]:
         for slot in sorted(self.state):
-            if slot[0] != "":
+            if slot[0] != TABLE:
                 continue
             pk = self.state_pk[slot]
             for sk, entry in self.state[slot].items():
@@ -723,11 +646,11 @@ class _Checker:
         stats = self.report.stats
         partitions = 0
         for slot in self.state:
-            if slot[0] == "":
+            if slot[0] == TABLE:
                 partitions += 1
         stats["partitions"] = partitions
         if schema is None:
-            stats["items"] = sum(len(v) for s, v in self.state.items() if s[0] == "")
+            stats["items"] = sum(len(v) for s, v in self.state.items() if s[0] == TABLE)
             return
         pk_attr, sk_attr = schema.pk_attribute, schema.sk_attribute
         types = schema.key_types
@@ -766,7 +689,7 @@ class _Checker:
             self._items.append((pk, sk, entry, item))
         stats["items"] = count
         for slot, entries in self.state.items():
-            if slot[0] != TOKEN_SPACE:
+            if slot[0] != TOKENS:
                 continue
             for token, entry in entries.items():
                 try:
@@ -784,26 +707,25 @@ class _Checker:
         schema = self.schema
         stats = self.report.stats["index_entries"]
         for slot, items in self.state.items():
-            if slot[0] in self.indexes:
-                name = slot[0][2:]
-                stats[name] = stats.get(name, 0) + len(items)
-        for space in self.indexes:
-            stats.setdefault(space[2:], 0)
+            index = self.indexes.get(slot[0])
+            if index is not None:
+                stats[index.name] = stats.get(index.name, 0) + len(items)
+        for index in self.indexes.values():
+            stats.setdefault(index.name, 0)
         if schema is None or self.serializer is None or not self.indexes:
             return
         live = [ix for space, ix in self.indexes.items() if space not in self.creating]
         if not live:
             return
-        types = schema.key_types
+        types = KeyTypes(dict(schema.key_types))
         serializer = self.serializer
-        index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, live, serializer.dumps,
-                             serializer.loads, lambda: types, lambda *pairs: None)
+        index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, live, serializer.dumps)
         expected: dict[Slot, dict[Any, tuple[bytes, Any, str]]] = {}
         expected_pk: dict[Slot, Any] = {}
         for pk, sk, entry, item in getattr(self, "_items", []):
             for index in live:
                 try:
-                    key = index_set.entry_key(index, item, pk, sk)
+                    key = index.entry_key(item, pk, sk, types)
                 except DynafileError as exc:
                     self.problem(entry.origin, f"item ({pk!r}, {sk!r}) cannot be in index "
                                                f"{index.name!r}: {exc}", kind=f"index {index.name}")
@@ -813,7 +735,7 @@ class _Checker:
                 ipk, entry_key = key
                 try:
                     data = index_set.project(index, item, entry.data)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported as a problem
                     self.problem(entry.origin, f"cannot project item ({pk!r}, {sk!r}) into "
                                                f"index {index.name!r}: {exc}",
                                  kind=f"index {index.name}")
@@ -831,11 +753,11 @@ class _Checker:
                 have = self.state.get(slot, {})
                 if have and slot in expected_pk and not _same_key(self.state_pk.get(slot),
                                                                   expected_pk[slot]):
-                    self.problem(_slot_file(slot), f"index partition key "
+                    self.problem(self.layout.relative_partition_path(*slot), f"index partition key "
                                                    f"{self.state_pk.get(slot)!r}, expected "
                                                    f"{expected_pk[slot]!r}", kind=kind)
                 for key in want.keys() - have.keys():
-                    self.problem(_slot_file(slot), f"index {index.name!r} lacks the entry "
+                    self.problem(self.layout.relative_partition_path(*slot), f"index {index.name!r} lacks the entry "
                                                    f"{key!r} of the item at {want[key][2]}",
                                  kind=kind)
                 for key in have.keys() - want.keys():
@@ -851,7 +773,7 @@ class _Checker:
                         continue
                     try:
                         same = entry == serializer.loads(data)
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - reported as a problem
                         same = False
                     if not same:
                         self.problem(have[key].origin, f"index {index.name!r} entry {key!r} "
@@ -860,9 +782,9 @@ class _Checker:
 
     # --------------------------------------------------- the open table's view
 
-    def compare_engine(self, table: Dynafile) -> None:
+    def compare_engine(self, core: TableCore) -> None:
         """Compare the open table's partitions (cache + overlay) with the files."""
-        engine = table._engine
+        engine = core.engine
         try:
             engine.refresh()
         except DynafileError as exc:
@@ -870,13 +792,13 @@ class _Checker:
                          f"this process cannot catch up with the log: {exc}")
             return
         if engine.lsn != self.last_lsn:
-            self.problem(os.path.join(self.root, "wal"),
+            self.problem(self.layout.wal,
                          f"this process has applied lsn {engine.lsn}, the log ends at "
                          f"{self.last_lsn}")
-        spaces = {"", TOKEN_SPACE} | set(self.indexes)
+        spaces = {TABLE, TOKENS} | set(self.indexes)
         for space in sorted(spaces):
             try:
-                digests = set(engine.digests("" if space.startswith("l:") else space))
+                digests = set(engine.digests(space))
             except OSError as exc:
                 self.problem(self.root, f"cannot list partitions of {space or 'the table'}: "
                                         f"{exc}")
@@ -899,7 +821,7 @@ class _Checker:
                 missing = [k for k in want if k not in have]
                 extra = [k for k in have if k not in want]
                 differ = [k for k in have if k in want and bytes(have[k]) != bytes(want[k].data)]
-                self.problem(_slot_file(slot),
+                self.problem(self.layout.relative_partition_path(*slot),
                              f"this process's view of the partition differs from the files and "
                              f"the log: missing {missing[:5]!r}, extra {extra[:5]!r}, "
                              f"different {differ[:5]!r}", kind="in-memory view")
@@ -923,12 +845,3 @@ def _same_key(value: Any, stored: Any) -> bool:
     except DynafileError:
         return False
     return type(normal) is type(stored) and normal == stored
-
-
-def _slot_file(slot: Slot) -> str:
-    space, digest = slot
-    if space.startswith("g:"):
-        return os.path.join(f"_gsi-{space[2:]}", "_partitions", digest, "data.pickle")
-    if space.startswith("l:"):
-        return os.path.join("_partitions", digest, f"lsi-{space[2:]}.pickle")
-    return os.path.join("_partitions", digest, "data.pickle")

@@ -30,6 +30,8 @@ from typing import Any, TextIO
 
 from .errors import DynafileError
 from .schema import Schema
+from .storage.fs import read_file as fs_read
+from .storage.layout import Layout
 
 __all__ = ["main"]
 
@@ -97,7 +99,7 @@ def _serializer(schema: Schema, trust: Sequence[str]) -> Any:
 def _read_schema(path: str) -> Schema:
     if not os.path.isdir(path):
         raise _CannotOpen(f"{path}: no such directory")
-    schema = Schema.read(path)  # CorruptFileError / UnsupportedFormatError propagate
+    schema = Schema.read(Layout(path).meta)  # CorruptFileError / UnsupportedFormatError propagate
     if schema is None:
         raise _CannotOpen(f"{path}: not a dynafile table (no meta.json)")
     return schema
@@ -111,8 +113,7 @@ def _open(path: str, trust: Sequence[str]) -> Any:
     serializer = _serializer(schema, trust)
     if serializer is None:
         raise _CannotOpen(f"{path}: serializer {schema.serializer!r} is not built in")
-    return Dynafile(path, schema.pk_attribute, schema.sk_attribute, schema.ttl_attribute,
-                    serializer=serializer, read_only=True)
+    return Dynafile(path, serializer=serializer, read_only=True)
 
 
 def _key_value(text: str, code: str | None, what: str) -> Any:
@@ -149,7 +150,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not os.path.isdir(path):
         print(f"dynafile: {path}: no such directory", file=err)
         return EXIT_CANNOT_OPEN
-    if not os.path.exists(os.path.join(path, "meta.json")):
+    if not os.path.exists(Layout(path).meta):
         print(f"dynafile: {path}: not a dynafile table (no meta.json)", file=err)
         return EXIT_CANNOT_OPEN
     serializer = None
@@ -164,7 +165,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = _open(os.path.abspath(args.path), args.trust)
     try:
-        types = db._schema.key_types
+        types = db.describe()["key_types"]
         key = {db.pk_attribute: _key_value(args.pk, types.get(db.pk_attribute), "--pk")}
         if db.sk_attribute is not None:
             if args.sk is None:
@@ -193,29 +194,28 @@ def _cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = os.path.abspath(args.path)
     db = _open(path, args.trust)
     try:
-        with open(os.path.join(path, "meta.json"), "rb") as f:
-            meta = json.loads(f.read())
-        engine = db._engine
-        with engine.lock.thread_lock:
-            engine.refresh()
-            partitions = engine.digests()
-        items = sum(1 for _ in db.scan())
+        meta = json.loads(fs_read(Layout(path).meta))
+        described = db.describe()
+        items = 0
+        collections = set()
+        for item in db.scan():
+            items += 1
+            collections.add(repr(item.get(db.pk_attribute)))
         indexes = {}
-        for name, index in sorted(db.indexes.items()):
-            state = meta.get("gsis", {}).get(name, {}).get("state", "ACTIVE")
-            entry = {"kind": "GSI" if index.kind == "g" else "LSI", "state": state}
-            if state == "ACTIVE":
+        for name, index in sorted(described["indexes"].items()):
+            entry = {"kind": index["kind"], "state": index["state"]}
+            if index["state"] == "ACTIVE":
                 entry["entries"] = sum(1 for _ in db.scan(index=name))
             indexes[name] = entry
-        wal = os.path.join(path, "wal")
-        segments = sorted(n for n in os.listdir(wal) if n.endswith(".log"))
+        layout = Layout(path)
+        segments = layout.segments()
         counts = {
             "items": items,
-            "partitions": len(partitions),
+            "partitions": len(collections),
             "indexes": indexes,
             "segments": len(segments),
-            "log_bytes": sum(os.path.getsize(os.path.join(wal, n)) for n in segments),
-            "lsn": engine.lsn,
+            "log_bytes": sum(os.path.getsize(layout.segment_path(n)) for n in segments),
+            "lsn": db.sequence,
         }
     finally:
         db.close()
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_OPEN
     except BrokenPipeError:  # `dynafile scan ... | head`
         try:
-            sys.stdout = open(os.devnull, "w")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
         except OSError:  # pragma: no cover
             pass
         return EXIT_OK

@@ -15,11 +15,13 @@ __all__ = [
     "CancellationReason",
     "ClosedError",
     "ConditionalCheckFailedError",
+    "ConsumerBusyError",
     "CorruptFileError",
     "DynafileError",
     "ItemTooLargeError",
     "LockTimeoutError",
     "SchemaMismatchError",
+    "StreamTrimmedError",
     "TransactionCanceledError",
     "TransactionConflictError",
     "UnsafeDataError",
@@ -134,6 +136,24 @@ class TransactionConflictError(DynafileError):
 
 class LockTimeoutError(DynafileError, TimeoutError):
     """The table's write lock could not be taken within the timeout."""
+
+
+class ConsumerBusyError(LockTimeoutError):
+    """Another stream (in this or another process) is using the consumer name."""
+
+
+class StreamTrimmedError(DynafileError):
+    """The requested stream position is older than the oldest retained log record.
+
+    Attributes:
+        position: the ``(sequence, index)`` asked for.
+        oldest: the sequence number of the oldest record still on disk.
+    """
+
+    def __init__(self, message: str, position: tuple[int, int], oldest: int) -> None:
+        self.position = position
+        self.oldest = oldest
+        super().__init__(message)
 
 
 class CorruptFileError(DynafileError, OSError):

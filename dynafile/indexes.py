@@ -1,32 +1,37 @@
 """Secondary indexes: definitions, and the operations that keep them current.
 
-An index is a *space* of partitions beside the table's: a global secondary
-index ``g:<name>`` lives under ``_gsi-<name>/_partitions/<digest>/``, a local
-one ``l:<name>`` beside its base partition as ``lsi-<name>.pickle``. Each
-index entry is keyed by a tuple that makes it unique and sorted by the
-index sort key:
+An index is a *space* of partitions beside the table's (see
+:mod:`dynafile.storage.layout`). Each index entry is keyed by a tuple that
+makes it unique and sorted by the index sort key:
 
 * GSI with a sort key: ``(index sk, table pk, table sk)``;
 * GSI without a sort key: ``(table pk, table sk)``;
 * LSI: ``(index sk, table sk)``.
 
-Index changes are derived from each write's old and new images under the
-write lock and committed in the same log record as the write, so an index
-never disagrees with its table, even after a crash.
+Each kind of index is a class (:class:`GSI`, :class:`LSI`) that knows its
+own entry keys, pagination keys and place; :class:`IndexSet` derives each
+write's index operations from the images it replaced and wrote, under the
+write lock, so they go into the same log record: an index never disagrees
+with its table, even after a crash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple
 
 from .errors import ValidationError
-from .keys import check_key_value, normalize_key
+from .keys import normalize_key
+from .schema import KeyTypes
+from .storage.layout import gsi_space, lsi_space
 from .storage.log import Op
 
-__all__ = ["GSI", "LSI", "PROJECTIONS", "IndexSet"]
+__all__ = ["GSI", "LSI", "PROJECTIONS", "Change", "Index", "IndexSet", "index_from_json"]
 
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
+
+Item = dict[str, Any]
+EntryKey = tuple[Any, tuple[Any, ...]]
 
 
 def _check_name(name: Any) -> str:
@@ -45,8 +50,18 @@ def _check_attr(value: Any, attribute: str, optional: bool) -> str | None:
     return value
 
 
-class _Index:
-    kind = ""
+class Index:
+    """What every kind of secondary index has: a name, key attributes, a
+    projection, and a space of partitions.
+
+    Subclasses say where entries go (:meth:`entry_key`) and how a page's
+    last key maps to and from an entry (:meth:`last_key`, :meth:`start_entry`).
+    """
+
+    #: The ``meta.json`` section holding this kind's definitions.
+    section: ClassVar[str] = ""
+    #: DynamoDB's name for the kind.
+    kind_name: ClassVar[str] = ""
 
     def __init__(self, name: str, pk_attribute: str | None, sk_attribute: str | None,
                  projection: str, include: Sequence[str] | None) -> None:
@@ -70,22 +85,79 @@ class _Index:
 
     @property
     def space(self) -> str:
-        return f"{self.kind}:{self.name}"
+        """The space of this index's partitions."""
+        raise NotImplementedError
+
+    def partition_attribute(self, table_pk: str) -> str:
+        """The attribute a query of this index names as its partition key."""
+        raise NotImplementedError
+
+    def entry_key(self, item: Item, pk: Any, sk: Any, types: KeyTypes) -> EntryKey | None:
+        """Return ``(index pk, entry tuple)`` of a table item stored under
+        ``(pk, sk)`` (normalised), or ``None`` when the item lacks the
+        index's key attributes (sparse indexes). Checks (and on first use
+        fixes) the index key attributes' types through ``types``.
+
+        Raises:
+            ValidationError: an index key attribute holds a value of a type
+                keys cannot have, or another type than the one fixed for it.
+        """
+        raise NotImplementedError
+
+    def last_key(self, ipk: Any, entry: tuple[Any, ...], table_pk: str,
+                 table_sk: str | None) -> Item:
+        """The ``last_evaluated_key`` of an index entry (index and table keys)."""
+        raise NotImplementedError
+
+    def start_entry(self, key: Mapping[str, Any], table_pk: str,
+                    table_sk: str | None) -> EntryKey:
+        """Return ``(index pk, entry tuple)`` of an ``exclusive_start_key``.
+
+        Raises:
+            ValidationError: the key lacks an attribute the index needs.
+        """
+        raise NotImplementedError
+
+    def key_attributes(self, table_pk: str, table_sk: str | None) -> tuple[str, ...]:
+        """The attributes every entry holds: the table's keys and the index's."""
+        names = [table_pk]
+        if table_sk is not None:
+            names.append(table_sk)
+        for name in (self.pk_attribute, self.sk_attribute):
+            if name is not None and name not in names:
+                names.append(name)
+        return tuple(names)
 
     def definition(self) -> dict[str, Any]:
         """Return the JSON form stored in ``meta.json`` (without state)."""
         return {"pk_attribute": self.pk_attribute, "sk_attribute": self.sk_attribute,
                 "projection": self.projection, "include": list(self.include)}
 
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> Index:
+        """Rebuild a definition of this kind from its ``meta.json`` form."""
+        raise NotImplementedError
+
     def __eq__(self, other: object) -> bool:
-        return (type(self) is type(other) and self.name == other.name  # type: ignore[attr-defined]
-                and self.definition() == other.definition())  # type: ignore[attr-defined]
+        return (type(self) is type(other) and isinstance(other, Index)
+                and self.name == other.name and self.definition() == other.definition())
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.name))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.definition()})"
 
+    def _key(self, item: Item, name: str | None, types: KeyTypes) -> Any:
+        """The normalised value of key attribute ``name`` (``None`` when absent)."""
+        if name is None or name not in item:
+            return None
+        value = item[name]
+        types.check(name, value)
+        return normalize_key(value)
 
-class GSI(_Index):
+
+class GSI(Index):
     """A global secondary index: another partition key (and optional sort key).
 
     Args:
@@ -99,185 +171,202 @@ class GSI(_Index):
     Items without the index key attributes are not in the index (sparse).
     """
 
-    kind = "g"
+    section = "gsis"
+    kind_name = "GSI"
 
     def __init__(self, name: str, pk_attribute: str, sk_attribute: str | None = None,
                  projection: str = "ALL", include: Sequence[str] | None = None) -> None:
         super().__init__(name, _check_attr(pk_attribute, "pk_attribute", False),
                          _check_attr(sk_attribute, "sk_attribute", True), projection, include)
 
+    @property
+    def space(self) -> str:
+        return gsi_space(self.name)
 
-class LSI(_Index):
+    def partition_attribute(self, table_pk: str) -> str:
+        return self.pk_attribute  # type: ignore[return-value]
+
+    def entry_key(self, item: Item, pk: Any, sk: Any, types: KeyTypes) -> EntryKey | None:
+        ipk = self._key(item, self.pk_attribute, types)
+        isk = self._key(item, self.sk_attribute, types)
+        if ipk is None:
+            return None
+        if self.sk_attribute is None:
+            return ipk, (pk, sk)
+        if isk is None:
+            return None
+        return ipk, (isk, pk, sk)
+
+    def last_key(self, ipk: Any, entry: tuple[Any, ...], table_pk: str,
+                 table_sk: str | None) -> Item:
+        key: Item = {self.pk_attribute: ipk}  # type: ignore[dict-item]
+        if self.sk_attribute is not None:
+            key[self.sk_attribute] = entry[0]
+            entry = entry[1:]
+        key[table_pk] = entry[0]
+        if table_sk is not None:
+            key[table_sk] = entry[1]
+        return key
+
+    def start_entry(self, key: Mapping[str, Any], table_pk: str,
+                    table_sk: str | None) -> EntryKey:
+        try:
+            pk = normalize_key(key[table_pk])
+            sk = normalize_key(key[table_sk]) if table_sk is not None else ""
+            ipk = normalize_key(key[self.pk_attribute])  # type: ignore[index]
+            if self.sk_attribute is None:
+                return ipk, (pk, sk)
+            return ipk, (normalize_key(key[self.sk_attribute]), pk, sk)
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"exclusive_start_key lacks {exc} for index {self.name}",
+                                  attribute="exclusive_start_key") from None
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> GSI:
+        return cls(name, data["pk_attribute"], data.get("sk_attribute"),
+                   data.get("projection", "ALL"), data.get("include") or None)
+
+
+class LSI(Index):
     """A local secondary index: the table's partition key, another sort key.
 
     Declared when the table is created. Arguments as for :class:`GSI`.
     """
 
-    kind = "l"
+    section = "lsis"
+    kind_name = "LSI"
 
     def __init__(self, name: str, sk_attribute: str, projection: str = "ALL",
                  include: Sequence[str] | None = None) -> None:
         super().__init__(name, None, _check_attr(sk_attribute, "sk_attribute", False),
                          projection, include)
 
+    @property
+    def space(self) -> str:
+        return lsi_space(self.name)
 
-def index_from_json(kind: str, name: str, data: dict[str, Any]) -> _Index:
-    """Rebuild an index definition from ``meta.json``."""
-    if kind == "g":
-        return GSI(name, data["pk_attribute"], data.get("sk_attribute"),
-                   data.get("projection", "ALL"), data.get("include") or None)
-    return LSI(name, data["sk_attribute"], data.get("projection", "ALL"),
-               data.get("include") or None)
+    def partition_attribute(self, table_pk: str) -> str:
+        return table_pk
+
+    def entry_key(self, item: Item, pk: Any, sk: Any, types: KeyTypes) -> EntryKey | None:
+        isk = self._key(item, self.sk_attribute, types)
+        return None if isk is None else (pk, (isk, sk))
+
+    def last_key(self, ipk: Any, entry: tuple[Any, ...], table_pk: str,
+                 table_sk: str | None) -> Item:
+        key: Item = {table_pk: ipk, self.sk_attribute: entry[0]}  # type: ignore[dict-item]
+        if table_sk is not None:
+            key[table_sk] = entry[1]
+        return key
+
+    def start_entry(self, key: Mapping[str, Any], table_pk: str,
+                    table_sk: str | None) -> EntryKey:
+        try:
+            sk = normalize_key(key[table_sk]) if table_sk is not None else ""
+            return normalize_key(key[table_pk]), (
+                normalize_key(key[self.sk_attribute]), sk)  # type: ignore[index]
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"exclusive_start_key lacks {exc} for index {self.name}",
+                                  attribute="exclusive_start_key") from None
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> LSI:
+        return cls(name, data["sk_attribute"], data.get("projection", "ALL"),
+                   data.get("include") or None)
+
+
+#: Index kinds by their ``meta.json`` section.
+KINDS: dict[str, type[Index]] = {GSI.section: GSI, LSI.section: LSI}
+
+
+def index_from_json(section: str, name: str, data: Mapping[str, Any]) -> Index:
+    """Rebuild an index definition from its ``meta.json`` section and entry.
+
+    Raises:
+        KeyError / ValidationError / TypeError: a malformed definition.
+    """
+    return KINDS[section].from_json(name, data)
+
+
+class Change(NamedTuple):
+    """One table item change, for index upkeep: the images replaced and written.
+
+    ``old`` is the item the write actually replaced (expired or not), so its
+    index entries go with it; ``new`` is ``None`` for a delete.
+    """
+
+    pk: Any
+    sk: Any
+    old: Item | None
+    new: Item | None
+    data: bytes | None
 
 
 class IndexSet:
-    """The live indexes of a table, and the derivation of their operations."""
+    """The live indexes of a table, and the operations that keep them current.
 
-    def __init__(self, table_pk: str, table_sk: str | None, indexes: Iterable[_Index],
-                 dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any],
-                 key_types: Callable[[], dict[str, str | None]],
-                 fix_types: Callable[..., None]) -> None:
+    Args:
+        table_pk / table_sk: the table's key attributes.
+        indexes: the index definitions.
+        dumps: the serializer's ``dumps`` (for projected entries).
+    """
+
+    def __init__(self, table_pk: str, table_sk: str | None, indexes: Iterable[Index],
+                 dumps: Callable[[Any], bytes]) -> None:
         self.table_pk = table_pk
         self.table_sk = table_sk
-        self.indexes = {index.name: index for index in indexes}
+        self.indexes: dict[str, Index] = {index.name: index for index in indexes}
         self._dumps = dumps
-        self._loads = loads
-        self._key_types = key_types
-        self._fix_types = fix_types
 
     def __bool__(self) -> bool:
         return bool(self.indexes)
 
-    def entry_key(self, index: _Index, item: dict[str, Any] | None, pk: Any,
-                  sk: Any) -> tuple[Any, tuple[Any, ...]] | None:
-        """Return ``(index pk, index sort tuple)`` of an item, or ``None`` when
-        the item is absent or lacks the index's key attributes.
+    def spaces(self) -> set[str]:
+        """The spaces of the live indexes."""
+        return {index.space for index in self.indexes.values()}
 
-        Raises:
-            ValidationError: an index key attribute holds a value of a type
-                keys cannot have, or another type than the one fixed for it.
-        """
-        if item is None:
-            return None
-        types = self._key_types()
-        if index.kind == "g":
-            if index.pk_attribute not in item:
-                return None
-            ipk = item[index.pk_attribute]
-            check_key_value(index.pk_attribute, ipk, types.get(index.pk_attribute))
-            ipk = normalize_key(ipk)
-            if index.sk_attribute is None:
-                return ipk, (pk, sk)
-            if index.sk_attribute not in item:
-                return None
-            isk = item[index.sk_attribute]
-            check_key_value(index.sk_attribute, isk, types.get(index.sk_attribute))
-            return ipk, (normalize_key(isk), pk, sk)
-        if index.sk_attribute not in item:
-            return None
-        isk = item[index.sk_attribute]
-        check_key_value(index.sk_attribute, isk, types.get(index.sk_attribute))
-        return pk, (normalize_key(isk), sk)
-
-    def key_attributes(self, index: _Index) -> tuple[str, ...]:
-        names = [self.table_pk]
-        if self.table_sk is not None:
-            names.append(self.table_sk)
-        for name in (index.pk_attribute, index.sk_attribute):
-            if name is not None and name not in names:
-                names.append(name)
-        return tuple(names)
-
-    def project(self, index: _Index, item: dict[str, Any], raw: bytes) -> bytes:
+    def project(self, index: Index, item: Item, raw: bytes) -> bytes:
         """Return the stored bytes of an item's entry in ``index``."""
         if index.projection == "ALL":
             return raw
-        names = self.key_attributes(index) + index.include
+        names = index.key_attributes(self.table_pk, self.table_sk) + index.include
         return self._dumps({name: item[name] for name in names if name in item})
 
-    def fix_types(self, item: dict[str, Any]) -> None:
-        """Fix the type of each index key attribute the item carries, on first use."""
-        pairs = []
-        types = self._key_types()
-        for index in self.indexes.values():
-            for name in (index.pk_attribute, index.sk_attribute):
-                if name is not None and name in item and types.get(name) is None:
-                    pairs.append((name, item[name]))
-        if pairs:
-            self._fix_types(*pairs)
+    def derive(self, changes: Iterable[Change], types: KeyTypes) -> list[Op]:
+        """Return the index operations that ``changes`` cause, in order.
 
-    def derive(self, ops: list[Op]) -> list[Op]:
-        """Return the index operations that the table operations ``ops`` cause."""
-        extra: list[Op] = []
-        loads = self._loads
-        for op in ops:
-            if op.space:
-                continue
-            old = loads(op.old) if op.old is not None else None
-            new = loads(op.new) if op.new is not None else None
-            if new is not None:
-                self.fix_types(new)
+        Raises:
+            ValidationError: a new image holds an index key of a type keys
+                cannot have or another type than the one fixed for it.
+        """
+        out: list[Op] = []
+        for change in changes:
             for index in self.indexes.values():
-                extra.extend(self._entry_ops(index, op, old, new))
-        return extra
-
-    def _entry_ops(self, index: _Index, op: Op, old: dict[str, Any] | None,
-                   new: dict[str, Any] | None) -> list[Op]:
-        old_key = self.entry_key(index, old, op.pk, op.sk)
-        new_key = self.entry_key(index, new, op.pk, op.sk)
-        out = []
-        if old_key is not None and old_key != new_key:
-            out.append(Op(old_key[0], old_key[1], None, None, 0, index.space))
-        if new_key is not None and new is not None and op.new is not None:
-            out.append(Op(new_key[0], new_key[1], self.project(index, new, op.new), None, 0,
-                          index.space))
+                old_key = (None if change.old is None
+                           else index.entry_key(change.old, change.pk, change.sk, types))
+                new_key = (None if change.new is None
+                           else index.entry_key(change.new, change.pk, change.sk, types))
+                if old_key is not None and old_key != new_key:
+                    out.append(Op(old_key[0], old_key[1], None, None, 0, index.space))
+                if new_key is not None and change.data is not None:
+                    out.append(Op(new_key[0], new_key[1],
+                                  self.project(index, change.new, change.data),  # type: ignore[arg-type]
+                                  None, 0, index.space))
         return out
 
-    def backfill_ops(self, index: _Index, pk: Any, pairs: Iterable[tuple[Any, bytes]]) -> list[Op]:
-        """Return the operations that put each of a partition's items into ``index``."""
+    def backfill(self, index: Index, pk: Any, items: Iterable[tuple[Any, Item, bytes]],
+                 types: KeyTypes) -> list[Op]:
+        """Return the operations that put a partition's items ``(sk, item,
+        bytes)`` into ``index``.
+
+        Raises:
+            ValidationError: an item's index key cannot be a key value.
+        """
         out = []
-        for sk, raw in pairs:
-            item = self._loads(raw)
-            self.fix_types(item)
-            key = self.entry_key(index, item, pk, sk)
+        for sk, item, raw in items:
+            key = index.entry_key(item, pk, sk, types)
             if key is not None:
                 out.append(Op(key[0], key[1], self.project(index, item, raw), None, 0,
                               index.space))
         return out
 
-    def lek(self, index: _Index, ipk: Any, entry: tuple[Any, ...]) -> dict[str, Any]:
-        """Return the last-evaluated-key dict of an index entry."""
-        key: dict[str, Any] = {}
-        if index.kind == "g":
-            key[index.pk_attribute] = ipk  # type: ignore[index]
-            if index.sk_attribute is not None:
-                key[index.sk_attribute] = entry[0]
-                entry = entry[1:]
-            key[self.table_pk] = entry[0]
-            if self.table_sk is not None:
-                key[self.table_sk] = entry[1]
-            return key
-        key[self.table_pk] = ipk
-        key[index.sk_attribute] = entry[0]  # type: ignore[index]
-        if self.table_sk is not None:
-            key[self.table_sk] = entry[1]
-        return key
-
-    def start_entry(self, index: _Index, key: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
-        """Return ``(index pk, entry tuple)`` from an ``exclusive_start_key``.
-
-        Raises:
-            ValidationError: the key lacks an attribute the index needs.
-        """
-        try:
-            table_pk = normalize_key(key[self.table_pk])
-            table_sk = normalize_key(key[self.table_sk]) if self.table_sk is not None else ""
-            if index.kind == "g":
-                ipk = normalize_key(key[index.pk_attribute])  # type: ignore[index]
-                if index.sk_attribute is None:
-                    return ipk, (table_pk, table_sk)
-                return ipk, (normalize_key(key[index.sk_attribute]), table_pk, table_sk)
-            return table_pk, (normalize_key(key[index.sk_attribute]), table_sk)  # type: ignore[index]
-        except (KeyError, TypeError) as exc:
-            raise ValidationError(f"exclusive_start_key lacks {exc} for index {index.name}",
-                                  attribute="exclusive_start_key") from None

@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Page"]
+__all__ = ["Page", "Progress"]
+
+
+class Progress:
+    """What the evaluation behind a :class:`Page` reports as it goes: how many
+    items it evaluated and, when a limit stopped it early, the last key."""
+
+    __slots__ = ("last_key", "scanned")
+
+    def __init__(self) -> None:
+        self.scanned = 0
+        self.last_key: dict[str, Any] | None = None
 
 
 class Page:
@@ -28,14 +39,11 @@ class Page:
         scanned_count: how many items were evaluated (before the filter).
     """
 
-    def __init__(self, source: Iterator[Any]) -> None:
-        # ``source`` yields items; it records how many items it evaluated in
-        # ``_scanned`` and, when a limit stops it early, the last evaluated
-        # key in ``_lek``.
+    def __init__(self, source: Iterator[Any], progress: Progress | None = None) -> None:
+        # ``source`` yields items and reports through ``progress``.
         self._source: Iterator[Any] | None = source
         self._items: list[dict[str, Any]] = []
-        self._lek: dict[str, Any] | None = None
-        self._scanned = 0
+        self._progress = progress or Progress()
 
     def _pull(self) -> Iterator[dict[str, Any]]:
         items = self._items
@@ -70,7 +78,7 @@ class Page:
     @property
     def last_evaluated_key(self) -> dict[str, Any] | None:
         self._complete()
-        return self._lek
+        return self._progress.last_key
 
     @property
     def count(self) -> int:
@@ -80,7 +88,7 @@ class Page:
     @property
     def scanned_count(self) -> int:
         self._complete()
-        return self._scanned
+        return self._progress.scanned
 
     def __len__(self) -> int:
         return self.count
@@ -91,4 +99,5 @@ class Page:
     def __repr__(self) -> str:
         if self._source is not None:
             return "<Page (not yet evaluated)>"
-        return f"<Page count={len(self._items)} last_evaluated_key={self._lek!r}>"
+        return (f"<Page count={len(self._items)} "
+                f"last_evaluated_key={self._progress.last_key!r}>")

@@ -1,299 +1,276 @@
 """Reads of many items: ``query``, ``count`` and ``scan``, on the table or an index.
 
-:class:`QueryMixin` is part of :class:`~dynafile.table.Dynafile`; the range
-arithmetic on sort keys (``_Bounds``, ``_range``) lives here too.
+The public :class:`~dynafile.table.Dynafile` methods call :func:`query` and
+:func:`scan` with the table core; the range arithmetic on sort keys
+(:class:`_Bounds`, :func:`_range`) lives here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import (
-    Any,
-    Callable,
-)
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import ValidationError
-from .expressions import KeyCondition, Used, check_placeholders, parse_key_condition, to_predicate
+from .expressions import (
+    KeyCondition,
+    Used,
+    check_placeholders,
+    compile_projection,
+    parse_key_condition,
+    to_predicate,
+)
+from .indexes import Index
 from .keys import check_key_value, normalize_key
-from .pages import Page
+from .pages import Page, Progress
+from .storage.layout import TABLE
 from .storage.partition import keep_checked
 from .ttl import is_expired
 
-__all__ = ["QueryMixin"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import TableCore
+
+__all__ = ["UNSET", "FilterSpec", "projection_of", "query", "scan"]
 
 Item = dict
 FilterSpec = Any
-_UNSET: Any = object()
+#: ``query``'s "no partition key given" (``None`` is a value a caller may mean).
+UNSET: Any = object()
+Projector = Optional[Callable[[Item], Item]]
 
 
+def query(
+    core: TableCore,
+    pk: Any = UNSET,
+    positional_filter: FilterSpec = None,
+    *,
+    sk: KeyCondition | None = None,
+    starts_with: Any = None,
+    scan_index_forward: bool = True,
+    filter: FilterSpec = None,
+    key_condition: Any = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    projection: None | str | Sequence[str] = None,
+    limit: int | None = None,
+    exclusive_start_key: Mapping[str, Any] | None = None,
+    index: str | None = None,
+) -> Page:
+    """Return the items of one partition (item collection), in sort-key
+    order (see :meth:`dynafile.table.Dynafile.query` for the arguments).
 
-class QueryMixin:
-    """``query``, ``count`` and ``scan`` (mixed into :class:`Dynafile`)."""
+    Raises:
+        ValidationError: bad key, condition, filter, projection or limit.
+    """
+    core.check_open()
+    used = Used()
+    ix = core.index(index) if index is not None else None
+    pk_name = core.pk_attribute if ix is None else ix.partition_attribute(core.pk_attribute)
+    sk_name = core.sk_attribute if ix is None else ix.sk_attribute
+    if key_condition is not None:
+        if pk is not UNSET or sk is not None:
+            raise ValidationError("give either key_condition or pk/sk, not both",
+                                  attribute="key_condition")
+        pk, sk = parse_key_condition(key_condition, names, values, pk_name=pk_name,
+                                     sk_name=sk_name, used=used)
+    elif pk is UNSET:
+        raise ValidationError("query needs a partition key value", attribute="pk")
+    predicate = _filter_of(positional_filter, filter, names, values, used)
+    project = projection_of(projection, names, used)
+    check_placeholders(names, values, used)
+    types = core.key_types
+    check_key_value(pk_name, pk, types.get(pk_name))
+    npk = normalize_key(pk)
+    bounds = _sk_bounds(core, sk, starts_with, scan_index_forward, sk_name)
+    limit = _check_limit(limit)
+    start_sk = None
+    if exclusive_start_key is not None:
+        if ix is None:
+            key = core.key(exclusive_start_key)
+            spk, start_sk = key.npk, key.nsk
+        else:
+            spk, start_sk = ix.start_entry(dict(exclusive_start_key), core.pk_attribute,
+                                           core.sk_attribute)
+        if spk != npk:
+            raise ValidationError("exclusive_start_key belongs to another partition",
+                                  attribute="exclusive_start_key")
+    space = TABLE if ix is None else ix.space
+    with core.reading() as engine:
+        part = engine.partition(engine.digest(npk), npk, space)
+        pairs = _range(part.items, bounds, not scan_index_forward, start_sk, limit,
+                       tuple_mode=ix is not None)
+    progress = Progress()
+    return Page(_evaluate(core, progress, pairs, predicate, project, limit, npk, ix), progress)
 
-    def query(
-        self,
-        pk: Any = _UNSET,
-        _filter: FilterSpec = None,
-        *,
-        sk: KeyCondition | None = None,
-        starts_with: Any = None,
-        scan_index_forward: bool = True,
-        filter: FilterSpec = None,
-        key_condition: Any = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        projection: None | str | Sequence[str] = None,
-        limit: int | None = None,
-        exclusive_start_key: Mapping[str, Any] | None = None,
-        index: str | None = None,
-    ) -> Page:
-        """Return the items of one partition (item collection), in sort-key order.
 
-        Args:
-            pk: the partition key value.
-            sk: a sort-key condition, e.g. ``Key("SK").begins_with("order#")``
-                (``eq lt lte gt gte between begins_with``).
-            starts_with: the original dynafile's start position, inclusive in
-                the walk direction: forward, sort keys ``>= starts_with``;
-                reverse, sort keys ``<= starts_with``.
-            scan_index_forward: ``False`` walks in descending order.
-            filter / _filter: applied after the key condition: a callable, a
-                builder condition, a DynamoDB string (with ``names`` /
-                ``values``) or a filtration string.
-            key_condition: instead of ``pk``/``sk``, a whole key condition
-                (DynamoDB string or ``Key(...) & Key(...)``).
-            projection: attributes to return.
-            limit: the most items to *evaluate* (before the filter), like
-                DynamoDB's ``Limit``.
-            exclusive_start_key: a page's ``last_evaluated_key``, to go on.
-            index: query a secondary index: ``pk`` is then the index's
-                partition key value and ``sk`` a condition on its sort key;
-                items come in index sort-key order, as the index projects them.
+def scan(
+    core: TableCore,
+    positional_filter: FilterSpec = None,
+    *,
+    filter: FilterSpec = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    projection: None | str | Sequence[str] = None,
+    limit: int | None = None,
+    exclusive_start_key: Mapping[str, Any] | None = None,
+    segment: int | None = None,
+    total_segments: int | None = None,
+    index: str | None = None,
+) -> Page:
+    """Return every item of the table or an index, partition by partition
+    (see :meth:`dynafile.table.Dynafile.scan` for the arguments).
 
-        Returns:
-            A :class:`~dynafile.pages.Page`: iterate it for items, or read
-            ``.items`` and ``.last_evaluated_key``.
+    Raises:
+        ValidationError: bad filter, projection, limit or segment.
+    """
+    core.check_open()
+    ix = core.index(index) if index is not None else None
+    used = Used()
+    predicate = _filter_of(positional_filter, filter, names, values, used)
+    project = projection_of(projection, names, used)
+    check_placeholders(names, values, used)
+    limit = _check_limit(limit)
+    if (segment is None) != (total_segments is None):
+        raise ValidationError("segment and total_segments go together", attribute="segment")
+    if total_segments is not None:
+        if not isinstance(total_segments, int) or isinstance(total_segments, bool) or not (
+                1 <= total_segments <= 1_000_000):
+            raise ValidationError("must be an int from 1 to 1000000",
+                                  attribute="total_segments")
+        if not isinstance(segment, int) or isinstance(segment, bool) or not (
+                0 <= segment < total_segments):
+            raise ValidationError("must be an int from 0 to total_segments - 1",
+                                  attribute="segment")
+    start: tuple[str, Any] | None = None
+    if exclusive_start_key is not None:
+        if ix is None:
+            key = core.key(exclusive_start_key)
+            spk, ssk = key.npk, key.nsk
+        else:
+            spk, ssk = ix.start_entry(dict(exclusive_start_key), core.pk_attribute,
+                                      core.sk_attribute)
+        start = (core.engine.digest(spk), ssk)
+    space = TABLE if ix is None else ix.space
+    pairs = _scan_pairs(core, start, segment, total_segments, space)
+    progress = Progress()
+    return Page(_evaluate(core, progress, pairs, predicate, project, limit, None, ix), progress)
 
-        Raises:
-            ValidationError: bad key, condition, filter, projection or limit.
-        """
-        self._check_open()
-        used = Used()
-        ix = self._index(index) if index is not None else None
-        pk_name = ix_pk = self.pk_attribute if ix is None or ix.kind == "l" else ix.pk_attribute
-        sk_name = self.sk_attribute if ix is None else ix.sk_attribute
-        if key_condition is not None:
-            if pk is not _UNSET or sk is not None:
-                raise ValidationError("give either key_condition or pk/sk, not both",
-                                      attribute="key_condition")
-            pk, sk = parse_key_condition(key_condition, names, values, pk_name=pk_name,
-                                         sk_name=sk_name, used=used)
-        elif pk is _UNSET:
-            raise ValidationError("query needs a partition key value", attribute="pk")
-        predicate = self._filter_of(_filter, filter, names, values, used)
-        project = self._projection(projection, names, used)
-        check_placeholders(names, values, used)
-        check_key_value(ix_pk, pk, self._schema.key_types.get(ix_pk))
-        npk = normalize_key(pk)
-        bounds = self._sk_bounds(sk, starts_with, scan_index_forward, sk_name)
-        limit = _check_limit(limit)
-        start_sk = None
-        if exclusive_start_key is not None:
-            if ix is None:
-                _, _, spk, start_sk = self._key_only(exclusive_start_key)
+
+def projection_of(projection: Any, names: Any, used: Used | None = None) -> Projector:
+    """Compile a projection (a list of paths or a ProjectionExpression),
+    or ``None`` for whole items. Without ``used`` the placeholders are
+    checked here (nothing else of the request uses them).
+
+    Raises:
+        ValidationError: a bad projection, or unused or missing names.
+    """
+    if projection is None:
+        if names is not None and used is None:
+            check_placeholders(names, None, None)
+        return None
+    holder = Used() if used is None else used
+    project = compile_projection(projection, names, used=holder)
+    if used is None:
+        check_placeholders(names, None, holder)
+    return project
+
+
+def _scan_pairs(core: TableCore, start: tuple[str, Any] | None, segment: int | None,
+                total: int | None, space: str) -> Iterator[tuple[Any, Any, bytes, Any]]:
+    with core.reading() as engine:
+        digests = engine.digests(space)
+    for digest in digests:
+        if total is not None and int(digest[:8], 16) % total != segment:
+            continue
+        if start is not None and digest < start[0]:
+            continue
+        with core.reading() as engine:
+            part = engine.partition(digest, None, space)
+            items = part.items
+            if start is not None and digest == start[0]:
+                keys = list(items.irange(minimum=start[1], inclusive=(False, True)))
+                pairs = [(k, items[k]) for k in keys]
             else:
-                spk, start_sk = self._indexes.start_entry(ix, dict(exclusive_start_key))
-            if spk != npk:
-                raise ValidationError("exclusive_start_key belongs to another partition",
-                                      attribute="exclusive_start_key")
-        engine = self._engine
-        space = "" if ix is None else ix.space
-        with engine.lock.thread_lock:
-            engine.refresh()
-            part = engine.partition(engine.digest(npk), npk, space)
-            pairs = _range(part.items, bounds, not scan_index_forward, start_sk, limit,
-                           tuple_mode=ix is not None)
-        page = Page(iter(()))
-        make_key = None if ix is None else (lambda p, e, ix=ix: self._indexes.lek(ix, p, e))
-        page._source = self._evaluate(page, pairs, predicate, project, limit, npk, make_key)
-        return page
+                pairs = list(items.items())
+            pk = part.pk
+        for sk, data in pairs:
+            yield pk, sk, data, items
 
-    def _index(self, name: Any) -> Any:
-        """Return the live index ``name`` (refreshing the schema once if unknown)."""
-        if not isinstance(name, str):
-            raise ValidationError("must be an index name", attribute="index")
-        index = self._indexes.indexes.get(name)
-        if index is None:
-            with self._engine.lock.thread_lock:
-                self._refresh_schema()
-            index = self._indexes.indexes.get(name)
-        if index is None:
-            raise ValidationError(f"the table has no index named {name!r}", attribute="index")
-        if index.kind == "g" and self._schema.extra["gsis"][name].get("state") != "ACTIVE":
-            raise ValidationError(f"index {name!r} is still being created (backfilling)",
-                                  attribute="index")
-        return index
 
-    def count(self, pk: Any = _UNSET, _filter: FilterSpec = None, **kwargs: Any) -> int:
-        """Return how many items :meth:`query` would return (DynamoDB's
-        ``Select=COUNT``). Takes the same arguments except ``projection``."""
-        return self.query(pk, _filter, **kwargs).count
+def _filter_of(positional: FilterSpec, keyword: FilterSpec, names: Any, values: Any,
+               used: Any) -> Callable[[Item], bool] | None:
+    if positional is not None and keyword is not None:
+        raise ValidationError("give the filter once (filter= or _filter=)", attribute="filter")
+    spec = keyword if keyword is not None else positional
+    if spec is None:
+        return None
+    return to_predicate(spec, names, values, used=used)
 
-    def scan(
-        self,
-        _filter: FilterSpec = None,
-        *,
-        filter: FilterSpec = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        projection: None | str | Sequence[str] = None,
-        limit: int | None = None,
-        exclusive_start_key: Mapping[str, Any] | None = None,
-        segment: int | None = None,
-        total_segments: int | None = None,
-        index: str | None = None,
-    ) -> Page:
-        """Return every item of the table (partition by partition, each in
-        sort-key order), optionally filtered.
 
-        ``segment`` / ``total_segments`` split the table for a parallel scan:
-        the segments together cover every item exactly once. ``index`` scans
-        a secondary index instead. Other arguments as in :meth:`query`.
-        Iteration is lazy when there is no ``limit``.
+def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,
+               sk_name: str | None) -> _Bounds:
+    bounds = _Bounds()
+    types = core.key_types
+    if sk is not None:
+        if sk_name is None:
+            raise ValidationError("the table (or index) has no sort key", attribute="sk")
+        if not isinstance(sk, KeyCondition):
+            raise ValidationError("sk must be a Key(...) condition, e.g. "
+                                  "Key('SK').begins_with('a')", attribute="sk")
+        if sk.name != sk_name:
+            raise ValidationError(f"condition is on {sk.name!r}, not the sort key "
+                                  f"{sk_name!r}", attribute="sk")
+        expected = types.get(sk_name)
+        for value in sk.values:
+            check_key_value(sk_name, value, expected)
+        values = [normalize_key(v) for v in sk.values]
+        if sk.op == "begins_with" and not isinstance(values[0], (str, bytes)):
+            raise ValidationError("begins_with needs a string or bytes prefix", attribute="sk")
+        bounds.apply(sk.op, values)
+    if starts_with is not None:
+        if sk_name is None:
+            raise ValidationError("the table has no sort key", attribute="starts_with")
+        check_key_value(sk_name, starts_with, types.get(sk_name))
+        bounds.apply("gte" if forward else "lte", [normalize_key(starts_with)])
+    return bounds
 
-        Raises:
-            ValidationError: bad filter, projection, limit or segment.
-        """
-        self._check_open()
-        ix = self._index(index) if index is not None else None
-        used = Used()
-        predicate = self._filter_of(_filter, filter, names, values, used)
-        project = self._projection(projection, names, used)
-        check_placeholders(names, values, used)
-        limit = _check_limit(limit)
-        if (segment is None) != (total_segments is None):
-            raise ValidationError("segment and total_segments go together", attribute="segment")
-        if total_segments is not None:
-            if not isinstance(total_segments, int) or isinstance(total_segments, bool) or not (
-                    1 <= total_segments <= 1_000_000):
-                raise ValidationError("must be an int from 1 to 1000000",
-                                      attribute="total_segments")
-            if not isinstance(segment, int) or isinstance(segment, bool) or not (
-                    0 <= segment < total_segments):
-                raise ValidationError("must be an int from 0 to total_segments - 1",
-                                      attribute="segment")
-        start: tuple[str, Any] | None = None
-        if exclusive_start_key is not None:
-            if ix is None:
-                _, _, spk, ssk = self._key_only(exclusive_start_key)
-            else:
-                spk, ssk = self._indexes.start_entry(ix, dict(exclusive_start_key))
-            start = (self._engine.digest(spk), ssk)
-        page = Page(iter(()))
-        space = "" if ix is None else ix.space
-        pairs = self._scan_pairs(start, segment, total_segments, space)
-        make_key = None if ix is None else (lambda p, e, ix=ix: self._indexes.lek(ix, p, e))
-        page._source = self._evaluate(page, pairs, predicate, project, limit, None, make_key)
-        return page
 
-    def _scan_pairs(self, start: tuple[str, Any] | None, segment: int | None,
-                    total: int | None, space: str = "") -> Iterator[tuple[Any, Any, bytes, Any]]:
-        engine = self._engine
-        with engine.lock.thread_lock:
-            engine.refresh()
-            digests = engine.digests("" if space.startswith("l:") else space)
-        for digest in digests:
-            if total is not None and int(digest[:8], 16) % total != segment:
-                continue
-            if start is not None and digest < start[0]:
-                continue
-            with engine.lock.thread_lock:
-                part = engine.partition(digest, None, space)
-                items = part.items
-                if start is not None and digest == start[0]:
-                    keys = list(items.irange(minimum=start[1], inclusive=(False, True)))
-                    pairs = [(k, items[k]) for k in keys]
+def _evaluate(
+    core: TableCore,
+    progress: Progress,
+    pairs: Iterable[tuple[Any, Any, bytes, Any]],
+    predicate: Callable[[Item], bool] | None,
+    project: Projector,
+    limit: int | None,
+    pk: Any,
+    index: Index | None,
+) -> Iterator[Item]:
+    """Yield the items of ``pairs`` that pass TTL and the filter, projected,
+    reporting through ``progress``."""
+    load = core.load
+    ttl = core.ttl_attribute
+    now = core.now() if ttl is not None else 0.0
+    evaluated = 0
+    last: tuple[Any, Any] | None = None
+    for item_pk, sk, data, items in pairs:
+        if limit is not None and evaluated >= limit:
+            if last is not None:
+                if index is None:
+                    progress.last_key = core.key_dict(*last)
                 else:
-                    pairs = list(items.items())
-                pk = part.pk
-            for sk, data in pairs:
-                yield pk, sk, data, items
-
-    def _filter_of(self, positional: FilterSpec, keyword: FilterSpec, names: Any, values: Any,
-                   used: Any) -> Callable[[Item], bool] | None:
-        if positional is not None and keyword is not None:
-            raise ValidationError("give the filter once (filter= or _filter=)", attribute="filter")
-        spec = keyword if keyword is not None else positional
-        if spec is None:
-            return None
-        return to_predicate(spec, names, values, used=used)
-
-    def _sk_bounds(self, sk: Any, starts_with: Any, forward: bool,
-                   sk_name: str | None) -> _Bounds:
-        bounds = _Bounds()
-        if sk is not None:
-            if sk_name is None:
-                raise ValidationError("the table (or index) has no sort key", attribute="sk")
-            if not isinstance(sk, KeyCondition):
-                raise ValidationError("sk must be a Key(...) condition, e.g. "
-                                      "Key('SK').begins_with('a')", attribute="sk")
-            if sk.name != sk_name:
-                raise ValidationError(f"condition is on {sk.name!r}, not the sort key "
-                                      f"{sk_name!r}", attribute="sk")
-            expected = self._schema.key_types.get(sk_name)
-            for value in sk.values:
-                check_key_value(sk_name, value, expected)
-            values = [normalize_key(v) for v in sk.values]
-            if sk.op == "begins_with" and not isinstance(values[0], (str, bytes)):
-                raise ValidationError("begins_with needs a string or bytes prefix", attribute="sk")
-            bounds.apply(sk.op, values)
-        if starts_with is not None:
-            if sk_name is None:
-                raise ValidationError("the table has no sort key", attribute="starts_with")
-            check_key_value(sk_name, starts_with, self._schema.key_types.get(sk_name))
-            bounds.apply("gte" if forward else "lte", [normalize_key(starts_with)])
-        return bounds
-
-    def _evaluate(
-        self,
-        page: Page,
-        pairs: Iterable[tuple[Any, Any, bytes, Any]],
-        predicate: Callable[[Item], bool] | None,
-        project: Callable[[Item], Item] | None,
-        limit: int | None,
-        pk: Any,
-        make_key: Callable[[Any, Any], Item] | None = None,
-    ) -> Iterator[Item]:
-        """Yield the items of ``pairs`` that pass TTL and the filter, projected;
-        set ``page._scanned`` and, when ``limit`` stops the walk early,
-        ``page._lek``."""
-        loads = self._load_held
-        ttl = self.ttl_attribute
-        now = self._clock() if ttl is not None else 0.0
-        evaluated = 0
-        last: tuple[Any, Any] | None = None
-        for item_pk, sk, data, items in pairs:
-            if limit is not None and evaluated >= limit:
-                if last is not None:
-                    page._lek = (make_key or self._key_dict)(*last)
-                return
-            evaluated += 1
-            page._scanned = evaluated
-            last = (pk if item_pk is None else item_pk, sk)
-            item = loads(data)
-            if data.__class__ is not bytes:
-                keep_checked(items, sk, data)
-            if ttl is not None and is_expired(item, ttl, now):
-                continue
-            if predicate is not None and not predicate(item):
-                continue
-            yield project(item) if project is not None else item
-
-    def _key_dict(self, pk: Any, sk: Any) -> Item:
-        key = {self.pk_attribute: pk}
-        if self.sk_attribute is not None:
-            key[self.sk_attribute] = sk
-        return key
+                    progress.last_key = index.last_key(last[0], last[1], core.pk_attribute,
+                                                       core.sk_attribute)
+            return
+        evaluated += 1
+        progress.scanned = evaluated
+        last = (pk if item_pk is None else item_pk, sk)
+        item = load(data)
+        if data.__class__ is not bytes:
+            keep_checked(items, sk, data)
+        if ttl is not None and is_expired(item, ttl, now):
+            continue
+        if predicate is not None and not predicate(item):
+            continue
+        yield project(item) if project is not None else item
 
 
 class _Bounds:

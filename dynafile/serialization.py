@@ -66,7 +66,7 @@ def _checked_item(loads: Callable[[bytes], Any], data: bytes) -> Any:
         item = loads(data)
     except UnsafeDataError:
         raise
-    except Exception as exc:  # decoders raise many types for damaged input
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types for damaged input
         raise CorruptFileError("(stored item)", None,
                                f"item bytes do not decode: {type(exc).__name__}: {exc}") from None
     if not isinstance(item, dict):

@@ -1,82 +1,131 @@
-"""The table: :class:`Dynafile`, its reads and writes.
+"""The table: :class:`Dynafile`, the public face of one open table.
 
-Every write becomes one record in the table's write-ahead log (see
-:mod:`dynafile.storage.engine`); every read first applies what other
-processes committed. Items go in and come out as independent copies: the
-store keeps serialized bytes and hands out freshly deserialized dicts.
+Every method validates its request, then works through the table core
+(:class:`dynafile.core.TableCore`): writes describe themselves as
+:mod:`dynafile.writes` kinds and go through the one write step; reads
+first apply what other processes committed. Items go in and come out as
+independent copies: the store keeps serialized bytes and hands out freshly
+deserialized dicts.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Union,
-)
+from typing import TYPE_CHECKING, Any, Callable, Union
 
-from typing_extensions import Self
-
-from .changes import VIEW_TYPES, StreamRecord
-from .errors import (
-    ClosedError,
-    ConditionalCheckFailedError,
-    ItemTooLargeError,
-    SchemaMismatchError,
-    ValidationError,
-)
-from .expressions import (
-    Used,
-    check_placeholders,
-    compile_projection,
-    compile_update,
-    to_predicate,
-)
-from .indexes import GSI, LSI, IndexSet, index_from_json
-from .keys import MAX_KEY_BYTES, check_key_value, extract_key, normalize_key
-from .maintenance import MaintenanceMixin
-from .query import QueryMixin
+from .batch import BatchWriter
+from .core import TableCore
+from .errors import ValidationError
+from .expressions import KeyCondition, Used, check_placeholders, to_predicate
+from .indexes import GSI, LSI, Index
+from .keys import MAX_KEY_BYTES
+from .listeners import StreamListener
+from .maintenance import create_gsi, drop_gsi
+from .pages import Page
+from .query import UNSET, projection_of, query, scan
 from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
-from .storage.engine import TOKEN_SPACE, Engine
-from .storage.log import FLAG_EXPIRED, Op
-from .storage.partition import keep_checked
-from .streams import Event, Listeners, StreamListener
-from .ttl import is_expired
+from .streams import VIEW_TYPES, ChangeStream, Position, StreamRecord
+from .streams import consumer_position as _consumer_position
+from .streams import reset_consumer as _reset_consumer
+from .streams import stream as _stream
+from .transactions import Transaction, transact_get, transact_write
+from .ttl import Sweeper, sweep
+from .writes import Delete, Put, Update
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batch import BatchWriter
+    from .check import CheckReport
 
 __all__ = ["Dynafile"]
 
 Item = dict[str, Any]
 FilterSpec = Union[None, str, Callable[[Item], bool], Any]
 _RETURN_WRITE = ("NONE", "ALL_OLD")
+_RETURN_UPDATE = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 #: Text keys this short are valid whatever their characters (4 UTF-8 bytes at most each).
 _SHORT_KEY = MAX_KEY_BYTES // 4
-_RETURN_UPDATE = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
-class Dynafile(QueryMixin, MaintenanceMixin):
+
+def _positive_int(value: Any, attribute: str, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValidationError("must be a positive int" if minimum == 1
+                              else f"must be an int >= {minimum}", attribute=attribute)
+    return value
+
+
+def _seconds(value: Any, attribute: str, *, optional: bool, positive: bool) -> float | None:
+    if value is None and optional:
+        return None
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value)
+            or value < 0 or (positive and value == 0)):
+        kind = "a positive" if positive else "a"
+        raise ValidationError(f"must be {kind} number of seconds"
+                              + (" >= 0" if not positive else "")
+                              + (" or None" if optional else ""), attribute=attribute)
+    return float(value)
+
+
+def _flag(value: Any, attribute: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("must be True or False", attribute=attribute)
+    return value
+
+
+def _attribute_name(value: Any, attribute: str, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValidationError("must be a non-empty string" + (" or None" if optional else ""),
+                              attribute=attribute)
+    return value
+
+
+def _check_indexes(indexes: Any, cls: type, attribute: str) -> list[Any]:
+    if isinstance(indexes, (str, bytes)) or not isinstance(indexes, Iterable):
+        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
+    out = list(indexes)
+    if not all(isinstance(index, cls) for index in out):
+        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
+    if len({index.name for index in out}) != len(out):
+        raise ValidationError("index names must be unique", attribute=attribute)
+    return out
+
+
+def _choice(value: Any, choices: Sequence[str], attribute: str) -> str:
+    if value not in choices:
+        raise ValidationError(f"must be one of {', '.join(choices)}, got {value!r}",
+                              attribute=attribute)
+    return value  # type: ignore[no-any-return]
+
+
+class Dynafile:
     """A table of dict items in a directory, keyed by partition and sort key.
+
+    Table properties (the key attributes, ``ttl_attribute``,
+    ``stream_view_type``, ``serializer``, ``lsis``) belong to the table: they
+    are stored in its ``meta.json`` when it is created. An opener that omits
+    one gets the stored value; one that names another value gets
+    :class:`~dynafile.errors.SchemaMismatchError`. Change the TTL attribute
+    with :meth:`update_time_to_live` and the stream view type with
+    :meth:`update_table`.
 
     Args:
         path: the table directory; created when missing.
-        pk_attribute: name of the partition key attribute.
+        pk_attribute: name of the partition key attribute (``"PK"`` for a new
+            table when omitted).
         sk_attribute: name of the sort key attribute, or ``None`` for a table
-            keyed by partition key alone.
+            keyed by partition key alone (``"SK"`` for a new table when omitted).
         ttl_attribute: name of the attribute holding an expiry time in epoch
-            seconds; expired items are invisible to every read.
+            seconds; expired items are invisible to every read (``None``: no TTL).
         durability: ``"full"`` (default; fsync before a write returns: survives
             power loss) or ``"normal"`` (flushed to the OS: survives a killed
             process, not a power cut).
-        serializer: ``"pickle"`` (default, allowlisted loading), ``"json"``,
-            or a :class:`~dynafile.serialization.Serializer`. Fixed when the
-            table is created.
+        serializer: ``"pickle"`` (allowlisted loading; the default for a new
+            table), ``"json"``, or a :class:`~dynafile.serialization.Serializer`.
         max_item_size: largest serialized item in bytes (400 KB by default).
         cache_bytes: memory budget of the partition cache.
         lock_timeout: seconds to wait for another writer before raising
@@ -94,18 +143,19 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             notifications (watchdog) as they happen, so reads find the work
             done; every read still checks the log itself.
         retention: seconds a log segment is kept after it is checkpointed,
-            so :meth:`stream` readers can catch up (24 hours by default).
+            so :meth:`stream` readers can catch up (24 hours by default; with
+            ``0`` a checkpoint frees the whole log it covers).
         segment_bytes: size after which the log starts a new segment.
         stream_view_type: what record listeners and :meth:`stream` get by
             default: ``"KEYS_ONLY"``, ``"NEW_IMAGE"``, ``"OLD_IMAGE"`` or
             ``"NEW_AND_OLD_IMAGES"`` (the default).
 
     Raises:
-        SchemaMismatchError: the directory holds a table with other key
-            attributes or another serializer.
+        SchemaMismatchError: a table property differs from the stored one.
         UnsupportedFormatError: its ``meta.json`` has an unknown format version.
         CorruptFileError: a file fails its checks.
-        ValidationError: an argument is invalid.
+        ValidationError: an argument is invalid (checked before anything is
+            touched).
 
     Example:
         >>> import tempfile
@@ -119,9 +169,9 @@ class Dynafile(QueryMixin, MaintenanceMixin):
     def __init__(
         self,
         path: str | os.PathLike[str] = "",
-        pk_attribute: str = "PK",
-        sk_attribute: str | None = "SK",
-        ttl_attribute: str | None = None,
+        pk_attribute: str = UNSET,
+        sk_attribute: str | None = UNSET,
+        ttl_attribute: str | None = UNSET,
         *,
         durability: str = "full",
         serializer: None | str | Serializer = None,
@@ -137,47 +187,41 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         watch: bool = False,
         retention: float = 24 * 3600.0,
         segment_bytes: int = 64 << 20,
-        stream_view_type: str = "NEW_AND_OLD_IMAGES",
+        stream_view_type: str = UNSET,
     ) -> None:
-        if not isinstance(pk_attribute, str) or not pk_attribute:
-            raise ValidationError("must be a non-empty string", attribute="pk_attribute")
-        if sk_attribute is not None and (not isinstance(sk_attribute, str) or not sk_attribute):
-            raise ValidationError("must be a non-empty string or None", attribute="sk_attribute")
-        if sk_attribute == pk_attribute:
-            raise ValidationError("sort key must differ from the partition key",
-                                  attribute="sk_attribute")
-        if ttl_attribute is not None and (not isinstance(ttl_attribute, str) or not ttl_attribute):
-            raise ValidationError("must be a non-empty string or None", attribute="ttl_attribute")
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValidationError("must be a directory path", attribute="path")
+        requested: dict[str, Any] = {}
+        if pk_attribute is not UNSET:
+            requested["pk_attribute"] = _attribute_name(pk_attribute, "pk_attribute", False)
+        if sk_attribute is not UNSET:
+            requested["sk_attribute"] = _attribute_name(sk_attribute, "sk_attribute", True)
+        if ttl_attribute is not UNSET:
+            requested["ttl_attribute"] = _attribute_name(ttl_attribute, "ttl_attribute", True)
+        if stream_view_type is not UNSET:
+            requested["stream_view_type"] = _choice(stream_view_type, VIEW_TYPES,
+                                                    "stream_view_type")
+        if lsis is not None:
+            requested["lsis"] = {i.name: i.definition() for i in _check_indexes(lsis, LSI,
+                                                                                "lsis")}
+        wanted_gsis = _check_indexes(gsis, GSI, "gsis") if gsis is not None else []
         if durability not in ("full", "normal"):
             raise ValidationError("must be 'full' or 'normal'", attribute="durability")
-        if not isinstance(max_item_size, int) or max_item_size <= 0:
-            raise ValidationError("must be a positive int", attribute="max_item_size")
-        if not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0:
-            raise ValidationError("must be a number of seconds >= 0", attribute="retention")
-        if not isinstance(segment_bytes, int) or segment_bytes < 4096:
-            raise ValidationError("must be an int >= 4096", attribute="segment_bytes")
-        if ttl_sweep_interval is not None and (
-                not isinstance(ttl_sweep_interval, (int, float))
-                or isinstance(ttl_sweep_interval, bool) or not ttl_sweep_interval > 0):
-            raise ValidationError("must be a positive number of seconds",
-                                  attribute="ttl_sweep_interval")
-        if stream_view_type not in VIEW_TYPES:
-            raise ValidationError(f"must be one of {', '.join(VIEW_TYPES)}",
-                                  attribute="stream_view_type")
-        self.stream_view_type = stream_view_type
+        chosen = None if serializer is None else get_serializer(serializer)
+        _positive_int(max_item_size, "max_item_size")
+        _positive_int(cache_bytes, "cache_bytes", 0)
+        _positive_int(checkpoint_bytes, "checkpoint_bytes")
+        _positive_int(segment_bytes, "segment_bytes", 4096)
+        _seconds(lock_timeout, "lock_timeout", optional=True, positive=False)
+        _seconds(retention, "retention", optional=False, positive=False)
+        interval = _seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
+                            positive=True)
+        _flag(read_only, "read_only")
+        _flag(watch, "watch")
+        if clock is not None and not callable(clock):
+            raise ValidationError("must be a function returning epoch seconds", attribute="clock")
         self.path = os.path.abspath(os.fspath(path) or ".")
-        self.pk_attribute = pk_attribute
-        self.sk_attribute = sk_attribute
-        self.ttl_attribute = ttl_attribute
         self.durability = durability
-        self.max_item_size = max_item_size
-        self._serializer = get_serializer(serializer)
-        self._dumps = self._serializer.dumps
-        self._loads = self._serializer.loads  # bytes from anywhere: always checked
-        self._load_held = self._serializer.load_stored  # bytes the engine holds
-        self._clock = clock or time.time
-        self._listeners = Listeners()
-        self._record_listeners = Listeners()
         if not read_only:
             if not os.path.isdir(self.path):
                 fs.makedirs(self.path)
@@ -185,252 +229,99 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         elif not os.path.isdir(self.path):
             raise ValidationError(f"{self.path} does not exist", attribute="path")
         self.read_only = read_only
-        self._engine = Engine(
-            self.path,
-            durability=durability,
-            cache_bytes=cache_bytes,
-            checkpoint_bytes=checkpoint_bytes,
-            segment_bytes=segment_bytes,
-            retention=float(retention),
-            lock_timeout=lock_timeout,
+        self._sweeper: Sweeper | None = None
+        self._core = TableCore(
+            self.path, requested=requested, serializer=chosen, gsis=wanted_gsis,
             read_only=read_only,
-            clock=self._clock,
-            watch=watch,
-        )
-        self._pending_types: dict[str, str] = {}
-        self._meta_sig: Any = None
-        self._indexes = IndexSet(pk_attribute, sk_attribute, (), self._dumps, self._load_held,
-                                 self._all_key_types, self._fix_key_types)
+            max_item_size=max_item_size, clock=clock or time.time, durability=durability,
+            cache_bytes=cache_bytes, checkpoint_bytes=checkpoint_bytes,
+            segment_bytes=segment_bytes, retention=float(retention),
+            lock_timeout=lock_timeout, watch=watch)
         try:
-            self._schema = self._open_schema(_check_indexes(gsis, GSI, "gsis"),
-                                             _check_indexes(lsis, LSI, "lsis"))
+            if not read_only:
+                for index in wanted_gsis:
+                    create_gsi(self._core, index)
+                for name, data in list(self._core.schema.gsis.items()):
+                    if data.get("state") != "ACTIVE":
+                        create_gsi(self._core, GSI.from_json(name, data))  # resume a backfill
+            if interval is not None and not read_only:
+                self._sweeper = Sweeper(self._core, interval)
         except BaseException:
-            self._engine.close(checkpoint=False)
+            self._core.close(checkpoint=False)
             raise
-        self._engine.on_commit = self._on_commit
-        self._engine.on_lock = self._on_lock
-        self._engine.before_append = self._before_append
-        if not read_only:
-            for index in gsis or ():
-                self.create_gsi(index)
-            for name, data in list(self._schema.extra.get("gsis", {}).items()):
-                if data.get("state") != "ACTIVE":
-                    self.create_gsi(index_from_json("g", name, data))  # resume a backfill
-        self._sweeper_stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
-        if ttl_sweep_interval is not None and ttl_attribute is not None and not read_only:
-            self._sweeper = threading.Thread(target=self._sweep_loop,
-                                             args=(float(ttl_sweep_interval),),
-                                             name="dynafile-ttl-sweeper", daemon=True)
-            self._sweeper.start()
 
-    def _open_schema(self, gsis: Sequence[GSI], lsis: Sequence[LSI] | None) -> Schema:
-        lock = self._engine.lock.shared() if self.read_only else self._engine.lock.exclusive()
-        with lock:
-            schema = Schema.read(self.path)
-            if schema is None:
-                if self.read_only:
-                    raise SchemaMismatchError(f"{self.path} holds no dynafile table (no meta.json)")
-                schema = Schema(self.pk_attribute, self.sk_attribute, self._serializer.name,
-                                ttl_attribute=self.ttl_attribute,
-                                extra={"gsis": {}, "lsis": {i.name: i.definition()
-                                                            for i in lsis or ()}})
-                schema.write(self.path)
-            else:
-                schema.check_compatible(self.pk_attribute, self.sk_attribute,
-                                        self._serializer.name)
-                stored = schema.extra.get("lsis", {})
-                if lsis is not None and {i.name: i.definition() for i in lsis} != stored:
-                    raise SchemaMismatchError(
-                        f"table has local indexes {sorted(stored)} as created; LSIs cannot be "
-                        f"added, changed or removed later")
-            for index in gsis:
-                data = schema.extra.get("gsis", {}).get(index.name)
-                if data is not None and index_from_json("g", index.name, data) != index:
-                    raise SchemaMismatchError(
-                        f"global index {index.name!r} exists with another definition: {data}")
-            self._meta_sig = self._stat_meta()
-            self._schema = schema
-            self._load_indexes()
-        return schema
+    # ---------------------------------------------------------- properties
 
-    # -------------------------------------------------------------- schema
+    @property
+    def pk_attribute(self) -> str:
+        """The partition key attribute."""
+        return self._core.pk_attribute
 
-    def _stat_meta(self) -> Any:
-        try:
-            st = os.stat(os.path.join(self.path, "meta.json"))
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    @property
+    def sk_attribute(self) -> str | None:
+        """The sort key attribute (``None``: the table has none)."""
+        return self._core.sk_attribute
 
-    def _load_indexes(self) -> None:
-        extra = self._schema.extra
-        defs = [index_from_json("g", n, d) for n, d in extra.get("gsis", {}).items()]
-        defs += [index_from_json("l", n, d) for n, d in extra.get("lsis", {}).items()]
-        self._indexes = IndexSet(self.pk_attribute, self.sk_attribute, defs, self._dumps,
-                                 self._load_held, self._all_key_types, self._fix_key_types)
-        self._engine.live_spaces = {"", TOKEN_SPACE} | {index.space for index in defs}
-        self._engine.derive = self._indexes.derive if defs else None
+    @property
+    def ttl_attribute(self) -> str | None:
+        """The TTL attribute (``None``: items never expire)."""
+        return self._core.ttl_attribute
 
-    def _refresh_schema(self) -> None:
-        """Reload ``meta.json`` when another process replaced it. One stat."""
-        sig = self._stat_meta()
-        if sig != self._meta_sig:
-            schema = Schema.read(self.path)
-            if schema is not None:
-                self._schema = schema
-                self._meta_sig = sig
-                self._load_indexes()
+    @property
+    def stream_view_type(self) -> str:
+        """The images change records carry by default."""
+        return self._core.view_type
 
-    def _on_lock(self) -> None:
-        self._pending_types.clear()
-        self._refresh_schema()
+    @property
+    def max_item_size(self) -> int:
+        """The largest serialized item accepted, in bytes."""
+        return self._core.max_item_size
 
-    def _before_append(self) -> None:
-        if self._pending_types:
-            # meta.json first: if writing it fails, the types stay pending (and
-            # the write fails), so no record is ever appended under a key type
-            # that meta.json does not fix.
-            schema = self._schema
-            before = dict(schema.key_types)
-            schema.key_types.update(self._pending_types)
-            try:
-                schema.write(self.path)
-            except BaseException:
-                schema.key_types.clear()
-                schema.key_types.update(before)
-                raise
-            self._pending_types.clear()
-            self._meta_sig = self._stat_meta()
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last write committed, by any process
+        (pass it as ``stream(from_sequence=...)`` to follow what comes next).
+        One ``fstat``."""
+        return self._core.log_position().lsn
 
-    def _all_key_types(self) -> dict[str, str | None]:
-        if not self._pending_types:
-            return self._schema.key_types
-        return {**self._schema.key_types, **self._pending_types}
+    @property
+    def indexes(self) -> dict[str, Index]:
+        """The table's secondary indexes by name (GSI and LSI objects)."""
+        core = self._core
+        with core.engine.lock.thread_lock:
+            core.reload_schema()
+        return dict(core.indexes.indexes)
 
-    # ------------------------------------------------------------ plumbing
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Fold the log into partition files and release locks. Idempotent.
-
-        Using the table afterwards raises :class:`~dynafile.errors.ClosedError`.
-        """
-        stop = getattr(self, "_sweeper_stop", None)
-        if stop is not None:
-            stop.set()
-            if self._sweeper is not None and self._sweeper is not threading.current_thread():
-                self._sweeper.join()
-        self._engine.close()
+    def describe(self) -> dict[str, Any]:
+        """Return the table's definition: key attributes and their fixed types,
+        TTL attribute, stream view type, serializer, and each index with its
+        kind and state (``"CREATING"`` while a backfill runs, else ``"ACTIVE"``).
+        Reads ``meta.json`` afresh (one ``stat``)."""
+        core = self._core
+        with core.engine.lock.thread_lock:
+            core.reload_schema()
+        schema: Schema = core.schema
+        indexes = {}
+        for section in ("gsis", "lsis"):
+            for name, data in getattr(schema, section).items():
+                entry = {k: v for k, v in data.items() if k != "state"}
+                entry["kind"] = "GSI" if section == "gsis" else "LSI"
+                entry["state"] = data.get("state", "ACTIVE")
+                indexes[name] = entry
+        return {
+            "path": self.path,
+            "pk_attribute": schema.pk_attribute,
+            "sk_attribute": schema.sk_attribute,
+            "key_types": dict(schema.key_types),
+            "ttl_attribute": schema.ttl_attribute,
+            "stream_view_type": schema.view_type,
+            "serializer": schema.serializer,
+            "indexes": indexes,
+        }
 
     def __repr__(self) -> str:
         return (f"Dynafile({self.path!r}, pk_attribute={self.pk_attribute!r}, "
                 f"sk_attribute={self.sk_attribute!r})")
-
-    def _check_open(self) -> None:
-        if self._engine.closed:
-            raise ClosedError("the table is closed")
-
-    def _key_of(self, obj: Any, what: str) -> tuple[Any, Any, Any, Any]:
-        """Return ``(pk, sk, normalised pk, normalised sk)`` of an item or key."""
-        pk, sk = extract_key(obj, self.pk_attribute, self.sk_attribute,
-                             self._schema.key_types, what)
-        # A table without a sort key keeps each item under the sort key "",
-        # a value no real sort key can have.
-        return pk, sk, normalize_key(pk), "" if sk is None else normalize_key(sk)
-
-    @property
-    def _text_keys(self) -> bool:
-        """Whether both key attributes are fixed to strings (get_item's fast path)."""
-        types = self._schema.key_types
-        return types.get(self.pk_attribute) == "S" and types.get(self.sk_attribute) == "S"
-
-    def _key_only(self, key: Any) -> tuple[Any, Any, Any, Any]:
-        """Like :meth:`_key_of` for a key dict, which must hold nothing else."""
-        result = self._key_of(key, "key")
-        if len(key) != (1 if self.sk_attribute is None else 2):
-            extra = [name for name in key if name not in (self.pk_attribute, self.sk_attribute)]
-            raise ValidationError(
-                f"key holds attributes that are not part of the table's key: {sorted(extra)}",
-                attribute="key",
-            )
-        return result
-
-    def _dump(self, item: Mapping[str, Any]) -> bytes:
-        for name in item:
-            if not isinstance(name, str) or not name:
-                raise ValidationError(f"attribute names must be non-empty strings, got {name!r}",
-                                      attribute="item")
-        data = self._dumps(dict(item))
-        if len(data) > self.max_item_size:
-            raise ItemTooLargeError(len(data), self.max_item_size)
-        return data
-
-    def _visible(self, data: bytes | None) -> Item | None:
-        """Deserialize stored bytes; ``None`` for absent or expired items."""
-        if data is None:
-            return None
-        item = self._load_held(data)
-        if self.ttl_attribute is not None and is_expired(item, self.ttl_attribute, self._clock()):
-            return None
-        return item
-
-    def _fix_key_types(self, *pairs: tuple[str, Any]) -> None:
-        """Under the write lock: check each key attribute's type against the one
-        fixed for it; a first use fixes it in ``meta.json`` just before the
-        record is appended (so a write that fails fixes nothing)."""
-        types = self._schema.key_types
-        for name, value in pairs:
-            known = types.get(name) or self._pending_types.get(name)
-            code = check_key_value(name, value, known)
-            if known is None:
-                self._pending_types[name] = code
-
-    def _key_pairs(self, pk: Any, sk: Any) -> tuple[tuple[str, Any], ...]:
-        if self.sk_attribute is None:
-            return ((self.pk_attribute, pk),)
-        return ((self.pk_attribute, pk), (self.sk_attribute, sk))
-
-    def _on_commit(self, lsn: int, ops: list[Op]) -> None:
-        records = self._record_listeners
-        if not self._listeners and not records:
-            return
-        loads = self._load_held
-        changes = [op for op in ops if not op.space]  # index entries are not changes
-        view = self.stream_view_type
-        for index, op in enumerate(changes):
-            new = loads(op.new) if op.new is not None else None
-            old = loads(op.old) if op.old is not None else None
-            expired = bool(op.flags & FLAG_EXPIRED)
-            event = Event("PUT" if new is not None else "DELETE", new, old, lsn, expired)
-            if self._listeners:
-                self._listeners.emit(event)
-            if records:
-                keys = {self.pk_attribute: op.pk}
-                if self.sk_attribute is not None:
-                    keys[self.sk_attribute] = op.sk
-                records.emit(StreamRecord(
-                    lsn, index, event.event_name, keys,
-                    new if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") else None,
-                    old if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") else None,
-                    expired, len(changes)))
-
-    def _condition(self, condition: FilterSpec, names: Any, values: Any, used: Any) -> Any:
-        if condition is None:
-            return None
-        return to_predicate(condition, names, values, used=used)
-
-    @staticmethod
-    def _check_choice(value: str, choices: Sequence[str], attribute: str) -> str:
-        if value not in choices:
-            raise ValidationError(f"must be one of {', '.join(choices)}, got {value!r}",
-                                  attribute=attribute)
-        return value
 
     # -------------------------------------------------------------- writes
 
@@ -450,7 +341,7 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             item: the item; must hold the key attributes.
             condition: a condition the current item must meet (builder,
                 DynamoDB string with ``names``/``values``, or callable);
-                a missing item is checked as ``{}``.
+                a missing (or expired) item is checked as ``{}``.
             return_values: ``"NONE"`` or ``"ALL_OLD"`` (the replaced item).
             return_values_on_condition_check_failure: ``"ALL_OLD"`` puts the
                 current item on the raised error.
@@ -465,36 +356,16 @@ class Dynafile(QueryMixin, MaintenanceMixin):
 
         Cost: O(log n) plus one log append (and fsync in ``"full"`` mode).
         """
-        self._check_open()
-        pk, sk, npk, nsk = self._key_of(item, "item")
-        data = self._dump(item)
-        used = Used()
-        predicate = self._condition(condition, names, values, used)
-        check_placeholders(names, values, used)
-        self._check_choice(return_values, _RETURN_WRITE, "return_values")
-        self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
-                           "return_values_on_condition_check_failure")
-        engine = self._engine
-        digest = engine.digest(npk)
-
-        def prepare() -> tuple[list[Op], Item | None]:
-            self._fix_key_types(*self._key_pairs(pk, sk))
-            current = engine.partition(digest, npk).items.get(nsk)
-            old = None
-            if current is not None and (predicate is not None or return_values == "ALL_OLD"
-                                        or self.ttl_attribute is not None):
-                old = self._visible(current)
-                if old is None:
-                    current = None  # expired: as if absent
-            if predicate is not None and not predicate(old if old is not None else {}):
-                raise ConditionalCheckFailedError(
-                    item=old if return_values_on_condition_check_failure == "ALL_OLD" else None)
-            result = old if return_values == "ALL_OLD" else None
-            if current == data:
-                return [], result
-            return [Op(npk, nsk, data, current)], result
-
-        return engine.write(prepare)
+        core = self._core
+        core.check_open()
+        key = core.item_key(item)
+        data = core.dump(item)
+        predicate, want_old = self._condition(condition, names, values, Used(),
+                                              return_values_on_condition_check_failure)
+        _choice(return_values, _RETURN_WRITE, "return_values")
+        new = item if item.__class__ is dict else dict(item)
+        (outcome,) = core.commit([Put(key, data, new, predicate, want_old)])  # type: ignore[arg-type]
+        return outcome.old if return_values == "ALL_OLD" else None
 
     def delete_item(
         self,
@@ -514,30 +385,14 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             ValidationError: bad key or expression (nothing written).
             ConditionalCheckFailedError: the condition did not hold.
         """
-        self._check_open()
-        _, _, npk, nsk = self._key_only(key)
-        used = Used()
-        predicate = self._condition(condition, names, values, used)
-        check_placeholders(names, values, used)
-        self._check_choice(return_values, _RETURN_WRITE, "return_values")
-        self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
-                           "return_values_on_condition_check_failure")
-        engine = self._engine
-        digest = engine.digest(npk)
-
-        def prepare() -> tuple[list[Op], Item | None]:
-            current = engine.partition(digest, npk).items.get(nsk)
-            old = self._visible(current)
-            if predicate is not None and not predicate(old if old is not None else {}):
-                raise ConditionalCheckFailedError(
-                    item=old if return_values_on_condition_check_failure == "ALL_OLD" else None)
-            if current is None:
-                return [], None
-            result = old if return_values == "ALL_OLD" else None
-            # An expired item is deleted for real, but reported as absent.
-            return [Op(npk, nsk, None, current if old is not None else None)], result
-
-        return engine.write(prepare)
+        core = self._core
+        core.check_open()
+        item_key = core.key(key)
+        predicate, want_old = self._condition(condition, names, values, Used(),
+                                              return_values_on_condition_check_failure)
+        _choice(return_values, _RETURN_WRITE, "return_values")
+        (outcome,) = core.commit([Delete(item_key, predicate, want_old)])
+        return outcome.old if return_values == "ALL_OLD" else None
 
     def update_item(
         self,
@@ -574,62 +429,38 @@ class Dynafile(QueryMixin, MaintenanceMixin):
             ItemTooLargeError: the updated item is over ``max_item_size``.
             ConditionalCheckFailedError: the condition did not hold.
         """
-        self._check_open()
-        pk, sk, npk, nsk = self._key_only(key)
+        core = self._core
+        core.check_open()
+        item_key = core.key(key)
         used = Used()
-        plan = self._update_plan(update, names, values, used, set=set, remove=remove, add=add,
-                                 delete=delete)
-        predicate = self._condition(condition, names, values, used)
+        plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
+                                delete=delete)
+        predicate, want_old = self._condition(condition, names, values, used,
+                                              return_values_on_condition_check_failure)
+        _choice(return_values, _RETURN_UPDATE, "return_values")
+        (outcome,) = core.commit([Update(item_key, plan, predicate, want_old)])
+        old, new = outcome
+        if return_values == "ALL_OLD":
+            return old
+        if return_values == "ALL_NEW":
+            return new
+        touched = plan.top_level_attributes
+        if return_values == "UPDATED_OLD":
+            return {k: v for k, v in (old or {}).items() if k in touched}
+        if return_values == "UPDATED_NEW":
+            return {k: v for k, v in (new or {}).items() if k in touched}
+        return None
+
+    @staticmethod
+    def _condition(condition: FilterSpec, names: Any, values: Any, used: Used,
+                   on_failure: str) -> tuple[Callable[[Item], bool] | None, bool]:
+        """Compile a write's condition and check its placeholders."""
+        predicate = None if condition is None else to_predicate(condition, names, values,
+                                                                used=used)
         check_placeholders(names, values, used)
-        self._check_choice(return_values, _RETURN_UPDATE, "return_values")
-        self._check_choice(return_values_on_condition_check_failure, _RETURN_WRITE,
-                           "return_values_on_condition_check_failure")
-        engine = self._engine
-        digest = engine.digest(npk)
-
-        def prepare() -> tuple[list[Op], Item | None]:
-            self._fix_key_types(*self._key_pairs(pk, sk))
-            current = engine.partition(digest, npk).items.get(nsk)
-            old = self._visible(current)
-            if predicate is not None and not predicate(old if old is not None else {}):
-                raise ConditionalCheckFailedError(
-                    item=old if return_values_on_condition_check_failure == "ALL_OLD" else None)
-            new, data = self._updated(plan, old, pk, sk)
-            visible_old = current if old is not None else None
-            result = _update_result(return_values, old, new, plan.top_level_attributes)
-            if visible_old == data:
-                return [], result
-            return [Op(npk, nsk, data, visible_old)], result
-
-        return engine.write(prepare)
-
-    def _update_plan(self, update: str | None, names: Any, values: Any, used: Used,
-                     **plain: Any) -> Any:
-        """Compile an update (expression or plain form) that leaves the keys alone.
-
-        Raises:
-            ValidationError: a bad expression, or one that updates a key attribute.
-        """
-        plan = compile_update(update, names, values, used=used, **plain)
-        for name in (self.pk_attribute, self.sk_attribute):
-            if name is not None and name in plan.top_level_attributes:
-                raise ValidationError(
-                    f"Cannot update attribute {name}. This attribute is part of the key",
-                    attribute=name)
-        return plan
-
-    def _updated(self, plan: Any, old: Item | None, pk: Any, sk: Any) -> tuple[Item, bytes]:
-        """The item ``plan`` makes of ``old`` (``None``: a new item), and its bytes.
-
-        Raises:
-            ValidationError / ItemTooLargeError: the update cannot apply, or the
-                result is too large.
-        """
-        new = plan.apply(old)
-        new[self.pk_attribute] = pk
-        if self.sk_attribute is not None:
-            new[self.sk_attribute] = sk
-        return new, self._dump(new)
+        want_old = _choice(on_failure, _RETURN_WRITE,
+                           "return_values_on_condition_check_failure") == "ALL_OLD"
+        return predicate, want_old
 
     # --------------------------------------------------------------- reads
 
@@ -653,43 +484,24 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         Cost: O(log n) when the partition is cached; one fstat to see other
         processes' writes.
         """
-        self._check_open()
+        core = self._core
+        core.check_open()
         npk = nsk = None
-        if key.__class__ is dict and len(key) == 2 and self._text_keys:
+        types = core.key_types
+        if (key.__class__ is dict and len(key) == 2 and types.get(core.pk_attribute) == "S"
+                and types.get(core.sk_attribute or "") == "S"):
             # The common case, validated inline: short text keys on a table
             # whose key attributes are fixed to strings.
-            npk, nsk = key.get(self.pk_attribute), key.get(self.sk_attribute)
+            npk, nsk = key.get(core.pk_attribute), key.get(core.sk_attribute)  # type: ignore[arg-type]
             if not (npk.__class__ is str and nsk.__class__ is str
                     and 0 < len(npk) <= _SHORT_KEY and 0 < len(nsk) <= _SHORT_KEY):
                 npk = None
         if npk is None:
-            _, _, npk, nsk = self._key_only(key)
-        project = self._projection(projection, names)
-        engine = self._engine
-        with engine.lock.thread_lock:
-            engine.refresh()
-            items = engine.partition(engine.digest(npk), npk).items
-            data = items.get(nsk)
-            if data is None:
-                return None
-            item = self._load_held(data)
-            if data.__class__ is not bytes:
-                keep_checked(items, nsk, data)
-        ttl = self.ttl_attribute
-        if ttl is not None and is_expired(item, ttl, self._clock()):
-            return None
-        return item if project is None else project(item)
-
-    def _projection(self, projection: Any, names: Any, used: Any = None) -> Any:
-        if projection is None:
-            if names is not None and used is None:
-                check_placeholders(names, None, None)
-            return None
-        holder = Used() if used is None else used
-        project = compile_projection(projection, names, used=holder)
-        if used is None:
-            check_placeholders(names, None, holder)
-        return project
+            item_key = core.key(key)
+            npk, nsk = item_key.npk, item_key.nsk
+        project = projection_of(projection, names)
+        item = core.get(npk, nsk)
+        return item if item is None or project is None else project(item)
 
     def batch_get(
         self,
@@ -699,72 +511,159 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         names: Mapping[str, str] | None = None,
     ) -> list[Item | None]:
         """Return the items with these keys, in the same order, ``None`` for
-        each missing (or expired) one. All keys are validated before any is read.
+        each missing (or expired) one. All keys are validated before any is
+        read, and all are read as one snapshot.
 
         Raises:
             ValidationError: a key is invalid.
         """
-        self._check_open()
+        core = self._core
+        core.check_open()
         if isinstance(keys, Mapping) or not isinstance(keys, Iterable):
             raise ValidationError("keys must be a list of key dicts", attribute="keys")
-        normalised = [self._key_only(key)[2:] for key in keys]
-        project = self._projection(projection, names)
-        engine = self._engine
-        with engine.lock.thread_lock:
-            engine.refresh()
-            found = [engine.partition(engine.digest(npk), npk).items.get(nsk)
-                     for npk, nsk in normalised]
-        items = [self._visible(data) for data in found]
+        normalised = [(k.npk, k.nsk) for k in map(core.key, keys)]
+        project = projection_of(projection, names)
+        items = core.get_many(normalised)
         if project is not None:
             items = [None if item is None else project(item) for item in items]
         return items
 
+    def query(
+        self,
+        pk: Any = UNSET,
+        _filter: FilterSpec = None,
+        *,
+        sk: KeyCondition | None = None,
+        starts_with: Any = None,
+        scan_index_forward: bool = True,
+        filter: FilterSpec = None,
+        key_condition: Any = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: None | str | Sequence[str] = None,
+        limit: int | None = None,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+        index: str | None = None,
+    ) -> Page:
+        """Return the items of one partition (item collection), in sort-key order.
+
+        Args:
+            pk: the partition key value.
+            sk: a sort-key condition, e.g. ``Key("SK").begins_with("order#")``
+                (``eq lt lte gt gte between begins_with``).
+            starts_with: the original dynafile's start position, inclusive in
+                the walk direction: forward, sort keys ``>= starts_with``;
+                reverse, sort keys ``<= starts_with``.
+            scan_index_forward: ``False`` walks in descending order.
+            filter / _filter: applied after the key condition: a callable, a
+                builder condition, a DynamoDB string (with ``names`` /
+                ``values``) or a filtration string.
+            key_condition: instead of ``pk``/``sk``, a whole key condition
+                (DynamoDB string or ``Key(...) & Key(...)``).
+            projection: attributes to return.
+            limit: the most items to *evaluate* (before the filter), like
+                DynamoDB's ``Limit``.
+            exclusive_start_key: a page's ``last_evaluated_key``, to go on.
+            index: query a secondary index: ``pk`` is then the index's
+                partition key value and ``sk`` a condition on its sort key;
+                items come in index sort-key order, as the index projects them.
+
+        Returns:
+            A :class:`~dynafile.pages.Page`: iterate it for items, or read
+            ``.items`` and ``.last_evaluated_key``.
+
+        Raises:
+            ValidationError: bad key, condition, filter, projection or limit.
+
+        Cost: O(log n + k) for k items evaluated.
+        """
+        return query(self._core, pk, _filter, sk=sk, starts_with=starts_with,
+                     scan_index_forward=scan_index_forward, filter=filter,
+                     key_condition=key_condition, names=names, values=values,
+                     projection=projection, limit=limit,
+                     exclusive_start_key=exclusive_start_key, index=index)
+
+    def count(self, pk: Any = UNSET, _filter: FilterSpec = None, **kwargs: Any) -> int:
+        """Return how many items :meth:`query` would return (DynamoDB's
+        ``Select=COUNT``). Takes the same arguments except ``projection``."""
+        return self.query(pk, _filter, **kwargs).count
+
+    def scan(
+        self,
+        _filter: FilterSpec = None,
+        *,
+        filter: FilterSpec = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: None | str | Sequence[str] = None,
+        limit: int | None = None,
+        exclusive_start_key: Mapping[str, Any] | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+        index: str | None = None,
+    ) -> Page:
+        """Return every item of the table (partition by partition, each in
+        sort-key order), optionally filtered.
+
+        ``segment`` / ``total_segments`` split the table for a parallel scan:
+        the segments together cover every item exactly once. ``index`` scans
+        a secondary index instead. Other arguments as in :meth:`query`.
+        Iteration is lazy when there is no ``limit``.
+
+        Raises:
+            ValidationError: bad filter, projection, limit or segment.
+            ClosedError: the table was closed while the scan was iterated.
+
+        Cost: O(n) for the whole table.
+        """
+        return scan(self._core, _filter, filter=filter, names=names, values=values,
+                    projection=projection, limit=limit,
+                    exclusive_start_key=exclusive_start_key, segment=segment,
+                    total_segments=total_segments, index=index)
+
     # ------------------------------------------------------------- batches
 
-    def batch_writer(self, flush_amount: int = 1000) -> BatchWriter:
-        """Return a context manager that buffers puts and deletes and writes
-        them as one log record (one fsync) on exit and whenever
-        ``flush_amount`` operations are buffered. The last write to a key wins.
+    def batch_writer(self, flush_amount: int | None = None) -> BatchWriter:
+        """Return a context manager that buffers puts and deletes.
+
+        A block that finishes commits them as one log record (one fsync),
+        all or nothing; a block that raises writes nothing of itself. With
+        ``flush_amount`` every so many buffered writes are committed at once
+        (for bulk loads): an exception then leaves the records already
+        flushed. The last write to a key wins.
+
+        Raises:
+            ValidationError: ``flush_amount`` is not a positive int.
         """
-        from .batch import BatchWriter
+        self._core.check_open()
+        return BatchWriter(self._core, flush_amount)
 
-        self._check_open()
-        return BatchWriter(self, flush_amount)
+    # -------------------------------------------------------- transactions
 
-    def _write_batch(self, entries: list[tuple[str, Any, Any, Any, Any, bytes | None]]) -> None:
-        """Commit prepared batch entries ``(kind, pk, sk, npk, nsk, data)`` as one record."""
-        engine = self._engine
+    def transact_write(self, actions: Sequence[Mapping[str, Any]], *,
+                       token: str | None = None, max_actions: int = 100) -> None:
+        """Commit put/update/delete/condition-check actions all or nothing.
 
-        def prepare() -> tuple[list[Op], None]:
-            pending: dict[tuple[Any, Any], bytes | None] = {}
-            ops: list[Op] = []
-            append = ops.append
-            checked = set()  # key types depend on the values' classes only
-            partitions: dict[Any, Any] = {}  # a batch comes back to few partitions often
-            ttl = self.ttl_attribute
-            for kind, pk, sk, npk, nsk, data in entries:
-                if kind == "put":
-                    classes = (pk.__class__, sk.__class__)
-                    if classes not in checked:
-                        self._fix_key_types(*self._key_pairs(pk, sk))
-                        checked.add(classes)
-                items = partitions.get(npk)
-                if items is None:
-                    items = partitions[npk] = engine.partition(engine.digest(npk), npk).items
-                slot = (npk, nsk)
-                if slot in pending:
-                    current = pending[slot]
-                else:
-                    current = items.get(nsk)
-                    if current is not None and ttl and self._visible(current) is None:
-                        current = None
-                if current == data:
-                    continue
-                pending[slot] = data
-                append(Op(npk, nsk, data, current))
-            return ops, None
+        See :func:`dynafile.transactions.transact_write` for the actions'
+        form, ``token`` idempotency and the errors raised.
+        """
+        self._core.check_open()
+        transact_write(self._core, actions, token=token, max_actions=max_actions)
 
-        engine.write(prepare)
+    def transact_get(self, keys: Sequence[Mapping[str, Any]], *, projection: Any = None,
+                     names: Mapping[str, str] | None = None,
+                     max_items: int = 100) -> list[Item | None]:
+        """Read up to ``max_items`` items as one consistent snapshot
+        (see :func:`dynafile.transactions.transact_get`)."""
+        self._core.check_open()
+        return transact_get(self._core, keys, projection=projection, names=names,
+                            max_items=max_items)
+
+    def transaction(self, *, retries: int = 0) -> Transaction:
+        """Return an optimistic, serializable transaction context manager
+        (see :class:`dynafile.transactions.Transaction`)."""
+        self._core.check_open()
+        return Transaction(self._core, retries=retries)
 
     # ------------------------------------------------------------- streams
 
@@ -772,101 +671,166 @@ class Dynafile(QueryMixin, MaintenanceMixin):
         """Call ``listener`` for every item change this table object commits.
 
         By default it gets the original dynafile's
-        :class:`~dynafile.streams.Event` (action ``"PUT"`` or ``"DELETE"``,
+        :class:`~dynafile.listeners.Event` (action ``"PUT"`` or ``"DELETE"``,
         new, old, sequence, expired). With ``records=True`` it gets a
-        DynamoDB-style :class:`~dynafile.changes.StreamRecord` instead
+        DynamoDB-style :class:`~dynafile.streams.StreamRecord` instead
         (``event_name`` INSERT / MODIFY / REMOVE, ``keys``, and the images
         the table's ``stream_view_type`` includes), the same records
         :meth:`stream` yields. Calls come after the change is committed and
         visible, in commit order; a write that changes nothing calls
-        nothing; a listener that raises is logged and ignored.
+        nothing; a listener that raises is logged and ignored. A listener
+        may write through this table: its changes are delivered next.
 
         Raises:
             ValidationError: ``listener`` is not callable.
         """
-        (self._record_listeners if records else self._listeners).add(listener)
+        (self._core.records if records else self._core.events).add(listener)
 
     def remove_stream_listener(self, listener: StreamListener) -> None:
         """Stop calling ``listener`` (either kind); unknown listeners are ignored."""
-        self._listeners.remove(listener)
-        self._record_listeners.remove(listener)
+        self._core.events.remove(listener)
+        self._core.records.remove(listener)
 
-    # -------------------------------------------------------- transactions
+    def stream(
+        self,
+        *,
+        from_sequence: None | int | Position | StreamRecord = None,
+        consumer: str | None = None,
+        timeout: float | None = None,
+        follow: bool = True,
+        batch: int = 1,
+        view_type: str | None = None,
+        auto_commit: bool = True,
+    ) -> ChangeStream:
+        """Read committed changes from the log, from any process, in commit
+        order (see :func:`dynafile.streams.stream` for the arguments).
 
-    def transact_write(self, actions: Sequence[Mapping[str, Any]], **options: Any) -> Any:
-        """Commit put/update/delete/condition-check actions all or nothing.
-
-        See :func:`dynafile.transactions.transact_write` for the actions'
-        form, ``token`` idempotency and the errors raised.
+        Raises:
+            ValidationError, StreamTrimmedError, ConsumerBusyError,
+            CorruptFileError: see :func:`dynafile.streams.stream`.
         """
-        from .transactions import transact_write
+        return _stream(self._core, from_sequence=from_sequence, consumer=consumer,
+                       timeout=timeout, follow=follow, batch=batch, view_type=view_type,
+                       auto_commit=auto_commit)
 
-        self._check_open()
-        return transact_write(self, actions, **options)
+    def consumer_position(self, name: str) -> None | int | Position:
+        """Return stream consumer ``name``'s committed position, or ``None``
+        (see :func:`dynafile.streams.consumer_position`)."""
+        return _consumer_position(self._core, name)
 
-    def transact_get(self, keys: Sequence[Mapping[str, Any]], **options: Any) -> Any:
-        """Read up to 100 items as one consistent snapshot
-        (see :func:`dynafile.transactions.transact_get`)."""
-        from .transactions import transact_get
-
-        self._check_open()
-        return transact_get(self, keys, **options)
-
-    def transaction(self, **options: Any) -> Any:
-        """Return an optimistic, serializable transaction context manager
-        (see :class:`dynafile.transactions.Transaction`)."""
-        from .transactions import Transaction
-
-        self._check_open()
-        return Transaction(self, **options)
-
-    # ------------------------------------------------------------- streams (log)
-
-    def stream(self, **options: Any) -> Any:
-        """Read committed changes from the log, from any process
-        (see :func:`dynafile.changes.stream`)."""
-        from .changes import stream
-
-        self._check_open()
-        options.setdefault("view_type", self.stream_view_type)
-        return stream(self, **options)
+    def reset_consumer(self, name: str) -> bool:
+        """Forget stream consumer ``name``'s position; return whether it had
+        one (see :func:`dynafile.streams.reset_consumer`)."""
+        return _reset_consumer(self._core, name)
 
     # ---------------------------------------------------------- maintenance
 
-    def check(self) -> Any:
-        """Verify every file of the table and return a report
-        (see :func:`dynafile.check.check`)."""
-        from .check import check
+    def create_gsi(self, name: str | GSI, pk_attribute: str | None = None,
+                   sk_attribute: str | None = None, projection: str = "ALL",
+                   include: Sequence[str] | None = None) -> None:
+        """Add a global secondary index and fill it from the table's items.
 
-        self._check_open()
-        return check(self)
+        Takes a :class:`~dynafile.indexes.GSI` or its arguments. Returns once
+        the index is complete; see :func:`dynafile.maintenance.create_gsi`.
+
+        Raises:
+            SchemaMismatchError: an index of that name exists with another
+                definition (or is a local index).
+            ValidationError: bad arguments, or an item whose index key has a
+                type keys cannot have (the index is then left being created).
+        """
+        self._core.check_open()
+        index = name if isinstance(name, GSI) else GSI(name, pk_attribute,  # type: ignore[arg-type]
+                                                       sk_attribute, projection, include)
+        create_gsi(self._core, index)
+
+    def drop_gsi(self, name: str) -> None:
+        """Remove a global secondary index and its files.
+
+        Raises:
+            ValidationError: the table has no global index ``name``.
+        """
+        self._core.check_open()
+        drop_gsi(self._core, name)
+
+    def update_time_to_live(self, attribute: str | None) -> None:
+        """Set the table's TTL attribute (``None``: turn TTL off), for every
+        process (DynamoDB's UpdateTimeToLive). Items whose new TTL attribute
+        lies in the past become invisible at once.
+
+        Raises:
+            ValidationError: ``attribute`` is not a non-empty string or ``None``.
+        """
+        self._core.check_open()
+        name = _attribute_name(attribute, "attribute", True)
+
+        def change(schema: Schema) -> bool:
+            if schema.ttl_attribute == name:
+                return False
+            schema.ttl_attribute = name
+            return True
+
+        self._core.change_schema(change)
+
+    def update_table(self, *, stream_view_type: str) -> None:
+        """Change the table's stream view type, for every process (part of
+        DynamoDB's UpdateTable).
+
+        Raises:
+            ValidationError: not one of the view types.
+        """
+        self._core.check_open()
+        view = _choice(stream_view_type, VIEW_TYPES, "stream_view_type")
+
+        def change(schema: Schema) -> bool:
+            if schema.stream_view_type == view:
+                return False
+            schema.stream_view_type = view
+            return True
+
+        self._core.change_schema(change)
+
+    def sweep_expired(self, batch_size: int = 1000) -> int:
+        """Delete every expired item for real and return how many were deleted.
+
+        The deletes are ordinary logged writes (``batch_size`` per record);
+        their events are ``DELETE`` with ``expired=True`` (DynamoDB's
+        service-identity REMOVE records). A table without ``ttl_attribute``
+        sweeps nothing. Cost: a full scan.
+
+        Raises:
+            ValidationError: ``batch_size`` is not a positive int.
+        """
+        return sweep(self._core, _positive_int(batch_size, "batch_size"))
+
+    def check(self) -> CheckReport:
+        """Verify every file of the table and return a report
+        (see :func:`dynafile.check.check`).
+
+        Cost: reads every file; writers wait meanwhile.
+        """
+        from .check import check  # imported on first use: a plain get does not need it
+
+        return check(self._core)
 
     def checkpoint(self) -> int:
         """Fold the log into partition files now; return how many were written."""
-        self._check_open()
-        return self._engine.checkpoint()
+        return self._core.checkpoint()
 
+    # ------------------------------------------------------------ plumbing
 
-def _check_indexes(indexes: Any, cls: type, attribute: str) -> Any:
-    if indexes is None:
-        return None if cls is LSI else ()
-    if isinstance(indexes, (str, bytes)) or not isinstance(indexes, Iterable):
-        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
-    out = list(indexes)
-    if not all(isinstance(index, cls) for index in out):
-        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
-    if len({index.name for index in out}) != len(out):
-        raise ValidationError("index names must be unique", attribute=attribute)
-    return out
+    def __enter__(self) -> Dynafile:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-def _update_result(mode: str, old: Item | None, new: Item, names: Any) -> Item | None:
-    if mode == "ALL_OLD":
-        return old
-    if mode == "ALL_NEW":
-        return new
-    if mode == "UPDATED_OLD":
-        return {k: v for k, v in (old or {}).items() if k in names}
-    if mode == "UPDATED_NEW":
-        return {k: v for k, v in new.items() if k in names}
-    return None
+    def close(self) -> None:
+        """Fold the log into partition files and release locks. Idempotent.
+
+        Using the table afterwards raises :class:`~dynafile.errors.ClosedError`.
+        """
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        self._core.close()

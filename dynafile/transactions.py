@@ -12,9 +12,11 @@ Two forms:
   nothing read has changed in any process before writing one record.
   Optimistic and serializable.
 
-Idempotency tokens are kept in the same log record as the writes they
-protect (space ``x:tokens``, checkpointed under ``_txtokens/``), so a token
-is remembered exactly when its transaction committed.
+Both describe their writes with :mod:`dynafile.writes` and commit them
+through the one write step. Idempotency tokens are kept in the same log
+record as the writes they protect (the token space, checkpointed under
+``_txtokens/``), so a token is remembered exactly when its transaction
+committed.
 """
 
 from __future__ import annotations
@@ -24,28 +26,26 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
-from typing_extensions import Self
-
-from .errors import (
-    CancellationReason,
-    ConditionalCheckFailedError,
-    TransactionCanceledError,
-    TransactionConflictError,
-    ValidationError,
-)
+from .errors import ConditionalCheckFailedError, TransactionConflictError, ValidationError
 from .expressions import Used, check_placeholders, to_predicate
-from .storage.engine import TOKEN_SPACE
+from .query import projection_of
+from .storage.layout import TOKENS
 from .storage.log import Op
+from .writes import (
+    ConditionCheck,
+    Delete,
+    ItemKey,
+    Put,
+    Unchanged,
+    Update,
+    Write,
+    prepare_record,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .table import Dynafile
+    from .core import TableCore
 
 __all__ = ["TOKEN_LIFETIME", "Transaction", "transact_get", "transact_write"]
 
@@ -72,31 +72,18 @@ _ALLOWED = {
 }
 
 
-class _Action:
-    """One validated action of a transact_write request."""
-
-    __slots__ = ("data", "kind", "npk", "nsk", "pk", "plan", "predicate", "sk", "want_item")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.data: bytes | None = None
-        self.plan: Any = None
-        self.predicate: Any = None
-        self.want_item = False
-
-
 def _check_max(value: Any, attribute: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValidationError("must be a positive int", attribute=attribute)
     return value
 
 
-def _compile_action(table: Dynafile, index: int, entry: Any) -> _Action:
+def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
     where = f"actions[{index}]"
     if not isinstance(entry, Mapping) or len(entry) != 1:
         raise ValidationError("each action must be a dict with one key: put, update, delete or "
                               "condition_check", attribute=where)
-    (name, body), = entry.items()
+    ((name, body),) = entry.items()
     kind = _KINDS.get(name)
     if kind is None:
         raise ValidationError(f"unknown action {name!r}; use put, update, delete or "
@@ -106,34 +93,39 @@ def _compile_action(table: Dynafile, index: int, entry: Any) -> _Action:
     unknown = set(body) - _ALLOWED[kind]
     if unknown:
         raise ValidationError(f"unknown arguments for {kind}: {sorted(unknown)}", attribute=where)
-    action = _Action(kind)
     names, values = body.get("names"), body.get("values")
     used = Used()
+    plan = None
     if kind == "put":
         if "item" not in body:
             raise ValidationError("a put needs item=", attribute=where)
-        action.pk, action.sk, action.npk, action.nsk = table._key_of(body["item"], "item")
-        action.data = table._dump(body["item"])
+        key = core.item_key(body["item"])
+        data = core.dump(body["item"])
     else:
         if "key" not in body:
             raise ValidationError(f"a {kind} needs key=", attribute=where)
-        action.pk, action.sk, action.npk, action.nsk = table._key_only(body["key"])
+        key = core.key(body["key"])
     if kind == "update":
-        action.plan = table._update_plan(body.get("update"), names, values, used,
-                                         set=body.get("set"), remove=body.get("remove"),
-                                         add=body.get("add"), delete=body.get("delete"))
+        plan = core.update_plan(body.get("update"), names, values, used, set=body.get("set"),
+                                remove=body.get("remove"), add=body.get("add"),
+                                delete=body.get("delete"))
     condition = body.get("condition")
     if kind == "condition_check" and condition is None:
         raise ValidationError("a condition_check needs condition=", attribute=where)
-    if condition is not None:
-        action.predicate = to_predicate(condition, names, values, used=used)
+    predicate = None if condition is None else to_predicate(condition, names, values, used=used)
     check_placeholders(names, values, used)
     mode = body.get("return_values_on_condition_check_failure", "NONE")
     if mode not in ("NONE", "ALL_OLD"):
         raise ValidationError("return_values_on_condition_check_failure must be NONE or ALL_OLD",
                               attribute=where)
-    action.want_item = mode == "ALL_OLD"
-    return action
+    want_item = mode == "ALL_OLD"
+    if kind == "put":
+        return Put(key, data, None, predicate, want_item)
+    if kind == "update":
+        return Update(key, plan, predicate, want_item)
+    if kind == "delete":
+        return Delete(key, predicate, want_item)
+    return ConditionCheck(key, predicate, want_item)
 
 
 def _canonical(value: Any, depth: int = 0) -> Any:
@@ -168,7 +160,7 @@ def _fingerprint(actions: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def transact_write(table: Dynafile, actions: Sequence[Mapping[str, Any]], *,
+def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
                    token: str | None = None, max_actions: int = 100) -> None:
     """Commit put / update / delete / condition-check actions all or nothing.
 
@@ -180,7 +172,7 @@ def transact_write(table: Dynafile, actions: Sequence[Mapping[str, Any]], *,
     ``return_values_on_condition_check_failure``.
 
     Args:
-        table: the table.
+        core: the table.
         actions: up to ``max_actions`` actions, each on a different item.
         token: an idempotency token (ClientRequestToken): repeating the same
             request with the same token within 10 minutes writes nothing and
@@ -210,23 +202,19 @@ def transact_write(table: Dynafile, actions: Sequence[Mapping[str, Any]], *,
                               f"{len(entries)}", attribute="actions")
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
         raise ValidationError("must be a string of 1 to 36 characters", attribute="token")
-    compiled = [_compile_action(table, i, entry) for i, entry in enumerate(entries)]
-    seen = set()
-    for action in compiled:
-        slot = (action.npk, action.nsk)
-        if slot in seen:
-            raise ValidationError("Transaction request cannot include multiple operations on "
-                                  "one item", attribute="actions")
-        seen.add(slot)
+    writes = [_compile_action(core, i, entry) for i, entry in enumerate(entries)]
+    if len({(w.key.npk, w.key.nsk) for w in writes}) != len(writes):
+        raise ValidationError("Transaction request cannot include multiple operations on "
+                              "one item", attribute="actions")
     fingerprint = _fingerprint(entries) if token is not None else ""
-    engine = table._engine
 
-    def prepare() -> tuple[list[Op], None]:
-        now = table._clock()
-        token_part = None
+    def build() -> tuple[list[Op], None]:
+        now = core.now()
+        tokens = None
         if token is not None:
-            token_part = engine.partition(engine.digest(_TOKEN_PK), _TOKEN_PK, TOKEN_SPACE)
-            held = token_part.items.get(token)
+            engine = core.engine
+            tokens = engine.partition(engine.digest(_TOKEN_PK), _TOKEN_PK, TOKENS).items
+            held = tokens.get(token)
             if held is not None:
                 record = json.loads(bytes(held))
                 if now - record["time"] < TOKEN_LIFETIME:
@@ -235,52 +223,19 @@ def transact_write(table: Dynafile, actions: Sequence[Mapping[str, Any]], *,
                             "IdempotentParameterMismatch: the token was used for a different "
                             "request within the last 10 minutes", attribute="token")
                     return [], None
-        ops: list[Op] = []
-        reasons: list[CancellationReason] = []
-        failed = False
-        for action in compiled:
-            digest = engine.digest(action.npk)
-            current = engine.partition(digest, action.npk).items.get(action.nsk)
-            old = table._visible(current)
-            visible = current if old is not None else None
-            if action.predicate is not None and not action.predicate(old if old is not None
-                                                                      else {}):
-                reasons.append(CancellationReason(
-                    "ConditionalCheckFailed", "The conditional request failed",
-                    old if action.want_item else None))
-                failed = True
-                continue
-            try:
-                if action.kind == "put":
-                    table._fix_key_types(*table._key_pairs(action.pk, action.sk))
-                    if visible != action.data:
-                        ops.append(Op(action.npk, action.nsk, action.data, visible))
-                elif action.kind == "update":
-                    table._fix_key_types(*table._key_pairs(action.pk, action.sk))
-                    _, data = table._updated(action.plan, old, action.pk, action.sk)
-                    if visible != data:
-                        ops.append(Op(action.npk, action.nsk, data, visible))
-                elif action.kind == "delete" and current is not None:
-                    ops.append(Op(action.npk, action.nsk, None, visible))
-            except ValidationError as exc:
-                reasons.append(CancellationReason("ValidationError", str(exc)))
-                failed = True
-                continue
-            reasons.append(CancellationReason(None))
-        if failed:
-            raise TransactionCanceledError(reasons)
-        if token_part is not None:
+        ops = prepare_record(core, writes, now=now, atomic=True).ops
+        if tokens is not None:
             record = json.dumps({"request": fingerprint, "time": now}).encode()
-            ops.append(Op(_TOKEN_PK, token, record, None, 0, TOKEN_SPACE))
-            for old_token, held in list(token_part.items.items()):
+            ops.append(Op(_TOKEN_PK, token, record, None, 0, TOKENS))
+            for old_token, held in list(tokens.items()):
                 if old_token != token and now - json.loads(bytes(held))["time"] >= TOKEN_LIFETIME:
-                    ops.append(Op(_TOKEN_PK, old_token, None, None, 0, TOKEN_SPACE))
+                    ops.append(Op(_TOKEN_PK, old_token, None, None, 0, TOKENS))
         return ops, None
 
-    engine.write(prepare)
+    core.write(build)
 
 
-def transact_get(table: Dynafile, keys: Sequence[Mapping[str, Any]], *,
+def transact_get(core: TableCore, keys: Sequence[Mapping[str, Any]], *,
                  projection: Any = None, names: Mapping[str, str] | None = None,
                  max_items: int = 100) -> list[Item | None]:
     """Read up to ``max_items`` items as one consistent snapshot.
@@ -298,11 +253,15 @@ def transact_get(table: Dynafile, keys: Sequence[Mapping[str, Any]], *,
     keys = list(keys)
     if len(keys) > max_items:
         raise ValidationError(f"at most {max_items} keys, got {len(keys)}", attribute="keys")
-    slots = [table._key_only(key)[2:] for key in keys]
+    slots = [(k.npk, k.nsk) for k in map(core.key, keys)]
     if len(set(slots)) != len(slots):
         raise ValidationError("Transaction request cannot include multiple operations on one "
                               "item", attribute="keys")
-    return table.batch_get(keys, projection=projection, names=names)
+    project = projection_of(projection, names)
+    items = core.get_many(slots)
+    if project is not None:
+        items = [None if item is None else project(item) for item in items]
+    return items
 
 
 class Transaction:
@@ -326,33 +285,34 @@ class Transaction:
             same table in the same thread, or used after it ended.
     """
 
-    def __init__(self, table: Dynafile, *, retries: int = 0) -> None:
+    def __init__(self, core: TableCore, *, retries: int = 0) -> None:
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValidationError("must be an int >= 0", attribute="retries")
-        self._table = table
+        self._core = core
         self.retries = retries
-        self._reads: dict[tuple[Any, Any], bytes | None] = {}
-        # (npk, nsk) -> (pk, sk, item bytes or None for a delete), in first-write order
-        self._writes: dict[tuple[Any, Any], tuple[Any, Any, bytes | None]] = {}
+        # (npk, nsk) -> (key, stored bytes seen), in first-read order
+        self._reads: dict[tuple[Any, Any], tuple[ItemKey, bytes | None]] = {}
+        # (npk, nsk) -> (key, item bytes or None for a delete), in first-write order
+        self._writes: dict[tuple[Any, Any], tuple[ItemKey, bytes | None]] = {}
         self._state = "new"
         self._seen_lsn = -1
 
     # ----------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Transaction:
         open_here = _open_tables()
-        if id(self._table) in open_here:
+        if id(self._core) in open_here:
             raise ValidationError("transactions do not nest: this thread already has an open "
                                   "transaction on this table; use that one", attribute="transaction")
         if self._state != "new":
             raise ValidationError("a transaction can be entered only once; open a new one",
                                   attribute="transaction")
-        open_here.add(id(self._table))
+        open_here.add(id(self._core))
         self._state = "open"
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _open_tables().discard(id(self._table))
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        _open_tables().discard(id(self._core))
         if exc_type is not None:
             self._state = "rolled back"
             return
@@ -362,14 +322,14 @@ class Transaction:
             self._state = "done"
 
     def __call__(self, fn: F) -> F:
-        table, retries = self._table, self.retries
+        core, retries = self._core, self.retries
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             attempt = 0
             while True:
                 try:
-                    with Transaction(table) as tx:
+                    with Transaction(core) as tx:
                         result = fn(tx, *args, **kwargs)
                     return result
                 except TransactionConflictError:
@@ -385,31 +345,29 @@ class Transaction:
 
     # --------------------------------------------------------------- reads
 
-    def _stored(self, npk: Any, nsk: Any) -> bytes | None:
-        """Current stored bytes (under the thread lock), validating the snapshot."""
-        table = self._table
-        engine = table._engine
-        with engine.lock.thread_lock:
-            engine.refresh()
-            if engine._lsn != self._seen_lsn:
-                for (rpk, rsk), seen in self._reads.items():
-                    now = engine.partition(engine.digest(rpk), rpk).items.get(rsk)
-                    if now != seen:
+    def _stored(self, key: ItemKey) -> bytes | None:
+        """Current stored bytes, validating the snapshot (conflict if any item
+        read earlier has changed since)."""
+        core = self._core
+        with core.reading() as engine:
+            if engine.lsn != self._seen_lsn:
+                for seen_key, seen in self._reads.values():
+                    if core.stored(seen_key.npk, seen_key.nsk) != seen:
                         raise TransactionConflictError(
                             "an item this transaction read was changed by another writer")
-                self._seen_lsn = engine._lsn
-            data = engine.partition(engine.digest(npk), npk).items.get(nsk)
-        slot = (npk, nsk)
+                self._seen_lsn = engine.lsn
+            data = core.stored(key.npk, key.nsk)
+        slot = (key.npk, key.nsk)
         if slot not in self._reads:
-            self._reads[slot] = None if data is None else bytes(data)
+            self._reads[slot] = (key, None if data is None else bytes(data))
         return data
 
-    def _view(self, npk: Any, nsk: Any) -> Item | None:
-        slot = (npk, nsk)
+    def _view(self, key: ItemKey) -> Item | None:
+        slot = (key.npk, key.nsk)
         if slot in self._writes:
-            data = self._writes[slot][2]  # bytes this process wrote: a fresh copy each load
-            return None if data is None else self._table._load_held(data)
-        return self._table._visible(self._stored(npk, nsk))
+            data = self._writes[slot][1]  # bytes this process wrote: a fresh copy each load
+            return None if data is None else self._core.load(data)
+        return self._core.visible(self._stored(key))
 
     def get_item(self, *, key: Mapping[str, Any], projection: Any = None,
                  names: Mapping[str, str] | None = None) -> Item | None:
@@ -420,9 +378,9 @@ class Transaction:
             TransactionConflictError: an item read earlier has changed since.
         """
         self._check_state()
-        _, _, npk, nsk = self._table._key_only(key)
-        project = self._table._projection(projection, names)
-        item = self._view(npk, nsk)
+        item_key = self._core.key(key)
+        project = projection_of(projection, names)
+        item = self._view(item_key)
         return item if item is None or project is None else project(item)
 
     def batch_get(self, keys: Sequence[Mapping[str, Any]]) -> list[Item | None]:
@@ -431,12 +389,9 @@ class Transaction:
 
     # -------------------------------------------------------------- writes
 
-    def _buffer(self, pk: Any, sk: Any, npk: Any, nsk: Any, data: bytes | None) -> None:
-        self._writes[(npk, nsk)] = (pk, sk, data)
-
-    def _check(self, npk: Any, nsk: Any, condition: Any, names: Any, values: Any,
-               used: Any) -> Item | None:
-        current = self._view(npk, nsk)
+    def _check(self, key: ItemKey, condition: Any, names: Any, values: Any,
+               used: Used) -> Item | None:
+        current = self._view(key)
         if condition is not None:
             predicate = to_predicate(condition, names, values, used=used)
             check_placeholders(names, values, used)
@@ -457,12 +412,11 @@ class Transaction:
             ConditionalCheckFailedError: the condition does not hold.
         """
         self._check_state()
-        table = self._table
-        pk, sk, npk, nsk = table._key_of(item, "item")
-        data = table._dump(item)  # validates serializability and size now
+        key = self._core.item_key(item)
+        data = self._core.dump(item)  # validates serializability and size now
         if condition is not None or names is not None or values is not None:
-            self._check(npk, nsk, condition, names, values, Used())
-        self._buffer(pk, sk, npk, nsk, data)
+            self._check(key, condition, names, values, Used())
+        self._writes[(key.npk, key.nsk)] = (key, data)
 
     def delete_item(self, *, key: Mapping[str, Any], condition: Any = None,
                     names: Mapping[str, str] | None = None,
@@ -474,10 +428,10 @@ class Transaction:
             ConditionalCheckFailedError: the condition does not hold.
         """
         self._check_state()
-        pk, sk, npk, nsk = self._table._key_only(key)
+        item_key = self._core.key(key)
         if condition is not None or names is not None or values is not None:
-            self._check(npk, nsk, condition, names, values, Used())
-        self._buffer(pk, sk, npk, nsk, None)
+            self._check(item_key, condition, names, values, Used())
+        self._writes[(item_key.npk, item_key.nsk)] = (item_key, None)
 
     def update_item(self, *, key: Mapping[str, Any], update: str | None = None,
                     names: Mapping[str, str] | None = None,
@@ -494,14 +448,14 @@ class Transaction:
             ConditionalCheckFailedError: the condition does not hold.
         """
         self._check_state()
-        table = self._table
-        pk, sk, npk, nsk = table._key_only(key)
+        core = self._core
+        item_key = core.key(key)
         used = Used()
-        plan = table._update_plan(update, names, values, used, set=set, remove=remove, add=add,
-                                  delete=delete)
-        current = self._check(npk, nsk, condition, names, values, used)
-        new, data = table._updated(plan, current, pk, sk)
-        self._buffer(pk, sk, npk, nsk, data)
+        plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
+                                delete=delete)
+        current = self._check(item_key, condition, names, values, used)
+        new, data = cast(tuple[Item, bytes], Update(item_key, plan).new_image(current, core))
+        self._writes[(item_key.npk, item_key.nsk)] = (item_key, data)
         return new
 
     def condition_check(self, *, key: Mapping[str, Any], condition: Any,
@@ -514,46 +468,25 @@ class Transaction:
             ConditionalCheckFailedError: the condition does not hold.
         """
         self._check_state()
-        _, _, npk, nsk = self._table._key_only(key)
-        self._check(npk, nsk, condition, names, values, Used())
+        self._check(self._core.key(key), condition, names, values, Used())
 
     # -------------------------------------------------------------- commit
 
     def _commit(self) -> None:
         if not self._writes:
             return  # a read-only transaction saw one consistent snapshot
-        table = self._table
-        engine = table._engine
-
-        def prepare() -> tuple[list[Op], None]:
-            for (rpk, rsk), seen in self._reads.items():
-                now = engine.partition(engine.digest(rpk), rpk).items.get(rsk)
-                if now != seen:
-                    raise TransactionConflictError(
-                        "an item this transaction read was changed by another writer; "
-                        "nothing was written")
-            ops: list[Op] = []
-            for (npk, nsk), (pk, sk, data) in self._writes.items():
-                if data is not None:
-                    table._fix_key_types(*table._key_pairs(pk, sk))
-                current = engine.partition(engine.digest(npk), npk).items.get(nsk)
-                visible = current if table._visible(current) is not None else None
-                if data is None and current is None:
-                    continue
-                if data is not None and visible == data:
-                    continue
-                ops.append(Op(npk, nsk, data, visible))
-            return ops, None
-
-        engine.write(prepare)
+        writes: list[Write] = [Unchanged(key, seen) for key, seen in self._reads.values()]
+        for key, data in self._writes.values():
+            writes.append(Delete(key) if data is None else Put(key, data))
+        self._core.commit(writes)
 
 
 _threads = threading.local()
 
 
-def _open_tables() -> set:
+def _open_tables() -> set[int]:
     """The ids of the tables this thread has a transaction open on."""
     tables = getattr(_threads, "tables", None)
     if tables is None:
         tables = _threads.tables = set()
-    return tables
+    return tables  # type: ignore[no-any-return]

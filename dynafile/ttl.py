@@ -1,17 +1,28 @@
-"""Time to live: which items count as expired.
+"""Time to live: which items count as expired, and the sweep that deletes them.
 
 An item expires when its TTL attribute holds a number of epoch seconds in
 the past. A missing, falsy or non-numeric value (bool included) never
-expires, as DynamoDB ignores TTL values that are not numbers.
+expires, as DynamoDB ignores TTL values that are not numbers. Expired items
+are invisible to every read and count as absent for every write (see
+:mod:`dynafile.writes`); :func:`sweep` deletes them for real.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["is_expired"]
+from .writes import Expire, ItemKey
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import TableCore
+
+__all__ = ["Sweeper", "is_expired", "sweep"]
+
+log = logging.getLogger("dynafile")
 
 
 def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -> bool:
@@ -22,6 +33,60 @@ def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -
     if not value or isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return False
     try:
-        return value < now
-    except TypeError:  # pragma: no cover - exotic numeric types
+        return bool(value < now)
+    except (TypeError, ArithmeticError):  # NaN decimals and exotic numbers never expire
         return False
+
+
+def sweep(core: TableCore, batch_size: int = 1000) -> int:
+    """Delete every expired item of ``core``'s table for real; return how many.
+
+    The deletes are ordinary logged writes (:class:`~dynafile.writes.Expire`,
+    ``batch_size`` per record), each re-checked under the write lock; their
+    change events are REMOVEs marked ``expired``. A table without a TTL
+    attribute sweeps nothing. Cost: a full scan, then one record per
+    ``batch_size`` expired items.
+    """
+    core.check_open()
+    ttl = core.ttl_attribute
+    if ttl is None:
+        return 0
+    now = core.now()
+    expired: list[ItemKey] = []
+    for pk, pairs in core.each_partition():
+        for sk, data in pairs:
+            if is_expired(core.load(data), ttl, now):
+                expired.append(ItemKey(pk, sk, pk, sk))
+    deleted = 0
+    for start in range(0, len(expired), batch_size):
+        outcomes = core.commit([Expire(key) for key in expired[start:start + batch_size]],
+                               now=now)
+        deleted += sum(1 for o in outcomes if o.old is not None and o.new is None)
+    return deleted
+
+
+class Sweeper:
+    """A daemon thread that sweeps a table every ``interval`` seconds."""
+
+    def __init__(self, core: TableCore, interval: float) -> None:
+        self._core = core
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dynafile-ttl-sweeper",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            if self._core.closed:
+                return
+            try:
+                sweep(self._core)
+            except Exception:  # keep sweeping; report through logging
+                log.exception("TTL sweep failed")
+
+    def stop(self) -> None:
+        """Stop the thread and wait for a sweep in progress to end."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()

@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
-from typing_extensions import Self
-
 PARTITIONS = 100
 PICKLE = pickle.HIGHEST_PROTOCOL
 T0 = time.perf_counter()  # the worker's own start, after interpreter startup
@@ -518,7 +516,7 @@ class Profile:
         self.out = spec.get("profile")
         self.profiler = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Profile:
         if self.out:
             from pyinstrument import Profiler
 

@@ -29,3 +29,14 @@ def snapshot_files(root):
             with open(path, "rb") as f:
                 out[os.path.relpath(path, root)] = f.read()
     return out
+
+
+def engine(db):
+    """The storage engine of an open table (tests inspect it and set its limits)."""
+    return db._core.engine
+
+
+def abandon(db):
+    """Release a table's files and locks without a checkpoint, leaving its log
+    to replay, as a process that is killed does."""
+    db._core.engine.abandon()

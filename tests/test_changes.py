@@ -1,4 +1,4 @@
-"""Change streams read from the log (dynafile.changes): order, exactly-once
+"""Change streams read from the log (dynafile.streams): order, exactly-once
 resumption by named consumers across processes, view types, retention,
 rotation and waiting."""
 
@@ -8,17 +8,18 @@ import threading
 import time
 
 import pytest
+from conftest import engine
 
-from dynafile import GSI, Dynafile, ValidationError
-from dynafile.changes import (
+from dynafile import (
+    GSI,
     ConsumerBusyError,
+    Dynafile,
     StreamRecord,
     StreamTrimmedError,
-    consumer_position,
-    reset_consumer,
-    stream,
+    ValidationError,
 )
 from dynafile.storage import log as wal
+from dynafile.storage.layout import segment_lsn, segment_name
 
 CTX = mp.get_context("spawn")
 
@@ -250,7 +251,7 @@ def test_torn_tail_is_not_delivered_and_reading_resumes(db_path):
     s = db.stream(from_sequence=0, timeout=0.3)
     assert [r.sequence for r in s] == [1]
     frame = wal.encode_frame(2, wal.WRITE, wal.encode_write([wal.Op("a", "x", b"junk", None)]))
-    with open(os.path.join(db_path, "wal", wal.segment_name(1)), "ab") as f:
+    with open(os.path.join(db_path, "wal", segment_name(1)), "ab") as f:
         f.write(frame[: len(frame) // 2])  # a writer died mid-append
     assert list(s) == []
     db.put_item(item={"PK": "a", "SK": "2", "v": 2})  # the next writer cuts the torn tail
@@ -264,7 +265,7 @@ def test_torn_tail_is_not_delivered_and_reading_resumes(db_path):
 
 @pytest.mark.timeout(30)
 def test_events_across_segment_rotation(db):
-    db._engine.segment_bytes = 1500
+    engine(db).segment_bytes = 1500
     live = db.stream(timeout=0.3)
     for i in range(200):
         db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
@@ -288,17 +289,19 @@ def test_events_across_segment_rotation(db):
 
 @pytest.mark.timeout(30)
 def test_trimmed_position_raises(db):
-    db._engine.segment_bytes = 1500
-    db._engine.retention = 0
+    engine(db).segment_bytes = 1500
+    engine(db).retention = 0
     for i in range(100):
         db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
     consumer = db.stream(consumer="slow", from_sequence=0, follow=False)
     assert next(consumer).sequence == 1
     consumer.close(commit=True)
-    assert consumer_position(db, "slow") == 1
-    db.checkpoint()  # folds the log; covered segments past retention go
-    firsts = sorted(wal.segment_lsn(n) for n in os.listdir(os.path.join(db.path, "wal"))
-                    if wal.segment_lsn(n))
+    assert db.consumer_position("slow") == 1
+    db.checkpoint()  # folds the log; with retention 0 every segment it covers goes
+    for i in range(100, 105):
+        db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
+    firsts = sorted(segment_lsn(n) for n in os.listdir(os.path.join(db.path, "wal"))
+                    if segment_lsn(n))
     oldest = firsts[0]
     assert oldest > 2
     with pytest.raises(StreamTrimmedError) as info:
@@ -309,15 +312,15 @@ def test_trimmed_position_raises(db):
     # 0 means the oldest retained record
     replay = list(db.stream(from_sequence=0, follow=False))
     assert replay and replay[0].sequence == oldest
-    assert replay[-1].new["v"] == 99
+    assert [r.new["v"] for r in replay] == list(range(100, 105))
     assert [r.sequence for r in db.stream(from_sequence=oldest - 1, follow=False)] == \
         [r.sequence for r in replay]
 
 
 @pytest.mark.timeout(30)
 def test_reader_overtaken_by_retention_raises(db):
-    db._engine.segment_bytes = 1500
-    db._engine.retention = 0
+    engine(db).segment_bytes = 1500
+    engine(db).retention = 0
     s = db.stream(from_sequence=0, follow=False)
     for i in range(100):
         db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
@@ -337,7 +340,7 @@ def test_consumer_resumes_and_commits(db):
     for i in range(10):
         db.put_item(item={"PK": "a", "SK": f"{i:02d}", "v": i})
     new = db.stream(consumer="new")  # a new consumer stores where it starts at once
-    assert consumer_position(db, "new") == 10
+    assert db.consumer_position("new") == 10
     new.close()
     db.put_item(item={"PK": "a", "SK": "x", "v": 100})
     with db.stream(consumer="new", follow=False) as new:
@@ -351,21 +354,21 @@ def test_consumer_resumes_and_commits(db):
     with pytest.raises(ConsumerBusyError):
         db.stream(consumer="c")
     s.close()  # the last record handed out is not known processed
-    assert consumer_position(db, "c") == 3
+    assert db.consumer_position("c") == 3
     assert os.path.exists(os.path.join(db.path, "streams", "c.json"))
     # a stored position wins over from_sequence
     with db.stream(consumer="c", from_sequence=0, follow=False) as s:
         assert [r.new["v"] for r in s if r.new] == list(range(3, 10)) + [100]
-    assert consumer_position(db, "c") == 12
+    assert db.consumer_position("c") == 12
     db.put_item(item={"PK": "a", "SK": "10", "v": 10})
     with db.stream(consumer="c", timeout=0.2) as s:
         assert [r.new["v"] for r in s] == [10]
     # a clean exit of the with block commits what was handed out
     with db.stream(consumer="c", from_sequence=0, follow=False) as s:
         assert list(s) == []
-    assert reset_consumer(db, "c") is True
-    assert consumer_position(db, "c") is None
-    assert reset_consumer(db, "c") is False
+    assert db.reset_consumer("c") is True
+    assert db.consumer_position("c") is None
+    assert db.reset_consumer("c") is False
     with db.stream(consumer="c", from_sequence=8, follow=False) as s:
         assert [r.new["v"] for r in s if r.new] == [8, 9, 100, 10]
 
@@ -378,15 +381,15 @@ def test_consumer_manual_commit_and_mid_record_position(db):
     s = db.stream(consumer="m", from_sequence=0, follow=False, auto_commit=False)
     records = [next(s) for _ in range(6)]
     s.commit(records[3])
-    assert consumer_position(db, "m") == (1, 3)
+    assert db.consumer_position("m") == (1, 3)
     with pytest.raises(ValidationError):
         s.commit((1, 8))  # not handed out yet
     s.close()
-    assert consumer_position(db, "m") == (1, 3)
+    assert db.consumer_position("m") == (1, 3)
     s = db.stream(consumer="m", follow=False, batch=3)
     assert [r.index for r in s] == [4, 5, 6, 7, 8, 9]
     s.close()
-    assert consumer_position(db, "m") == 1
+    assert db.consumer_position("m") == 1
 
 
 @pytest.mark.timeout(30)
@@ -404,7 +407,7 @@ def test_read_only_table_streams_but_has_no_consumers(db_path):
 @pytest.mark.timeout(20)
 def test_stream_function_and_record_type(db):
     db.put_item(item={"PK": "a", "SK": "1"})
-    (record,) = stream(db, from_sequence=0, follow=False)
+    (record,) = db.stream(from_sequence=0, follow=False)
     assert isinstance(record, StreamRecord) and record.position == (1, 0)
 
 

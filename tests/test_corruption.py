@@ -31,7 +31,7 @@ import zlib
 from typing import Any
 
 import pytest
-from conftest import snapshot_files
+from conftest import abandon, engine, snapshot_files
 
 from dynafile import (
     GSI,
@@ -46,6 +46,7 @@ from dynafile.check import check_path
 from dynafile.cli import main as cli_main
 from dynafile.keys import partition_digest
 from dynafile.storage import log as wal
+from dynafile.storage.layout import segment_name
 
 N_PLACES = 30
 Key = tuple[str, str]
@@ -84,8 +85,8 @@ class Pristine:
             write()
             self.states.append(self._state(db))
         self.keys = sorted({key for state in self.states for key in state})
-        db._engine.close(checkpoint=False)  # keep the log after the checkpoint
-        self.segment = os.path.join(self.path, "wal", wal.segment_name(1))
+        abandon(db)  # keep the log after the checkpoint
+        self.segment = os.path.join(self.path, "wal", segment_name(1))
         marker = json.loads(open(os.path.join(self.path, "wal", "checkpoint.json")).read())
         self.marker_offset = marker["offset"]
         frames, stop, _ = wal.parse_frames(open(self.segment, "rb").read())
@@ -122,7 +123,7 @@ def pristine(tmp_path_factory) -> Pristine:
 
 
 def _close(db: Dynafile) -> None:
-    db._engine.close(checkpoint=False)  # never let a checkpoint paper over what was read
+    abandon(db)  # never let a checkpoint paper over what was read
 
 
 # ------------------------------------------------------------------- probes
@@ -142,7 +143,9 @@ class Outcome:
 def read_everything(path: str, pristine: Pristine) -> Outcome:
     out = Outcome()
     try:
-        db = Dynafile(path)
+        # Name the key schema: a flipped bit in meta.json may leave another
+        # valid schema, which an opener that omits it would take as stored.
+        db = Dynafile(path, pk_attribute="PK", sk_attribute="SK")
     except Exception as exc:
         out.open_error = exc
         return out
@@ -197,7 +200,7 @@ def judge(out: Outcome, pristine: Pristine, kind: str, victim: str,
         if kind == "meta":
             return None  # a DynafileError at open (CorruptFileError, SchemaMismatchError...)
         # a bad checkpoint marker shows as an inconsistency of the log it points into
-        also = os.path.join(os.path.dirname(victim), wal.segment_name(1)) \
+        also = os.path.join(os.path.dirname(victim), segment_name(1)) \
             if kind == "checkpoint" else victim
         if _names(out.open_error, victim, also):
             return None
@@ -343,13 +346,13 @@ def test_check_names_the_damaged_file_and_offset(pristine, tmp_path):
     mutate(pristine, dest, "log", "flip", where, 3)
     report = check_path(dest)
     assert not report.ok
-    assert any(line.startswith(f"wal/{wal.segment_name(1)} at offset {pristine.record_ends[2]}")
+    assert any(line.startswith(f"wal/{segment_name(1)} at offset {pristine.record_ends[2]}")
                for line in report.problems), report.problems
-    assert "problem" in str(report) and wal.segment_name(1) in str(report)
+    assert "problem" in str(report) and segment_name(1) in str(report)
     assert cli_main(["check", dest]) == 1
     with pytest.raises(CorruptFileError) as info:
         Dynafile(dest)
-    assert info.value.path == os.path.join(dest, "wal", wal.segment_name(1))
+    assert info.value.path == os.path.join(dest, "wal", segment_name(1))
     assert info.value.offset == pristine.record_ends[2]
 
 
@@ -624,11 +627,11 @@ def test_check_finds_an_index_that_disagrees(tmp_path):
 def test_check_finds_an_index_entry_no_item_implies(tmp_path):
     path = str(tmp_path / "db")
     db = _rich_table(path)
-    db._engine.write(lambda: ([wal.Op("g2", ("zzz", "p1", "nope"), pickle.dumps({"x": 1}), None,
+    engine(db).write(lambda: ([wal.Op("g2", ("zzz", "p1", "nope"), pickle.dumps({"x": 1}), None,
                                       0, "g:by_g")], None))
     report = db.check()
     assert any("holds entry" in p and "no table item implies" in p for p in report.problems)
-    assert any(p.startswith(f"wal/{wal.segment_name(1)} at offset") for p in report.problems)
+    assert any(p.startswith(f"wal/{segment_name(1)} at offset") for p in report.problems)
     db.close()
 
 
@@ -674,14 +677,14 @@ def test_check_finds_a_gap_in_the_log(tmp_path):
     path = str(tmp_path / "db")
     db = Dynafile(path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
-    lsn = db._engine.lsn
-    db._engine.close(checkpoint=False)
-    segment = os.path.join(path, "wal", wal.segment_name(1))
+    lsn = engine(db).lsn
+    abandon(db)
+    segment = os.path.join(path, "wal", segment_name(1))
     start = os.path.getsize(segment)
     with open(segment, "ab") as f:
         f.write(wal.encode_frame(lsn + 2, wal.WRITE, wal.encode_write([])))
     problems = check_path(path).problems
-    assert f"wal/{wal.segment_name(1)} at offset {start}: log sequence jumps from {lsn} to " \
+    assert f"wal/{segment_name(1)} at offset {start}: log sequence jumps from {lsn} to " \
            f"{lsn + 2}" in problems
 
 
@@ -689,8 +692,8 @@ def test_check_warns_about_a_torn_tail_and_changes_nothing(tmp_path):
     path = str(tmp_path / "db")
     db = Dynafile(path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
-    db._engine.close(checkpoint=False)
-    segment = os.path.join(path, "wal", wal.segment_name(1))
+    abandon(db)
+    segment = os.path.join(path, "wal", segment_name(1))
     frame = wal.encode_frame(99, wal.WRITE, wal.encode_write([wal.Op("a", "2", b"x", None)]))
     with open(segment, "ab") as f:
         f.write(frame[:20])
@@ -705,11 +708,11 @@ def test_check_warns_about_a_torn_tail_and_changes_nothing(tmp_path):
 def test_check_compares_this_process_view(tmp_path):
     db = _rich_table(str(tmp_path / "db"))
     db.get_item(key={"PK": "p1", "SK": "001"})  # now cached
-    part = db._engine.partition(partition_digest("p1"), "p1")
+    part = engine(db).partition(partition_digest("p1"), "p1")
     part.items["001"] = pickle.dumps({"PK": "p1", "SK": "001", "g": "g1", "v": -1})
     report = db.check()
     assert any("this process's view of the partition differs" in p for p in report.problems)
-    db._engine.close(checkpoint=False)
+    abandon(db)
 
 
 def test_cli(tmp_path, capsys):
@@ -769,12 +772,12 @@ def test_cli_check_on_a_table_that_cannot_open(tmp_path, capsys):
     db = Dynafile(path, durability="normal")
     for i in range(4):
         db.put_item(item={"PK": "a", "SK": str(i), "pad": "z" * 40})
-    db._engine.close(checkpoint=False)
-    segment = os.path.join(path, "wal", wal.segment_name(1))
+    abandon(db)
+    segment = os.path.join(path, "wal", segment_name(1))
     data = bytearray(open(segment, "rb").read())
     data[30] ^= 1
     open(segment, "wb").write(bytes(data))
     assert cli_main(["scan", path]) == 2  # the table cannot be opened...
     assert "CorruptFileError" in capsys.readouterr().err
     assert cli_main(["check", path]) == 1  # ...but it can be checked
-    assert f"wal/{wal.segment_name(1)} at offset 0" in capsys.readouterr().out
+    assert f"wal/{segment_name(1)} at offset 0" in capsys.readouterr().out

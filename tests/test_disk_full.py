@@ -17,8 +17,7 @@ import stat
 from typing import Any, Callable
 
 import pytest
-from conftest import snapshot_files
-from typing_extensions import Self
+from conftest import abandon, engine, snapshot_files
 
 from dynafile import GSI, Dynafile, DynafileError
 from dynafile.storage import fs
@@ -82,7 +81,7 @@ def base(tmp_path_factory) -> str:
     db.checkpoint()
     for i in range(12, 16):
         db.put_item(item={"PK": f"p{i % 3}", "SK": f"{i:03d}", "g": f"g{i % 2}"})
-    db._engine.close(checkpoint=False)
+    abandon(db)
     return path
 
 
@@ -96,7 +95,7 @@ def _count_events(base: str, tmp: str, operation: str, **options: Any) -> int:
         OPERATIONS[operation](db)
     finally:
         fs.hook = None
-        db._engine.close(checkpoint=False)
+        abandon(db)
     return len(fault.seen)
 
 
@@ -149,7 +148,7 @@ def _one_fault(path: str, operation: str, nth: int, err: int, options: dict[str,
                 if _state(other) != after:
                     return f"returned but the write did not last (fault at {point})"
             finally:
-                other._engine.close(checkpoint=False)
+                abandon(other)
             return None
         finally:
             fs.hook = None
@@ -161,7 +160,7 @@ def _one_fault(path: str, operation: str, nth: int, err: int, options: dict[str,
             if _state(other) != before:
                 return f"after reopening, the table changed although the call raised (at {point})"
         finally:
-            other._engine.close(checkpoint=False)
+            abandon(other)
         # the fault is gone: the same call works now, and lasts
         OPERATIONS[operation](db)
         after = _state(db)
@@ -239,7 +238,7 @@ def test_short_write_of_a_log_record_is_undone(base, tmp_path, monkeypatch, oper
     shutil.copytree(base, path)
     db = Dynafile(path, durability="normal")
     before = _state(db)
-    segment = db._engine._seg_path
+    segment = engine(db).layout.segment_path(engine(db).position().segment)
     size = os.path.getsize(segment)
     monkeypatch.setattr(fs, "os", _ShortWrites())
     with pytest.raises(OSError) as info:
@@ -269,7 +268,7 @@ class _FullDiskFile:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._f, name)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> _FullDiskFile:
         self._f.__enter__()
         return self
 
@@ -325,7 +324,7 @@ def _stopped_table(base: str, path: str) -> dict[Key, dict]:
     shutil.copytree(base, path)
     db = Dynafile(path)
     expected = _state(db)
-    db._engine.close(checkpoint=False)  # leave a log to replay
+    abandon(db)  # leave a log to replay
     return expected
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from conftest import abandon, engine
 
 from dynafile import Dynafile
 
@@ -88,7 +89,7 @@ def test_reads_see_writes_of_another_process(db_path):
         "db.put_item(item={'PK': 'x', 'SK': '1', 'from': 'child'})\n"
         "db.checkpoint()\n"
         "db.put_item(item={'PK': 'y', 'SK': '1'})\n"
-        "db._engine._close_files()\n"
+        "db._core.engine.abandon()\n"
     )
     subprocess.run([sys.executable, "-c", code, db_path], check=True, timeout=60)
     assert db.get_item(key={"PK": "x", "SK": "1"})["from"] == "child"
@@ -186,7 +187,7 @@ def test_sigkill_keeps_every_acknowledged_write(db_path, durability):
         # batches are all-or-nothing even when not acknowledged
         for item in db.scan(lambda it: it["PK"].startswith("b")):
             assert len(list(db.query(item["PK"]))) == 5
-        db._engine._close_files()
+        abandon(db)
     assert len(all_acked) > 20
 
 
@@ -195,9 +196,9 @@ def test_watching_applies_foreign_writes_before_the_next_read(db_path):
     writer = Dynafile(db_path, durability="normal")
     writer.put_item(item={"PK": "w", "SK": "1"})
     deadline = time.monotonic() + 10
-    while watcher._engine.lsn < writer._engine.lsn and time.monotonic() < deadline:
+    while engine(watcher).lsn < engine(writer).lsn and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert watcher._engine.lsn == writer._engine.lsn  # caught up without being asked
+    assert engine(watcher).lsn == engine(writer).lsn  # caught up without being asked
     assert watcher.get_item(key={"PK": "w", "SK": "1"}) == {"PK": "w", "SK": "1"}
     writer.close()
     watcher.close()

@@ -5,14 +5,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import abandon, engine
 
 from dynafile import CorruptFileError, Dynafile, UnsafeDataError
 from dynafile.storage import log as wal
+from dynafile.storage.layout import segment_name
 from dynafile.storage.partition import decode_partition, encode_partition
 
 
 def segment_path(db_path, first=1):
-    return os.path.join(db_path, "wal", wal.segment_name(first))
+    return os.path.join(db_path, "wal", segment_name(first))
 
 
 def test_frame_roundtrip_and_checksum():
@@ -31,7 +33,7 @@ def test_torn_tail_is_cut_on_open(db_path):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
     db.put_item(item={"PK": "a", "SK": "2"})
-    db._engine._close_files()
+    abandon(db)
     path = segment_path(db_path)
     good = os.path.getsize(path)
     frame = wal.encode_frame(3, wal.WRITE, wal.encode_write([wal.Op("a", "3", b"x", None)]))
@@ -51,7 +53,7 @@ def test_flipped_bit_inside_the_log_is_reported(db_path):
     db = Dynafile(db_path, durability="normal")
     for i in range(5):
         db.put_item(item={"PK": "a", "SK": str(i), "pad": "z" * 50})
-    db._engine._close_files()
+    abandon(db)
     path = segment_path(db_path)
     data = bytearray(open(path, "rb").read())
     data[40] ^= 0x10  # inside the first record: valid records follow it
@@ -106,7 +108,7 @@ def test_checkpoint_writes_partitions_and_marker(db_path):
     assert db.checkpoint() == 2
     assert db.checkpoint() == 0  # nothing dirty
     db.delete_item(key={"PK": "p0", "SK": "0"})
-    db._engine._close_files()
+    abandon(db)
     db = Dynafile(db_path)
     assert len(list(db.scan())) == 9
     db.close()
@@ -125,17 +127,17 @@ def test_empty_partition_is_removed_at_checkpoint(db_path):
 
 def test_segments_rotate_and_old_ones_go_after_retention(db_path):
     db = Dynafile(db_path, durability="normal")
-    engine = db._engine
-    engine.segment_bytes = 2000
-    engine.retention = 0
+    eng = engine(db)
+    eng.segment_bytes = 2000
+    eng.retention = 0
     for i in range(60):
         db.put_item(item={"PK": "p", "SK": f"{i:03d}", "pad": "x" * 100})
-    segments = engine._segments()
+    segments = eng.layout.segments()
     assert len(segments) > 3
     other = Dynafile(db_path, durability="normal")  # reads across segments
     assert len(list(other.query("p"))) == 60
     db.checkpoint()
-    assert len(engine._segments()) == 1
+    assert len(eng.layout.segments()) == 1
     db.put_item(item={"PK": "p", "SK": "new"})
     assert len(list(other.query("p"))) == 61
     other.close()
@@ -149,8 +151,8 @@ def test_reader_behind_removed_segments_recovers(db_path):
     reader = Dynafile(db_path, durability="normal")
     assert reader.get_item(key={"PK": "p", "SK": "000"}) is None
     db = Dynafile(db_path, durability="normal")
-    db._engine.segment_bytes = 1500
-    db._engine.retention = 0
+    engine(db).segment_bytes = 1500
+    engine(db).retention = 0
     for i in range(40):
         db.put_item(item={"PK": "p", "SK": f"{i:03d}", "pad": "x" * 100})
     db.checkpoint()
@@ -220,7 +222,7 @@ def test_reading_process_overlay_is_pruned_after_foreign_checkpoint(db_path):
         if i % 20 == 0:
             reader.get_item(key={"PK": "p0", "SK": "0000"})
     assert reader.get_item(key={"PK": "p1", "SK": "0001"}) is not None
-    assert reader._engine._overlay_bytes < 20_000
+    assert engine(reader)._overlay_bytes < 20_000
     assert len(list(reader.scan())) == 300
     writer.close()
     reader.close()
@@ -272,7 +274,7 @@ def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
     evil = pickle.dumps({"PK": "a", "SK": "2", "x": Evil()})
-    frame = wal.encode_frame(db._engine.lsn + 1, wal.WRITE,
+    frame = wal.encode_frame(engine(db).lsn + 1, wal.WRITE,
                              wal.encode_write([wal.Op("a", "2", evil, None)]))
     with open(segment_path(db_path), "ab") as f:
         f.write(frame)
@@ -282,7 +284,7 @@ def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
         list(db.query("a"))
     assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1"}
     assert not canary.exists()
-    db._engine._close_files()
+    abandon(db)
 
 
 def test_every_file_is_private_to_its_owner(db_path):

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import snapshot_files
+from conftest import abandon, engine, snapshot_files
 
 from dynafile import (
     ClosedError,
@@ -244,16 +244,16 @@ def test_batch_writer_and_last_write_wins(db):
 
 
 def test_batch_writer_is_one_record_and_flushes_by_size(db, db_path):
-    lsn = db._engine.lsn
+    lsn = engine(db).lsn
     with db.batch_writer() as w:
         for i in range(10):
             w.put_item(item={"PK": "p", "SK": str(i)})
-    assert db._engine.lsn == lsn + 1
+    assert engine(db).lsn == lsn + 1
     with db.batch_writer(flush_amount=4) as w:
         for i in range(10):
             w.put_item(item={"PK": "q", "SK": str(i)})
-        assert db._engine.lsn == lsn + 3  # two full buffers flushed already
-    assert db._engine.lsn == lsn + 4
+        assert engine(db).lsn == lsn + 3  # two full buffers flushed already
+    assert engine(db).lsn == lsn + 4
     assert len(list(db.query("q"))) == 10
 
 
@@ -359,7 +359,7 @@ def test_reopen_sees_everything(db_path):
 def test_reopen_without_close_replays_log(db_path):
     db = Dynafile(db_path, durability="normal")
     fill(db, n=20)
-    db._engine._close_files()  # as if the process died: no checkpoint
+    abandon(db)  # as if the process died: no checkpoint
     db2 = Dynafile(db_path)
     assert len(list(db2.query("user#1"))) == 20
     db2.close()

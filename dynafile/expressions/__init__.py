@@ -55,7 +55,7 @@ def _used(used: Used | None) -> Used:
 
 
 def _filtration(text: str) -> Callable[[Item], bool]:
-    import filtration  # imported lazily: it pulls in pyparsing
+    import filtration  # type: ignore[import-untyped]  # imported lazily: it pulls in pyparsing
 
     expression = filtration.Expression.parseString(text, parse_all=True)
 

@@ -2,11 +2,12 @@
 
 State of one open table in one process:
 
-* ``_lsn``: the last log record this process has applied;
-* ``_overlay``: for every partition changed since the last checkpoint this
+* the log position (a :class:`~dynafile.storage.log.LogReader`): the last
+  record this process has applied;
+* the overlay: for every partition changed since the last checkpoint this
   process knows of, the latest ``(lsn, bytes or None)`` per sort key: the
   log's content not yet in partition files;
-* ``_cache``: an LRU of materialised partitions (file snapshot + overlay),
+* the cache: an LRU of materialised partitions (file snapshot + overlay),
   bounded by ``cache_bytes``.
 
 Writers hold the exclusive lock, catch up with the log, append one record
@@ -22,68 +23,77 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import OrderedDict, deque
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, TypeVar
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
-from ..errors import CorruptFileError, DynafileError
+from ..errors import ClosedError, CorruptFileError, DynafileError, ValidationError
 from ..keys import partition_digest
 from ..serialization import Unvetted
 from . import fs
+from .layout import SCHEMA, TABLE, Layout
 from .locking import TableLock
 from .log import (
     FLAG_DROP_SPACE,
+    MAX_PAYLOAD,
     ROTATE,
     WRITE,
+    LogReader,
     Op,
     decode_write,
     encode_frame,
     encode_write,
-    find_valid_frame,
-    parse_frames,
-    segment_lsn,
-    segment_name,
 )
 from .partition import Partition, decode_partition, encode_partition
+from .watch import watcher
 
-__all__ = ["TOKEN_SPACE", "Engine"]
+__all__ = ["Engine", "LogPosition"]
 
 log = logging.getLogger("dynafile")
 
-#: The space holding transaction idempotency tokens (``_txtokens/``).
-TOKEN_SPACE = "x:tokens"
-
-_MARKER = "checkpoint.json"
-_CHECKPOINTING = "CHECKPOINTING"
+R = TypeVar("R")
+Slot = tuple[str, str]
 _ENTRY_OVERHEAD = 64
+
+
+class LogPosition(NamedTuple):
+    """Where a process is in the log: the last record applied and the byte
+    position after it."""
+
+    lsn: int
+    segment: int
+    offset: int
 
 
 class Engine:
     """Log, partitions, cache and locks of one table directory.
 
     Args:
-        root: the table directory (exists, with ``meta.json``).
+        layout: the table directory's paths (the directory exists).
         durability: ``"full"`` (fsync each commit) or ``"normal"``.
         cache_bytes: memory budget of the partition cache.
         checkpoint_bytes: fold the log into partition files once this much
             has been written since the last checkpoint.
         segment_bytes: start a new log segment past this size.
         retention: seconds a log segment is kept after a checkpoint covered
-            it (for stream readers).
+            it (for stream readers); with ``0`` a checkpoint also starts a
+            new segment, so the whole log it covers is deleted.
         lock_timeout: seconds to wait for the process lock.
         read_only: open for reading only (the directory may be read-only).
-        watch: watch ``wal/`` with ``watchdog`` and apply other processes'
-            writes (and notice their checkpoints) as soon as they happen, in
-            a background thread, instead of at the next read. Reads check
-            the log themselves either way: watching only makes them cheaper.
+        clock: the time source of retention.
+        watch: apply other processes' writes (and notice their checkpoints)
+            as soon as file notifications report them, in a background
+            thread, instead of at the next read. Reads check the log
+            themselves either way: watching only makes them cheaper.
     """
 
     def __init__(
         self,
-        root: str,
+        layout: Layout,
         *,
         durability: str = "full",
         cache_bytes: int = 256 << 20,
@@ -92,14 +102,10 @@ class Engine:
         retention: float = 24 * 3600.0,
         lock_timeout: float | None = 60.0,
         read_only: bool = False,
-        clock: Callable[[], float] | None = None,  # type: ignore[assignment]
+        clock: Callable[[], float] | None = None,
         watch: bool = False,
     ) -> None:
-        import time
-
-        self.root = root
-        self.wal_dir = os.path.join(root, "wal")
-        self.part_dir = os.path.join(root, "_partitions")
+        self.layout = layout
         self.durability = durability
         self.cache_bytes = cache_bytes
         self.checkpoint_bytes = checkpoint_bytes
@@ -107,38 +113,23 @@ class Engine:
         self.retention = retention
         self.read_only = read_only
         self._clock = clock or time.time
-        self.lock = TableLock(os.path.join(root, "LOCK"), lock_timeout, read_only)
-        # Partitions are named by a slot: (space, digest); space "" is the
-        # table, "g:<name>" / "l:<name>" its indexes.
-        self._cache: OrderedDict[tuple[str, str], Partition] = OrderedDict()
+        self.lock = TableLock(layout.lock, lock_timeout, read_only)
+        # Partitions are named by a slot: (space, digest).
+        self._cache: OrderedDict[Slot, Partition] = OrderedDict()
         self._cache_used = 0
-        self._overlay: dict[tuple[str, str], dict[Any, tuple[int, bytes | None]]] = {}
-        self._overlay_pk: dict[tuple[str, str], Any] = {}
+        self._overlay: dict[Slot, dict[Any, tuple[int, bytes | None]]] = {}
+        self._overlay_pk: dict[Slot, Any] = {}
         self._overlay_bytes = 0
         self._digests: dict[Any, str] = {}
         self._lsn = 0
         self._marker_lsn = 0
-        self._fd = -1
-        self._seg_first = 0
-        self._seg_path = ""
-        self._offset = 0
-        self._events: deque[tuple[int, list[Op]]] = deque()
-        import threading
-
-        self._delivery_lock = threading.Lock()
-        #: Called as ``on_commit(lsn, ops)`` for each record this engine wrote,
-        #: in log order, outside the write lock.
-        self.on_commit: Callable[[int, list[Op]], None] | None = None
-        #: Called under the exclusive lock after catching up, before a write's
-        #: ``prepare`` or a checkpoint (the table refreshes its schema there).
-        self.on_lock: Callable[[], None] | None = None
-        #: Called as ``derive(ops)`` under the lock; returns the extra
-        #: operations (index maintenance) to commit in the same record.
-        self.derive: Callable[[list[Op]], list[Op]] | None = None
-        #: Called under the lock just before a non-empty record is appended.
-        self.before_append: Callable[[], None] | None = None
-        #: Spaces whose partitions checkpoints write (the table and live indexes).
-        self.live_spaces: set = {""}
+        self._log: LogReader | None = None
+        self._observer: Callable[[int, list[Op]], None] | None = None
+        self._live_spaces: set[str] = {TABLE}
+        self._watching = False
+        #: How many schema-change marks this process has applied (see
+        #: :data:`~dynafile.storage.layout.SCHEMA`).
+        self.schema_marks = 0
         self.closed = False
         try:
             if read_only:
@@ -150,26 +141,23 @@ class Engine:
         except BaseException:
             self._close_files()
             raise
-        self._observer: Any = None
         if watch:
-            self._start_watching()
+            self._watching = watcher.add(layout.wal, self._poke)
+
+    # ------------------------------------------------------------ settings
+
+    def observe(self, callback: Callable[[int, list[Op]], None] | None) -> None:
+        """Call ``callback(lsn, ops)`` for each record this engine commits,
+        under the write lock, right after it is applied (so calls come in
+        commit order). It must be quick and must not raise."""
+        self._observer = callback
+
+    def set_live_spaces(self, spaces: Iterable[str]) -> None:
+        """Set the spaces whose partitions checkpoints write (the table, the
+        token space and the live indexes); others are forgotten."""
+        self._live_spaces = set(spaces)
 
     # ------------------------------------------------------------ watching
-
-    def _start_watching(self) -> None:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
-
-        engine = self
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:
-                engine._poke()
-
-        self._observer = Observer()
-        self._observer.daemon = True
-        self._observer.schedule(_Handler(), self.wal_dir, recursive=False)
-        self._observer.start()
 
     def _poke(self) -> None:
         """Catch up now if no thread of ours is busy with the table (watch thread)."""
@@ -181,7 +169,7 @@ class Engine:
                 if self._overlay_bytes and self._read_marker()[0] > self._marker_lsn:
                     with self.lock.shared():
                         self._prune_overlay()
-        except Exception:  # a reader will meet the same problem and report it
+        except Exception:  # noqa: BLE001, S110 - a reader meets the same problem and reports it
             pass
         finally:
             self.lock.thread_lock.release()
@@ -190,59 +178,48 @@ class Engine:
 
     def _recover(self) -> None:
         """Open under the exclusive lock: clean up after a crash, then catch up."""
-        fs.makedirs(self.wal_dir)
-        fs.remove_stale_temp_files(self.root)
-        fs.remove_stale_temp_files(self.wal_dir)
-        flag = os.path.join(self.root, _CHECKPOINTING)
-        if os.path.exists(flag):
-            roots = [self.part_dir] + [os.path.join(self.root, n, "_partitions")
-                                       for n in os.listdir(self.root) if n.startswith("_gsi-")]
-            for directory in roots:
+        layout = self.layout
+        fs.makedirs(layout.wal)
+        fs.remove_stale_temp_files(layout.root)
+        fs.remove_stale_temp_files(layout.wal)
+        if os.path.exists(layout.checkpointing):
+            for directory in layout.partition_roots():
                 for name in os.listdir(directory) if os.path.isdir(directory) else ():
                     fs.remove_stale_temp_files(os.path.join(directory, name))
-            os.unlink(flag)
-        if not self._segments():
-            path = os.path.join(self.wal_dir, segment_name(1))
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            fs.sync_dir(self.wal_dir)
+            fs.remove(layout.checkpointing)
+        if not layout.segments():
+            fs.create_empty(layout.segment_path(1))
         self._reset()
         self._catch_up(exclusive=True)
         self._remove_stale_segments()
 
-    def _later_segments(self) -> list[str] | None:
-        """Paths of the segments numbered after the current one when all are
-        empty (left by a writer that died in :meth:`_rotate` after creating the
-        next segment, before its ROTATE record was durable); ``None`` when one
-        holds data."""
-        paths = [os.path.join(self.wal_dir, segment_name(first))
-                 for first in self._segments() if first > self._seg_first]
-        return None if any(os.path.getsize(p) for p in paths) else paths
+    def _reader(self) -> LogReader:
+        if self._log is None:
+            raise ClosedError("the table is closed")
+        return self._log
 
     def _remove_stale_segments(self) -> None:
-        """Delete empty leftovers of an interrupted rotation. Call caught up,
-        under the exclusive lock."""
-        stale = self._later_segments() or []
-        for path in stale:
-            os.unlink(path)
+        """Delete the empty segments after the current one that a rotation
+        interrupted by a crash left (created, but never named by a durable
+        ROTATE record). Call caught up, under the exclusive lock."""
+        reader = self._reader()
+        if reader.later_segments_hold_data():
+            return
+        stale = reader.later_segments()
+        for first in stale:
+            fs.remove(self.layout.segment_path(first))
         if stale:
-            fs.sync_dir(self.wal_dir)
-
-    def _segments(self) -> list[int]:
-        try:
-            names = os.listdir(self.wal_dir)
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in map(segment_lsn, names) if n is not None)
+            fs.sync_dir(self.layout.wal)
 
     def _read_marker(self) -> tuple[int, int, int]:
         """Return ``(lsn, segment, offset)`` of the last checkpoint, or the log's start."""
-        path = os.path.join(self.wal_dir, _MARKER)
+        path = self.layout.marker
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
+            raw = fs.read_file(path)
         except FileNotFoundError:
-            segments = self._segments()
-            return 0, (segments[0] if segments else 1), 0
+            segments = self.layout.segments()
+            first = segments[0] if segments else 1
+            return first - 1, first, 0
         try:
             data = json.loads(raw)
             lsn, segment, offset = int(data["lsn"]), int(data["segment"]), int(data["offset"])
@@ -252,33 +229,23 @@ class Engine:
             raise CorruptFileError(path, 0, f"impossible checkpoint marker {data}")
         return lsn, segment, offset
 
-    def _open_segment(self, first: int, offset: int) -> None:
-        path = os.path.join(self.wal_dir, segment_name(first))
-        flags = os.O_RDONLY if self.read_only else (os.O_RDWR | os.O_APPEND)
-        fd = os.open(path, flags)
-        size = os.fstat(fd).st_size if offset else 0
-        if size < offset:
-            os.close(fd)
-            raise CorruptFileError(path, size, f"log segment is shorter than the "
-                                   f"checkpointed offset {offset}")
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd, self._seg_first, self._seg_path, self._offset = fd, first, path, offset
-
     def _reset(self) -> None:
         """Forget everything in memory and start again from the checkpoint marker."""
         lsn, segment, offset = self._read_marker()
-        if not os.path.exists(os.path.join(self.wal_dir, segment_name(segment))):
-            raise CorruptFileError(os.path.join(self.wal_dir, _MARKER), 0,
-                                   f"checkpoint marker names log segment {segment}, "
-                                   "which does not exist")
+        try:
+            reader = LogReader(self.layout, segment, offset, lsn, writable=not self.read_only)
+        except FileNotFoundError:
+            raise CorruptFileError(self.layout.marker, 0, f"checkpoint marker names log "
+                                   f"segment {segment}, which does not exist") from None
+        if self._log is not None:
+            self._log.close()
+        self._log = reader
         self._cache.clear()
         self._cache_used = 0
         self._overlay.clear()
         self._overlay_pk.clear()
         self._overlay_bytes = 0
         self._lsn = self._marker_lsn = lsn
-        self._open_segment(segment, offset)
 
     # ------------------------------------------------------------ catch-up
 
@@ -286,8 +253,13 @@ class Engine:
         """Apply what other processes committed since this one last looked.
 
         Costs one ``fstat`` when nothing changed. Call with the thread lock held.
+
+        Raises:
+            ClosedError: the engine is closed.
+            CorruptFileError: the log fails its checks.
         """
-        if os.fstat(self._fd).st_size != self._offset:
+        reader = self._reader()
+        if reader.size() != reader.offset:
             with self.lock.shared():
                 self._catch_up(exclusive=False)
                 if self._overlay_bytes >= self.checkpoint_bytes:
@@ -314,61 +286,31 @@ class Engine:
 
     def _catch_up(self, exclusive: bool) -> None:
         while True:
-            size = os.fstat(self._fd).st_size
-            if size == self._offset:
-                return
-            base = self._offset
-            buf = os.pread(self._fd, size - base, base)
-            frames, stop, stop_offset = parse_frames(buf, base)
-            for frame in frames:
-                if frame.lsn != self._lsn + 1:
-                    raise CorruptFileError(
-                        self._seg_path, frame.start,
-                        f"log sequence jumps from {self._lsn} to {frame.lsn}",
-                    )
+            reader = self._reader()
+            for frame in reader.read():
                 if frame.rtype == WRITE:
                     try:
                         ops = [op._replace(new=Unvetted(op.new)) if op.new is not None else op
                                for op in decode_write(frame.body)]
                     except ValueError as exc:
-                        raise CorruptFileError(self._seg_path, frame.start,
-                                               f"malformed record: {exc}") from None
+                        raise CorruptFileError(self.layout.segment_path(frame.segment),
+                                               frame.start, f"malformed record: {exc}") from None
                     self._apply(frame.lsn, ops)
-                elif frame.rtype != ROTATE:
-                    raise CorruptFileError(self._seg_path, frame.start,
-                                           f"unknown record type {frame.rtype}")
                 self._lsn = frame.lsn
-                self._offset = frame.end
-                if frame.rtype == ROTATE:
-                    try:
-                        self._open_segment(frame.lsn + 1, 0)
-                    except FileNotFoundError:
-                        # A checkpoint elsewhere removed segments we had not
-                        # read: its partition files hold their content.
-                        self._reset()
-                    break
-            else:
-                if stop is None:
-                    continue
-                self._torn_tail(buf[stop_offset - base :], stop_offset, exclusive)
-                return
-
-    def _torn_tail(self, rest: bytes, stop_offset: int, exclusive: bool) -> None:
-        """Handle bytes at the log's end (``rest``, from ``stop_offset``) that are
-        not a valid record: a torn tail is cut off, corruption is reported."""
-        if find_valid_frame(rest, self._lsn) is not None:
-            raise CorruptFileError(self._seg_path, stop_offset,
-                                   "invalid log record followed by valid ones")
-        if self._later_segments() is None:
-            raise CorruptFileError(self._seg_path, stop_offset,
-                                   "invalid log record in a segment that is not the last")
-        if exclusive and not self.read_only:
-            # A torn ROTATE (power cut mid-rotation) leaves an empty next segment.
-            self._remove_stale_segments()
-            # Never acknowledged (its writer died mid-append): cut it off.
-            os.ftruncate(self._fd, stop_offset)
-            if self.durability == "full":
-                fs.sync(self._fd, self._seg_path)
+            if reader.gone:
+                # A checkpoint elsewhere removed segments we had not read: its
+                # partition files hold their content.
+                self._reset()
+                continue
+            if reader.tail is not None and exclusive and not self.read_only:
+                # Never acknowledged (its writer died mid-append): cut it off,
+                # with the empty segment a torn ROTATE leaves.
+                self._remove_stale_segments()
+                fs.truncate(reader.fd, reader.tail, reader.path)
+                if self.durability == "full":
+                    fs.sync(reader.fd, reader.path)
+                reader.tail = None
+            return
 
     # --------------------------------------------------------------- apply
 
@@ -390,8 +332,11 @@ class Engine:
         seen: dict[tuple[str, Any], tuple[dict[Any, Any], Partition | None]] = {}
         for op in ops:
             if op.flags & FLAG_DROP_SPACE:
-                self.drop_space(op.space)
+                self._drop_space(op.space)
                 seen.clear()
+                continue
+            if op.space == SCHEMA:
+                self.schema_marks += 1
                 continue
             where = (op.space, op.pk)
             found = seen.get(where)
@@ -421,7 +366,7 @@ class Engine:
                 part.lsn = lsn
         self._overlay_bytes += added
 
-    def drop_space(self, space: str) -> None:
+    def _drop_space(self, space: str) -> None:
         """Forget every cached and pending partition of ``space`` (an index drop)."""
         for slot in [slot for slot in self._overlay if slot[0] == space]:
             del self._overlay[slot]
@@ -431,23 +376,9 @@ class Engine:
 
     # ---------------------------------------------------------- partitions
 
-    def space_dir(self, space: str) -> str:
-        """Return the ``_partitions`` directory holding ``space``'s partitions."""
-        if space.startswith("g:"):
-            return os.path.join(self.root, f"_gsi-{space[2:]}", "_partitions")
-        if space == TOKEN_SPACE:
-            return os.path.join(self.root, "_txtokens", "_partitions")
-        return self.part_dir
-
-    def _partition_path(self, slot: tuple[str, str]) -> str:
-        space, digest = slot
-        if space.startswith("l:"):
-            return os.path.join(self.part_dir, digest, f"lsi-{space[2:]}.pickle")
-        return os.path.join(self.space_dir(space), digest, "data.pickle")
-
-    def _materialize(self, slot: tuple[str, str], pk: Any) -> Partition:
+    def _materialize(self, slot: Slot, pk: Any) -> Partition:
         """Build a partition from its file and the overlay, without caching it."""
-        path = self._partition_path(slot)
+        path = self.layout.partition_path(*slot)
         try:
             data = fs.read_file(path)
         except FileNotFoundError:
@@ -462,13 +393,19 @@ class Engine:
                     items[sk] = new
         return Partition(file_pk if pk is None else pk, items, max(file_lsn, self._lsn))
 
-    def partition(self, digest: str, pk: Any = None, space: str = "") -> Partition:
+    def partition(self, digest: str, pk: Any = None, space: str = TABLE) -> Partition:
         """Return the cached partition ``digest`` of ``space``, loading it when needed.
 
         ``pk`` may be ``None`` when unknown (scans); the file says. Call with
         the thread lock held and after :meth:`refresh`. O(1) when cached,
         O(n) to load.
+
+        Raises:
+            ClosedError: the engine is closed.
+            CorruptFileError: the partition file fails its checks.
         """
+        if self.closed:
+            raise ClosedError("the table is closed")
         slot = (space, digest)
         part = self._cache.get(slot)
         if part is not None:
@@ -482,105 +419,98 @@ class Engine:
             self._cache_used -= evicted.nbytes
         return part
 
-    def digests(self, space: str = "") -> list[str]:
-        """Return the digests of every partition of ``space`` that may hold items, sorted."""
-        try:
-            names = set(os.listdir(self.space_dir(space)))
-        except FileNotFoundError:
-            names = set()
+    def digests(self, space: str = TABLE) -> list[str]:
+        """Return the digests of every partition of ``space`` that may hold
+        items, sorted. One ``listdir`` plus the overlay."""
+        names = set(self.layout.digests(space))
         names.update(digest for sp, digest in self._overlay if sp == space)
-        return sorted(n for n in names if len(n) == 32)
+        return sorted(names)
 
     # ---------------------------------------------------------------- write
 
-    def write(self, prepare: Callable[[], tuple[list[Op], Any]]) -> Any:
+    def write(self, prepare: Callable[[], tuple[list[Op], R]]) -> R:
         """Commit one record built by ``prepare`` and return its result.
 
         ``prepare()`` runs under the exclusive lock, after catching up, and
         returns ``(ops, result)``; it may raise to abort (nothing is written).
         Empty ``ops`` write nothing. The record is appended, flushed (and
-        fsynced in ``"full"`` mode), and applied before the lock is released;
-        ``on_commit`` then sees it, in log order.
+        fsynced in ``"full"`` mode), and applied before the lock is released.
+
+        Raises:
+            DynafileError: the table is read-only.
+            ValidationError: the record would be larger than a log record may be.
+            LockTimeoutError: another process held the lock too long.
+            OSError: the append failed (nothing was written).
         """
         if self.read_only:
             raise DynafileError("table is open read-only")
         self.lock.acquire_exclusive()
         try:
             self._catch_up(exclusive=True)
-            if self.on_lock is not None:
-                self.on_lock()
             ops, result = prepare()
-            if ops and self.derive is not None:
-                ops = ops + self.derive(ops)
             if ops:
-                if self.before_append is not None:
-                    self.before_append()
-                lsn = self._lsn + 1
-                if self._offset >= self.segment_bytes:
-                    self._rotate(lsn)
-                    lsn += 1
-                self._append(encode_frame(lsn, WRITE, encode_write(ops)))
-                self._apply(lsn, ops)
-                self._lsn = lsn
-                if self.on_commit is not None:
-                    self._events.append((lsn, ops))
-                if self._overlay_bytes >= self.checkpoint_bytes:
-                    try:
-                        self._checkpoint()
-                    except OSError as exc:
-                        # The write is committed; the checkpoint is retried by
-                        # the next write that finds the overlay still full.
-                        log.warning("dynafile: checkpoint after a write failed: %s", exc)
+                self._commit(ops)
         finally:
             self.lock.release_exclusive()
-        if self._events:
-            self._deliver()
         return result
 
+    def _commit(self, ops: list[Op]) -> None:
+        body = encode_write(ops)
+        if len(body) >= MAX_PAYLOAD:
+            raise ValidationError(f"one write of {len(body)} bytes is larger than a log record "
+                                  f"may be ({MAX_PAYLOAD} bytes); split it (a batch writer's "
+                                  "flush_amount)", attribute="write")
+        reader = self._reader()
+        lsn = self._lsn + 1
+        if reader.offset >= self.segment_bytes:
+            self._rotate(lsn)
+            lsn += 1
+        self._append(encode_frame(lsn, WRITE, body), lsn)
+        self._apply(lsn, ops)
+        self._lsn = lsn
+        if self._observer is not None:
+            self._observer(lsn, ops)
+        if self._overlay_bytes >= self.checkpoint_bytes:
+            try:
+                self._checkpoint()
+            except OSError as exc:
+                # The write is committed; the checkpoint is retried by the
+                # next write that finds the overlay still full.
+                log.warning("dynafile: checkpoint after a write failed: %s", exc)
+
     @contextmanager
-    def maintenance(self) -> Iterator[None]:
-        """Hold the exclusive lock, caught up with the log and ``on_lock`` run:
-        for schema changes (index creation and drop)."""
+    def exclusive(self) -> Iterator[None]:
+        """Hold the exclusive lock, caught up with the log: for schema changes."""
         with self.lock.exclusive():
             self._catch_up(exclusive=True)
-            if self.on_lock is not None:
-                self.on_lock()
             yield
 
-    def _append(self, frame: bytes) -> None:
-        start = self._offset
+    def _append(self, frame: bytes, lsn: int) -> None:
+        reader = self._reader()
+        start = reader.offset
         try:
-            fs.append(self._fd, frame, self._seg_path)
+            fs.append(reader.fd, frame, reader.path)
             if self.durability == "full":
-                fs.sync(self._fd, self._seg_path)
+                fs.sync(reader.fd, reader.path)
         except BaseException:
             # Nothing was acknowledged: remove whatever part reached the file.
             try:
-                os.ftruncate(self._fd, start)
+                fs.truncate(reader.fd, start, reader.path)
             except OSError:  # pragma: no cover - the next writer cuts the torn tail
                 pass
             raise
-        self._offset = start + len(frame)
+        reader.advance(start + len(frame), lsn)
 
     def _rotate(self, lsn: int) -> None:
         """End the current segment with a ROTATE record (``lsn``) and continue
         in a new segment starting at ``lsn + 1``."""
-        path = os.path.join(self.wal_dir, segment_name(lsn + 1))
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        fs.sync_dir(self.wal_dir)
-        self._append(encode_frame(lsn, ROTATE, b""))
+        reader = self._reader()
+        fs.create_empty(self.layout.segment_path(lsn + 1))
+        self._append(encode_frame(lsn, ROTATE, b""), lsn)
         if self.durability != "full":
-            fs.sync(self._fd, self._seg_path)
+            fs.sync(reader.fd, reader.path)
         self._lsn = lsn
-        self._open_segment(lsn + 1, 0)
-
-    def _deliver(self) -> None:
-        with self._delivery_lock:
-            while self._events:
-                lsn, ops = self._events.popleft()
-                callback = self.on_commit
-                if callback is not None:
-                    callback(lsn, ops)
+        reader.enter(lsn + 1)
 
     # ----------------------------------------------------------- checkpoint
 
@@ -588,38 +518,40 @@ class Engine:
         """Fold the log into partition files now; return how many were written."""
         if self.read_only:
             return 0
-        with self.lock.exclusive():
-            self._catch_up(exclusive=True)
-            if self.on_lock is not None:
-                self.on_lock()
+        with self.exclusive():
             return self._checkpoint()
 
     def _checkpoint(self) -> int:
-        if not self._overlay:
+        reader = self._reader()
+        free_log = self.retention <= 0 and reader.offset > 0
+        if not self._overlay and not free_log:
             return 0
         if self.durability != "full":
             # Partition files and the marker will claim every record up to
             # self._lsn: those records must be on disk before they are.
-            fs.sync(self._fd, self._seg_path)
-        flag = os.path.join(self.root, _CHECKPOINTING)
-        with open(flag, "wb"):
-            pass
+            fs.sync(reader.fd, reader.path)
+        layout = self.layout
+        fs.create_empty(layout.checkpointing, durable=False)
         written = 0
         for slot in sorted(self._overlay):
-            if slot[0] not in self.live_spaces:
+            if slot[0] not in self._live_spaces:
                 continue  # an index dropped since: its files are gone
             part = self._cache.get(slot)
             if part is None:
                 part = self._materialize(slot, self._overlay_pk.get(slot))
-            path = self._partition_path(slot)
+            path = layout.partition_path(*slot)
             if part.items:
                 fs.atomic_write_bytes(path, encode_partition(part.pk, part.items, self._lsn))
             else:
                 self._remove_partition(path)
             written += 1
-        marker = {"lsn": self._lsn, "segment": self._seg_first, "offset": self._offset}
-        fs.atomic_write_bytes(os.path.join(self.wal_dir, _MARKER), json.dumps(marker).encode())
-        os.unlink(flag)
+        if free_log:
+            # Nothing needs the covered log: start a segment the marker can
+            # point at, so every earlier one can go now.
+            self._rotate(self._lsn + 1)
+        marker = {"lsn": self._lsn, "segment": reader.segment, "offset": reader.offset}
+        fs.atomic_write_bytes(layout.marker, json.dumps(marker).encode())
+        fs.remove(layout.checkpointing)
         self._overlay.clear()
         self._overlay_pk.clear()
         self._overlay_bytes = 0
@@ -629,48 +561,72 @@ class Engine:
 
     def _remove_partition(self, path: str) -> None:
         """Remove an emptied partition's file, and its directory once empty."""
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
+        if not fs.remove(path):
             return
         directory = os.path.dirname(path)
-        try:
-            os.rmdir(directory)
-        except OSError:  # still holds another index's file
+        if not fs.remove_dir(directory):  # still holds another index's file
             fs.sync_dir(directory)
-            return
-        fs.sync_dir(os.path.dirname(directory))
 
     def _drop_old_segments(self) -> None:
         """Delete segments a checkpoint covers once they are past retention."""
-        segments = self._segments()
+        segments = self.layout.segments()
         now = self._clock()
+        current = self._reader().segment
         for first, following in zip(segments, segments[1:]):
-            if following - 1 > self._marker_lsn or first == self._seg_first:
+            if following - 1 > self._marker_lsn or first == current:
                 break
-            path = os.path.join(self.wal_dir, segment_name(first))
+            path = self.layout.segment_path(first)
             try:
                 if now - os.stat(path).st_mtime < self.retention:
                     break
-                os.unlink(path)
             except FileNotFoundError:
                 continue
+            fs.remove(path)
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def lsn(self) -> int:
+        """The last log sequence number this process has applied."""
+        return self._lsn
+
+    @property
+    def dirty(self) -> bool:
+        """Whether this process holds log content a checkpoint would fold in."""
+        return bool(self._overlay)
+
+    def position(self) -> LogPosition:
+        """Where this process is in the log (call with the thread lock held)."""
+        reader = self._reader()
+        return LogPosition(self._lsn, reader.segment, reader.offset)
 
     # ---------------------------------------------------------------- close
 
     def _close_files(self) -> None:
-        observer = getattr(self, "_observer", None)
-        if observer is not None:
-            self._observer = None
-            observer.stop()
-            observer.join(5)
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._watching:
+            self._watching = False
+            watcher.remove(self.layout.wal, self._poke)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         self.lock.close()
 
+    def abandon(self) -> None:
+        """Release files and locks without a checkpoint, leaving the log for
+        the next open to replay: what a process that dies leaves behind."""
+        if not self.closed:
+            self.closed = True
+            self._close_files()
+            self._cache.clear()
+            self._overlay.clear()
+
     def close(self, checkpoint: bool = True) -> None:
-        """Checkpoint (so the next open is fast) and release files and locks."""
+        """Checkpoint (so the next open is fast) and release files and locks.
+
+        ``checkpoint`` is ``False`` when the caller checkpointed already.
+        Idempotent; a failed checkpoint is not an error (the log still holds
+        everything and the next open replays it).
+        """
         if self.closed:
             return
         try:
@@ -680,12 +636,4 @@ class Engine:
                 except DynafileError:
                     pass  # the log still holds everything; the next open replays it
         finally:
-            self.closed = True
-            self._close_files()
-            self._cache.clear()
-            self._overlay.clear()
-
-    @property
-    def lsn(self) -> int:
-        """The last log sequence number this process has applied."""
-        return self._lsn
+            self.abandon()

@@ -1,4 +1,5 @@
-"""The only module that writes files: appends, fsyncs, atomic replacement.
+"""The only module that changes files: appends, fsyncs, atomic replacement,
+creation, removal and truncation.
 
 Every durable step calls :func:`_point` with a name first and after, so
 crash tests can kill the process at an exact place (set ``DYNAFILE_CRASH_AT``
@@ -14,18 +15,24 @@ import os
 import signal
 from typing import Callable
 
-from atomicwrites import AtomicWriter
+from atomicwrites import AtomicWriter  # type: ignore[import-untyped]
 
 __all__ = [
     "TEMP_PREFIX",
     "append",
     "atomic_write_bytes",
+    "create_empty",
     "hook",
     "makedirs",
+    "open_lock_file",
     "read_file",
+    "remove",
+    "remove_dir",
     "remove_stale_temp_files",
+    "remove_tree",
     "sync",
     "sync_dir",
+    "truncate",
 ]
 
 #: Called as ``hook(point, path)`` at every named point when not ``None``.
@@ -135,6 +142,72 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     _point("checkpoint.write.after", path)
 
 
+def create_empty(path: str, *, durable: bool = True) -> None:
+    """Create ``path`` as an empty file (mode 0600) if it does not exist; with
+    ``durable``, fsync its directory so the new entry survives a power cut."""
+    _point("file.create.before", path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    _point("file.create.after", path)
+    if durable:
+        sync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def open_lock_file(path: str, read_only: bool) -> int:
+    """Open (creating it 0600 unless ``read_only``) a lock file and return
+    its descriptor, kept open for the life of a table."""
+    if read_only:
+        return os.open(path, os.O_RDONLY)
+    _point("file.create.before", path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    _point("file.create.after", path)
+    return fd
+
+
+def remove(path: str, *, durable: bool = False) -> bool:
+    """Delete the file ``path``; return whether it existed. With ``durable``,
+    fsync its directory so the removal survives a power cut."""
+    _point("file.remove.before", path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    _point("file.remove.after", path)
+    if durable:
+        sync_dir(os.path.dirname(os.path.abspath(path)))
+    return True
+
+
+def remove_dir(path: str) -> bool:
+    """Remove the directory ``path`` if it is empty, fsyncing its parent;
+    return whether it was removed (``False`` when it holds files or is gone)."""
+    _point("dir.remove.before", path)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    _point("dir.remove.after", path)
+    sync_dir(os.path.dirname(os.path.abspath(path)))
+    return True
+
+
+def remove_tree(path: str) -> None:
+    """Delete the directory ``path`` and everything under it (missing is
+    fine), then fsync its parent."""
+    import shutil
+
+    _point("dir.remove.before", path)
+    shutil.rmtree(path, ignore_errors=True)
+    _point("dir.remove.after", path)
+    sync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def truncate(fd: int, size: int, path: str) -> None:
+    """Cut the file open as ``fd`` (``path``) to ``size`` bytes."""
+    _point("file.truncate.before", path)
+    os.ftruncate(fd, size)
+    _point("file.truncate.after", path)
+
+
 def remove_stale_temp_files(directory: str) -> int:
     """Delete temporary files a crash left in ``directory``; return how many."""
     removed = 0
@@ -143,12 +216,8 @@ def remove_stale_temp_files(directory: str) -> int:
     except FileNotFoundError:
         return 0
     for name in names:
-        if name.startswith(TEMP_PREFIX):
-            try:
-                os.unlink(os.path.join(directory, name))
-                removed += 1
-            except FileNotFoundError:  # pragma: no cover - raced with another process
-                pass
+        if name.startswith(TEMP_PREFIX) and remove(os.path.join(directory, name)):
+            removed += 1
     return removed
 
 

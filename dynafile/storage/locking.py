@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import LockTimeoutError
+from . import fs
 
 __all__ = ["TableLock"]
 
@@ -29,7 +30,7 @@ try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot pa
 except ImportError:  # pragma: no cover - Windows: portalocker's msvcrt locks
     import portalocker
 
-    _flock = None
+    _flock = None  # type: ignore[assignment]
     _LOCK_NB = _LOCK_UN = 0
     _EX, _SH = portalocker.LOCK_EX, portalocker.LOCK_SH
 
@@ -55,8 +56,7 @@ class TableLock:
         self.path = path
         self.timeout = timeout
         self.thread_lock = threading.RLock()
-        flags = os.O_RDONLY if read_only else (os.O_RDWR | os.O_CREAT)
-        self._fd = os.open(path, flags, 0o600)
+        self._fd = fs.open_lock_file(path, read_only)
         self._file = os.fdopen(self._fd, "rb" if read_only else "r+b", buffering=0)
         self._depth = 0
         self._mode = 0

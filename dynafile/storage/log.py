@@ -12,8 +12,8 @@ payload starts with a record type byte:
   transaction, with the index changes it causes): ``u32 count`` then
   ``count`` operations, each
   ``u8 len + space | key pk | key sk | u8 flags | blob new | blob old``
-  where ``space`` names what the operation changes (``""`` the table,
-  ``"g:<name>"`` a global index, ``"l:<name>"`` a local index), a blob is
+  where ``space`` names what the operation changes (the table, an index or
+  the transaction tokens: see :mod:`dynafile.storage.layout`), a blob is
   ``u32 length + bytes`` (``0xFFFFFFFF`` for "absent") and a key is
   ``u8 tag ('S', 'B', 'N', '-' for none) | u16 length | bytes`` or, for
   index sort keys, ``'T' | u16 count | keys...``.
@@ -27,24 +27,31 @@ bad frame followed by valid ones is corruption and is reported.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from ..errors import CorruptFileError
+from .layout import Layout
+
 __all__ = [
+    "FLAG_DROP_SPACE",
+    "FLAG_EXPIRED",
+    "FLAG_OLD_HIDDEN",
     "HEADER",
+    "MAX_PAYLOAD",
     "ROTATE",
     "WRITE",
     "Frame",
+    "LogReader",
     "Op",
     "decode_write",
     "encode_frame",
     "encode_write",
     "find_valid_frame",
     "parse_frames",
-    "segment_lsn",
-    "segment_name",
 ]
 
 HEADER = struct.Struct("<IIQ")
@@ -63,10 +70,17 @@ MAX_PAYLOAD = 1 << 30
 FLAG_EXPIRED = 1
 #: Operation flag: drop every entry of the operation's space (an index drop).
 FLAG_DROP_SPACE = 2
+#: Operation flag: ``old`` holds the bytes replaced, but the item had expired,
+#: so streams and listeners report no old image (the item was absent to readers).
+FLAG_OLD_HIDDEN = 4
 
 
 class Op(NamedTuple):
-    """One item change inside a WRITE record."""
+    """One change inside a WRITE record.
+
+    ``new`` is the value written (``None``: deleted); ``old`` is always the
+    bytes it replaced (``None``: there were none), whatever a reader saw.
+    """
 
     pk: Any
     sk: Any
@@ -77,11 +91,14 @@ class Op(NamedTuple):
 
 
 class Frame(NamedTuple):
+    """One record as read from a segment: its lsn, type and body, and where it is."""
+
     lsn: int
     rtype: int
     body: bytes
     start: int
     end: int
+    segment: int = 0
 
 
 def encode_frame(lsn: int, rtype: int, body: bytes) -> bytes:
@@ -108,7 +125,8 @@ def _frame_at(buf: bytes, pos: int) -> tuple[str, Frame | None]:
     return "ok", Frame(lsn, payload[0], payload[1:], pos, end)
 
 
-def parse_frames(buf: bytes, base: int = 0) -> tuple[list[Frame], str | None, int]:
+def parse_frames(buf: bytes, base: int = 0, segment: int = 0
+                 ) -> tuple[list[Frame], str | None, int]:
     """Parse the frames in ``buf`` (file bytes starting at file offset ``base``).
 
     Returns ``(frames, stop, stop_offset)``: ``stop`` is ``None`` when the
@@ -124,7 +142,8 @@ def parse_frames(buf: bytes, base: int = 0) -> tuple[list[Frame], str | None, in
         status, frame = _frame_at(buf, pos)
         if frame is None:
             return frames, status, base + pos
-        frames.append(Frame(frame.lsn, frame.rtype, frame.body, base + frame.start, base + frame.end))
+        frames.append(Frame(frame.lsn, frame.rtype, frame.body, base + frame.start,
+                            base + frame.end, segment))
         pos = frame.end
     return frames, None, base + pos
 
@@ -287,13 +306,178 @@ def decode_write(body: bytes) -> list[Op]:
     return ops
 
 
-def segment_name(first_lsn: int) -> str:
-    """Return the file name of the segment whose first record is ``first_lsn``."""
-    return f"{first_lsn:020d}.log"
+class LogReader:
+    """Reads a table's log forward from a position, across segments.
 
+    The one reader of the log: the engine catches up with it, ``db.stream()``
+    follows it and ``check()`` verifies with it. :meth:`read` returns the
+    complete records written since the last call, each checked: its
+    checksum, its lsn one above the previous one, a known record type, and a
+    ``ROTATE`` record last in its segment, after which reading goes on in
+    the segment it names.
 
-def segment_lsn(name: str) -> int | None:
-    """Return the first lsn encoded in a segment file name, or ``None``."""
-    if len(name) == 24 and name.endswith(".log") and name[:20].isdigit():
-        return int(name[:20])
-    return None
+    Attributes:
+        segment: the first lsn of the segment being read.
+        path: that segment's file.
+        fd: its open descriptor (opened for appending when ``writable``, so
+            the engine appends through the reader's position).
+        offset: the byte offset after the last record returned.
+        lsn: the lsn of the last record returned.
+        tail: after a :meth:`read` that stopped at bytes which are not a
+            valid record at the very end of the last segment, their offset:
+            a torn tail a crash left, or a write still in progress. ``None``
+            when the read ended exactly at the end of the data.
+        gone: a ``ROTATE`` record named a segment that no longer exists (a
+            checkpoint removed it after its records were folded into
+            partition files).
+
+    Raises:
+        FileNotFoundError: the starting segment does not exist.
+        CorruptFileError: the segment is shorter than ``offset``.
+    """
+
+    def __init__(self, layout: Layout, segment: int, offset: int, lsn: int, *,
+                 writable: bool = False, chunk: int | None = None) -> None:
+        self.layout = layout
+        self.writable = writable
+        self.chunk = chunk
+        self.fd = -1
+        self.tail: int | None = None
+        self.gone = False
+        self.error: CorruptFileError | None = None
+        self._open(segment)
+        size = os.fstat(self.fd).st_size if offset else 0
+        if size < offset:
+            self.close()
+            raise CorruptFileError(self.path, size,
+                                   f"log segment is shorter than the checkpointed offset {offset}")
+        self.offset = offset
+        self.lsn = lsn
+
+    def _open(self, segment: int) -> None:
+        path = self.layout.segment_path(segment)
+        fd = os.open(path, (os.O_RDWR | os.O_APPEND) if self.writable else os.O_RDONLY)
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.segment, self.path, self.offset = fd, segment, path, 0
+
+    def size(self) -> int:
+        """The current segment's size in bytes (one ``fstat``)."""
+        return os.fstat(self.fd).st_size
+
+    def read(self, strict: bool = True) -> list[Frame]:
+        """Return the complete records after the position and move past them.
+
+        Reads to the end of the log (at most one chunk per call when the
+        reader has a ``chunk`` size). Sets :attr:`tail` and :attr:`gone`.
+        O(bytes read).
+
+        Args:
+            strict: raise on corruption; ``False`` (for ``check()``) returns
+                the records before it instead and sets :attr:`error`.
+
+        Raises:
+            CorruptFileError: an invalid record followed by valid ones, an
+                invalid record in a segment that is not the last, a gap in
+                the lsns, an unknown record type, a record after a
+                ``ROTATE``, or a segment cut below the position.
+        """
+        out: list[Frame] = []
+        self.tail = None
+        self.error = None
+        try:
+            self._read(out)
+        except CorruptFileError as exc:
+            if strict:
+                raise
+            self.error = exc
+        return out
+
+    def _read(self, out: list[Frame]) -> None:
+        while True:
+            size = os.fstat(self.fd).st_size
+            if size < self.offset:
+                raise CorruptFileError(self.path, size, "the log was cut below a reader's "
+                                       "position (a write failed after it became visible)")
+            if size == self.offset:
+                return
+            want = size - self.offset
+            n = want if self.chunk is None else min(want, self.chunk)
+            buf = os.pread(self.fd, n, self.offset)
+            frames, stop, stop_at = parse_frames(buf, self.offset, self.segment)
+            if not frames and stop == "short" and n < want:
+                n = want  # one record larger than a chunk
+                buf = os.pread(self.fd, n, self.offset)
+                frames, stop, stop_at = parse_frames(buf, self.offset, self.segment)
+            rotated = False
+            for frame in frames:
+                if frame.lsn != self.lsn + 1:
+                    raise CorruptFileError(self.path, frame.start,
+                                           f"log sequence jumps from {self.lsn} to {frame.lsn}")
+                if frame.rtype != WRITE and frame.rtype != ROTATE:
+                    raise CorruptFileError(self.path, frame.start,
+                                           f"unknown record type {frame.rtype}")
+                self.lsn = frame.lsn
+                self.offset = frame.end
+                out.append(frame)
+                if frame.rtype == ROTATE:
+                    if frame.end < size:
+                        raise CorruptFileError(self.path, frame.end, "record after a ROTATE record")
+                    try:
+                        self._open(frame.lsn + 1)
+                    except FileNotFoundError:
+                        self.gone = True
+                        return
+                    rotated = True
+                    break
+            if rotated:
+                continue
+            if stop is None or (stop == "short" and n < want):
+                if self.chunk is not None:
+                    return  # bounded: the caller asks again
+                continue
+            self._stopped(stop_at, size)
+            return
+
+    def _stopped(self, stop_at: int, size: int) -> None:
+        """Judge bytes at ``stop_at`` that are not a valid record."""
+        rest = os.pread(self.fd, size - stop_at, stop_at)
+        if find_valid_frame(rest, self.lsn) is not None:
+            raise CorruptFileError(self.path, stop_at, "invalid log record followed by valid ones")
+        if self.later_segments_hold_data():
+            raise CorruptFileError(self.path, stop_at,
+                                   "invalid log record in a segment that is not the last")
+        self.tail = stop_at
+
+    def later_segments(self) -> list[int]:
+        """The first lsns of the segments after the current one."""
+        return [first for first in self.layout.segments() if first > self.segment]
+
+    def later_segments_hold_data(self) -> bool:
+        """Whether a segment after the current one holds any bytes (else they
+        are empty leftovers of a rotation a crash interrupted)."""
+        for first in self.later_segments():
+            try:
+                if os.path.getsize(self.layout.segment_path(first)):
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    def advance(self, end: int, lsn: int) -> None:
+        """Move past a record the owner appended itself (ending at ``end``)."""
+        self.offset, self.lsn = end, lsn
+
+    def enter(self, segment: int) -> None:
+        """Go on at the start of ``segment`` (after the owner's own ``ROTATE``).
+
+        Raises:
+            FileNotFoundError: the segment does not exist.
+        """
+        self._open(segment)
+
+    def close(self) -> None:
+        """Close the segment file; idempotent."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

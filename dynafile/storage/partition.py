@@ -21,12 +21,13 @@ import struct
 import zlib
 from typing import Any
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
 from ..errors import CorruptFileError
 from ..serialization import PickleSerializer, Unvetted
 
-__all__ = ["MAGIC", "Partition", "decode_partition", "encode_partition", "keep_checked"]
+__all__ = ["MAGIC", "Partition", "decode_partition", "encode_partition", "keep_checked",
+           "partition_keys"]
 
 MAGIC = b"DYNP"
 _HEAD = struct.Struct("<4sIQ")
@@ -122,6 +123,17 @@ def decode_partition(data: bytes, path: str) -> tuple[Any, SortedDict, int]:
         return pk, _sorted_dict(keys, list(map(Unvetted, values))), lsn
     except TypeError as exc:  # keys of mixed types: not something dynafile wrote
         raise CorruptFileError(path, _HEAD.size, f"bad sort keys: {exc}") from None
+
+
+def partition_keys(data: bytes) -> tuple[list[Any], int]:
+    """Return the sort keys of a partition file's bytes in the order the file
+    holds them (:func:`decode_partition` sorts them), and the offset of the
+    body; ``([], offset)`` when the body does not decode. For ``check()``."""
+    try:
+        keys = _loader.loads(data[_HEAD.size:])[3]
+    except Exception:  # noqa: BLE001 - decode_partition reports what is wrong
+        return [], _HEAD.size
+    return (list(keys) if isinstance(keys, list) else []), _HEAD.size
 
 
 def _sorted_dict(keys: list, values: list) -> SortedDict:

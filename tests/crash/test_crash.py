@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from conftest import engine
 
 from dynafile import GSI, Dynafile
 
@@ -277,7 +278,7 @@ def test_interrupted_rotation_then_a_writer_with_larger_segments(tmp_path):
         "dir.fsync.after:1"), capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     db = Dynafile(path, durability="normal")  # default 64 MiB segments
-    before = db._engine.lsn
+    before = engine(db).lsn
     for i in range(5):
         db.put_item(item={"PK": "b", "SK": str(i)})
     try:

@@ -35,6 +35,7 @@ import time
 from typing import Any, Callable
 
 import pytest
+from conftest import abandon
 
 from dynafile import Dynafile, DynafileError
 
@@ -143,7 +144,7 @@ def _read_everything(path: str) -> None:
         list(db.scan(index="by_g"))
         db.check()
     finally:
-        db._engine.close(checkpoint=False)
+        abandon(db)
 
 
 BAD_ITEMS: list[Any] = [

@@ -1,0 +1,338 @@
+"""The write step: one function turns every kind of write into log operations.
+
+Every write path (``put_item``, ``update_item``, ``delete_item``, the batch
+writer, ``transact_write``, ``db.transaction()``, the TTL sweep) describes
+its writes as :class:`Write` objects and hands them to
+:func:`prepare_record`, which runs under the table's write lock. It owns,
+once, the rules every write follows:
+
+* an expired item counts as absent: conditions see ``{}``, return values and
+  change events have no old image (an :class:`Expire` is the exception: the
+  expired item is what it deletes);
+* conditions are checked against the item as readers see it;
+* the key attributes' types are checked, and fixed on first use, when a
+  write stores an item;
+* a write that changes nothing writes nothing; "nothing" is judged by
+  DynamoDB's value equality, not by serialized bytes (``1`` and
+  ``Decimal(1)`` are the same number, key order does not matter);
+* each log operation carries the bytes it actually replaced (expired or
+  not), with :data:`~dynafile.storage.log.FLAG_OLD_HIDDEN` when readers saw
+  no item; index upkeep therefore always removes the right entries;
+* index entries are derived from the replaced and the new images.
+
+A new kind of write is a new :class:`Write` subclass; it then works alone,
+in batches and in transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Optional, Protocol
+
+from .errors import (
+    CancellationReason,
+    ConditionalCheckFailedError,
+    TransactionCanceledError,
+    TransactionConflictError,
+    ValidationError,
+)
+from .expressions.values import equal
+from .indexes import Change
+from .storage.log import FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
+
+__all__ = [
+    "ConditionCheck",
+    "Delete",
+    "Expire",
+    "ItemKey",
+    "Outcome",
+    "Put",
+    "Record",
+    "Store",
+    "Unchanged",
+    "Update",
+    "Write",
+    "prepare_record",
+]
+
+Item = dict[str, Any]
+Predicate = Callable[[Item], bool]
+#: An item after a write and its bytes.
+Image = tuple[Optional[Item], Optional[bytes]]
+
+
+class ItemKey(NamedTuple):
+    """An item's key: the values as given, and normalised as stored (a table
+    without a sort key stores every item under the sort key ``""``)."""
+
+    pk: Any
+    sk: Any
+    npk: Any
+    nsk: Any
+
+
+class Store(Protocol):
+    """What the write step needs from the table (the table core provides it)."""
+
+    def stored(self, npk: Any, nsk: Any) -> bytes | None:
+        """The bytes stored under a key now (the lock is held), or ``None``."""
+
+    def load(self, data: bytes) -> Item:
+        """Deserialize stored bytes into a fresh item."""
+
+    def dump(self, item: Item) -> bytes:
+        """Serialize an item, checking names and size."""
+
+    def is_expired(self, item: Item, now: float) -> bool:
+        """Whether ``item`` has expired at ``now``."""
+
+    def fix_key_types(self, key: ItemKey) -> None:
+        """Check the key's values against the types fixed for the key
+        attributes; fix them on first use."""
+
+    def key_item(self, key: ItemKey) -> Item:
+        """The key attributes of ``key`` as an item fragment."""
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the table has secondary indexes to keep current."""
+
+    def index_ops(self, changes: Sequence[Change]) -> list[Op]:
+        """The index operations ``changes`` cause."""
+
+
+class Write:
+    """One write of one item, described; :func:`prepare_record` carries it out.
+
+    Attributes:
+        key: the item's key.
+        condition: a predicate the item (``{}`` when absent) must meet.
+        return_old_on_failure: put the item on the error when the condition fails.
+    """
+
+    __slots__ = ("condition", "key", "return_old_on_failure")
+    #: Flags the log operation carries.
+    flags = 0
+    #: Whether an expired item counts as absent for this write.
+    hides_expired = True
+
+    def __init__(self, key: ItemKey, condition: Predicate | None = None,
+                 return_old_on_failure: bool = False) -> None:
+        self.key = key
+        self.condition = condition
+        self.return_old_on_failure = return_old_on_failure
+
+    def check_stored(self, current: bytes | None) -> None:
+        """Look at the stored bytes before anything else (see :class:`Unchanged`)."""
+
+    def applies(self, item: Item | None, store: Store, now: float) -> bool:
+        """Whether the write goes ahead at all (``False``: skipped, no error)."""
+        return True
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        """The item after the write and its bytes: ``(None, None)`` deletes;
+        ``None`` changes nothing (a condition check). The item may be
+        ``None`` beside its bytes when the write only kept those.
+
+        Raises:
+            ValidationError: the write cannot apply to ``old``.
+        """
+        raise NotImplementedError
+
+
+class Put(Write):
+    """Create or replace an item. ``item`` may be ``None`` when only its
+    bytes are kept (a buffered batch): it is then decoded when needed."""
+
+    __slots__ = ("data", "item")
+
+    def __init__(self, key: ItemKey, data: bytes, item: Item | None = None,
+                 condition: Predicate | None = None, return_old_on_failure: bool = False) -> None:
+        super().__init__(key, condition, return_old_on_failure)
+        self.data = data
+        self.item = item
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        return self.item, self.data
+
+
+class Delete(Write):
+    """Delete an item (a missing item is no error and writes nothing)."""
+
+    __slots__ = ()
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        return None, None
+
+
+class Update(Write):
+    """Apply an update plan (:func:`dynafile.expressions.compile_update`) to
+    the item, or to nothing when it is absent."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, key: ItemKey, plan: Any, condition: Predicate | None = None,
+                 return_old_on_failure: bool = False) -> None:
+        super().__init__(key, condition, return_old_on_failure)
+        self.plan = plan
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        new = self.plan.apply(old)
+        new.update(store.key_item(self.key))
+        return new, store.dump(new)
+
+
+class ConditionCheck(Write):
+    """Check a condition on an item without changing it (transactions)."""
+
+    __slots__ = ()
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        return None
+
+
+class Expire(Write):
+    """Delete an item because it expired at ``now`` (the TTL sweep); skipped
+    when the item was rewritten since and is no longer expired."""
+
+    __slots__ = ()
+    flags = FLAG_EXPIRED
+    hides_expired = False
+
+    def applies(self, item: Item | None, store: Store, now: float) -> bool:
+        return item is not None and store.is_expired(item, now)
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        return None, None
+
+
+class Unchanged(Write):
+    """An optimistic transaction's read: the stored bytes must still be ``seen``.
+
+    Raises :class:`~dynafile.errors.TransactionConflictError` otherwise.
+    """
+
+    __slots__ = ("seen",)
+
+    def __init__(self, key: ItemKey, seen: bytes | None) -> None:
+        super().__init__(key)
+        self.seen = seen
+
+    def check_stored(self, current: bytes | None) -> None:
+        if current != self.seen:
+            raise TransactionConflictError(
+                "an item this transaction read was changed by another writer; nothing was "
+                "written")
+
+    def new_image(self, old: Item | None, store: Store) -> Image | None:
+        return None
+
+
+class Outcome(NamedTuple):
+    """What one write saw and left: the item before (``None`` when absent or
+    expired) and after (``None`` when deleted or absent; also for a put of
+    bytes alone, such as a batch's, that nothing needed decoded)."""
+
+    old: Item | None
+    new: Item | None
+
+
+class Record(NamedTuple):
+    """The log operations of one record and each write's :class:`Outcome`."""
+
+    ops: list[Op]
+    outcomes: list[Outcome]
+
+
+def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
+                   atomic: bool = False) -> Record:
+    """Turn ``writes`` into one record's operations. Call under the write lock.
+
+    Later writes to a key see the earlier writes of the same record (a
+    batch's last write wins).
+
+    Args:
+        store: the table.
+        writes: the writes, in order.
+        now: the time TTL is judged at.
+        atomic: a transaction: check every write, then raise one
+            :class:`~dynafile.errors.TransactionCanceledError` with a reason
+            per write if any failed. Otherwise the first failure raises.
+
+    Raises:
+        ConditionalCheckFailedError: (not ``atomic``) a condition failed.
+        ValidationError / ItemTooLargeError: (not ``atomic``) a write cannot apply.
+        TransactionCanceledError: (``atomic``) a condition failed or a write
+            could not apply.
+        TransactionConflictError: an :class:`Unchanged` read was changed.
+
+    Cost: O(writes) lookups; images are decoded only for the writes and
+    index upkeep that need them.
+    """
+    ops: list[Op] = []
+    outcomes: list[Outcome] = []
+    changes: list[Change] = []
+    reasons: list[CancellationReason] = []
+    failed = False
+    indexed = store.indexed
+    pending: dict[tuple[Any, Any], bytes | None] = {}
+    for write in writes:
+        key = write.key
+        slot = (key.npk, key.nsk)
+        current = pending[slot] if slot in pending else store.stored(key.npk, key.nsk)
+        write.check_stored(current)
+        actual = None if current is None else store.load(current)
+        hidden = (actual is not None and write.hides_expired
+                  and store.is_expired(actual, now))
+        old = None if hidden else actual
+        if not write.applies(actual, store, now):
+            outcomes.append(Outcome(old, old))
+            reasons.append(CancellationReason(None))
+            continue
+        try:
+            if write.condition is not None and not write.condition(old if old is not None
+                                                                   else {}):
+                item = old if write.return_old_on_failure else None
+                if not atomic:
+                    raise ConditionalCheckFailedError(item=item)
+                reasons.append(CancellationReason("ConditionalCheckFailed",
+                                                  "The conditional request failed", item))
+                failed = True
+                continue
+            image = write.new_image(old, store)
+            if image is not None and image[1] is not None:
+                store.fix_key_types(key)
+        except ValidationError as exc:
+            if not atomic:
+                raise
+            reasons.append(CancellationReason("ValidationError", str(exc)))
+            failed = True
+            continue
+        reasons.append(CancellationReason(None))
+        if image is None:
+            outcomes.append(Outcome(old, old))
+            continue
+        new, data = image
+        if data is None:
+            outcomes.append(Outcome(old, None))
+            if current is None:
+                continue  # deleting nothing
+        else:
+            if current is not None and current == data and not hidden:
+                outcomes.append(Outcome(old, old))
+                continue  # the same bytes: nothing to write
+            if new is None and (indexed or old is not None):
+                new = store.load(data)
+            outcomes.append(Outcome(old, new))
+            if old is not None and equal(old, new):
+                continue  # the same item by value: nothing to write
+        ops.append(Op(key.npk, key.nsk, data, current,
+                      write.flags | (FLAG_OLD_HIDDEN if hidden else 0)))
+        if indexed:
+            changes.append(Change(key.npk, key.nsk, actual, new, data))
+        pending[slot] = data
+    if failed:
+        raise TransactionCanceledError(reasons)
+    if changes:
+        ops.extend(store.index_ops(changes))
+    return Record(ops, outcomes)
