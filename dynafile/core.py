@@ -191,6 +191,15 @@ class TableCore:
         """The schema as this process last read it (treat as read-only)."""
         return self._schema
 
+    def current_schema(self) -> Schema:
+        """The schema as of now, after catching up with every process's
+        writes and schema changes (treat as read-only). One ``fstat`` and
+        one ``stat``."""
+        with self.engine.lock.thread_lock:
+            self.refresh()
+            self.reload_schema()
+        return self._schema
+
     @property
     def pk_attribute(self) -> str:
         """The partition key attribute."""

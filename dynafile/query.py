@@ -249,6 +249,10 @@ def _evaluate(
     load = core.load
     ttl = core.ttl_attribute
     now = core.now() if ttl is not None else 0.0
+    # An entry that does not project the item's TTL attribute cannot tell
+    # whether its item expired: the table item says.
+    ask_table = ttl is not None and index is not None and index.projection != "ALL"
+    pk_name, sk_name = core.pk_attribute, core.sk_attribute
     evaluated = 0
     last: tuple[Any, Any] | None = None
     for item_pk, sk, data, items in pairs:
@@ -267,6 +271,9 @@ def _evaluate(
         if data.__class__ is not bytes:
             keep_checked(items, sk, data)
         if ttl is not None and is_expired(item, ttl, now):
+            continue
+        if ask_table and core.get(normalize_key(item[pk_name]),
+                                  "" if sk_name is None else normalize_key(item[sk_name])) is None:
             continue
         if predicate is not None and not predicate(item):
             continue

@@ -264,13 +264,13 @@ class Dynafile:
 
     @property
     def ttl_attribute(self) -> str | None:
-        """The TTL attribute (``None``: items never expire)."""
-        return self._core.ttl_attribute
+        """The TTL attribute (``None``: items never expire), as of now."""
+        return self._core.current_schema().ttl_attribute
 
     @property
     def stream_view_type(self) -> str:
-        """The images change records carry by default."""
-        return self._core.view_type
+        """The images change records carry by default, as of now."""
+        return self._core.current_schema().view_type
 
     @property
     def max_item_size(self) -> int:
@@ -287,20 +287,15 @@ class Dynafile:
     @property
     def indexes(self) -> dict[str, Index]:
         """The table's secondary indexes by name (GSI and LSI objects)."""
-        core = self._core
-        with core.engine.lock.thread_lock:
-            core.reload_schema()
-        return dict(core.indexes.indexes)
+        self._core.current_schema()
+        return dict(self._core.indexes.indexes)
 
     def describe(self) -> dict[str, Any]:
         """Return the table's definition: key attributes and their fixed types,
         TTL attribute, stream view type, serializer, and each index with its
         kind and state (``"CREATING"`` while a backfill runs, else ``"ACTIVE"``).
         Reads ``meta.json`` afresh (one ``stat``)."""
-        core = self._core
-        with core.engine.lock.thread_lock:
-            core.reload_schema()
-        schema: Schema = core.schema
+        schema = self._core.current_schema()
         indexes = {}
         for section in ("gsis", "lsis"):
             for name, data in getattr(schema, section).items():

@@ -387,6 +387,39 @@ def test_closed_table_raises(db_path):
     db.close()  # idempotent
 
 
+def test_a_scan_iterated_after_close_raises_closed_error(db_path):
+    db = Dynafile(db_path, durability="normal")
+    for i in range(3):
+        db.put_item(item={"PK": f"p{i}", "SK": "s"})
+    page = db.scan()
+    first = iter(page)
+    next(first)
+    db.close()
+    with pytest.raises(ClosedError):
+        list(first)
+    with pytest.raises(ClosedError):
+        list(db.query("p0"))
+
+
+def test_retention_zero_and_a_checkpoint_free_the_log(db_path):
+    db = Dynafile(db_path, durability="normal", retention=0)
+    for i in range(200):
+        db.put_item(item={"PK": "p", "SK": f"{i:04d}", "pad": "x" * 200})
+    wal = os.path.join(db_path, "wal")
+
+    def log_bytes():
+        return sum(os.path.getsize(os.path.join(wal, n)) for n in os.listdir(wal)
+                   if n.endswith(".log"))
+
+    assert log_bytes() > 40_000
+    db.checkpoint()
+    assert log_bytes() == 0
+    db.put_item(item={"PK": "p", "SK": "new"})
+    db.close()
+    with Dynafile(db_path) as again:
+        assert again.count("p") == 201 and again.check().ok
+
+
 def test_on_disk_layout_matches_design(db_path):
     db = Dynafile(db_path)
     db.put_item(item={"PK": "../../etc/passwd", "SK": "x"})

@@ -349,6 +349,8 @@ class Engine:
                 part = cache.get(slot)
                 if part is not None and lsn <= part.lsn:
                     part = None  # already holds this record
+                if part is not None and part.pk is None:
+                    part.pk = op.pk  # loaded empty by a scan that did not know its key
                 found = seen[where] = (entries, part)
             entries, part = found
             new = op.new
