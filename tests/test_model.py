@@ -7,11 +7,11 @@ import os
 import shutil
 import tempfile
 
+from conftest import abandon
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from conftest import abandon
 from dynafile import GSI, LSI, Dynafile
 
 PKS = st.sampled_from(["a", "b", "c", "d"])

@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import snapshot_files
+
 from dynafile import LSI, Dynafile, SchemaMismatchError, ValidationError
 from dynafile.cli import main as cli_main
 

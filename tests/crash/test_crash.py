@@ -100,7 +100,8 @@ def test_sigkill_at_random_moments(tmp_path, durability, seed):
 POINTS = [
     "log.append.before", "log.append.after", "log.fsync.before", "log.fsync.after",
     "checkpoint.write.before", "checkpoint.write.after", "rename.before", "rename.after",
-    "dir.fsync.before", "dir.fsync.after",
+    "dir.fsync.before", "dir.fsync.after", "file.create.before", "file.create.after",
+    "file.remove.before", "file.remove.after",
 ]
 
 
@@ -288,3 +289,39 @@ def test_interrupted_rotation_then_a_writer_with_larger_segments(tmp_path):
         assert report.ok, str(report)
     finally:
         db.close()
+
+
+SCHEMA_CHANGE = r"""
+import sys
+from dynafile import Dynafile
+db = Dynafile(sys.argv[1], durability="full")
+print("OPENED", flush=True)
+db.update_time_to_live("exp")
+db.update_table(stream_view_type="KEYS_ONLY")
+print("CHANGED", flush=True)
+db.close()
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("crash_at", ["rename.before:1", "rename.after:1", "dir.fsync.after:2",
+                                      "log.append.after:1", "log.fsync.after:1",
+                                      "rename.after:2", "log.append.before:2"])
+def test_sigkill_during_a_schema_change(tmp_path, crash_at):
+    """Kill update_time_to_live / update_table at a named point: the table
+    opens with the old or the new property, never without one, and is sound."""
+    path = str(tmp_path / "db")
+    db = Dynafile(path, durability="full")
+    db.put_item(item={"PK": "a", "SK": "1", "exp": 1})  # expired under the new TTL
+    db.close()
+    proc = subprocess.run([sys.executable, "-c", SCHEMA_CHANGE, path], env=_env(crash_at),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with Dynafile(path) as db:
+        assert db.ttl_attribute in (None, "exp")
+        assert db.stream_view_type in ("NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+        expected = None if db.ttl_attribute == "exp" else {"PK": "a", "SK": "1", "exp": 1}
+        assert db.get_item(key={"PK": "a", "SK": "1"}) == expected
+        assert db.check().ok
+        db.update_time_to_live("exp")  # and it can be finished
+        assert db.get_item(key={"PK": "a", "SK": "1"}) is None
