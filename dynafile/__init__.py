@@ -37,7 +37,7 @@ from .indexes import GSI, LSI
 from .listeners import Event
 from .pages import Page
 from .serialization import JSONSerializer, PickleSerializer, Serializer
-from .streams import StreamRecord
+from .records import StreamRecord
 from .table import Dynafile
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 from .errors import ValidationError
 from .storage.log import Op
-from .streams import StreamRecord, table_changes, to_record
+from .records import StreamRecord, table_changes, to_record
 
 __all__ = ["Delivery", "Event", "Listeners", "StreamListener"]
 

@@ -29,7 +29,8 @@ from .query import UNSET, projection_of, query, scan
 from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
-from .streams import VIEW_TYPES, ChangeStream, Position, StreamRecord
+from .records import VIEW_TYPES, Position, StreamRecord
+from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer
 from .streams import stream as _stream

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .writes import Expire, ItemKey
+from .writes import Expire, ItemKey, Outcome, Write
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import TableCore
-
-__all__ = ["Sweeper", "is_expired", "sweep"]
+__all__ = ["Sweepable", "Sweeper", "is_expired", "sweep"]
 
 log = logging.getLogger("dynafile")
 
@@ -38,7 +35,35 @@ def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -
         return False
 
 
-def sweep(core: TableCore, batch_size: int = 1000) -> int:
+class Sweepable(Protocol):
+    """What the sweep needs of a table (the table core provides it)."""
+
+    @property
+    def ttl_attribute(self) -> str | None:
+        """The TTL attribute, or ``None``."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the table was closed."""
+
+    def check_open(self) -> None:
+        """Raise ClosedError once the table is closed."""
+
+    def now(self) -> float:
+        """The table's clock."""
+
+    def each_partition(self) -> Iterator[tuple[Any, list[tuple[Any, bytes]]]]:
+        """Every partition's key and ``(sort key, bytes)`` pairs."""
+
+    def load(self, data: bytes) -> dict[str, Any]:
+        """A stored item, decoded."""
+
+    def commit(self, writes: Sequence[Write], *, now: float | None = None,
+               atomic: bool = False) -> list[Outcome]:
+        """Carry out writes as one record."""
+
+
+def sweep(core: Sweepable, batch_size: int = 1000) -> int:
     """Delete every expired item of ``core``'s table for real; return how many.
 
     The deletes are ordinary logged writes (:class:`~dynafile.writes.Expire`,
@@ -68,7 +93,7 @@ def sweep(core: TableCore, batch_size: int = 1000) -> int:
 class Sweeper:
     """A daemon thread that sweeps a table every ``interval`` seconds."""
 
-    def __init__(self, core: TableCore, interval: float) -> None:
+    def __init__(self, core: Sweepable, interval: float) -> None:
         self._core = core
         self._interval = interval
         self._stop = threading.Event()

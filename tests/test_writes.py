@@ -202,3 +202,50 @@ def test_an_expired_item_is_hidden_from_index_reads_whatever_the_projection(db_p
     assert _index_items(db, index, "A") == [("a", "2")]
     assert [(i["PK"], i["SK"]) for i in db.scan(index="ix")] == [("a", "2")]
     db.close()
+
+
+def _doc_blocks():
+    """The python code blocks of docs/extending.md."""
+    import os
+    import re
+
+    path = os.path.join(os.path.dirname(__file__), "..", "docs", "extending.md")
+    with open(path) as f:
+        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+
+
+def test_the_serializer_example_of_the_docs_works(tmp_path):
+    from dynafile import SchemaMismatchError
+
+    path = str(tmp_path / "db")
+    namespace = {"path": path}
+    exec(_doc_blocks()[0], namespace)  # noqa: S102 - the documentation's own example
+    db = namespace["db"]
+    assert db.get_item(key={"PK": "a", "SK": "1"})["text"] == "x" * 1000
+    db.close()
+    with pytest.raises(SchemaMismatchError, match="zjson"):
+        Dynafile(path)
+
+
+def test_a_new_write_kind_needs_only_new_image(db_path):
+    from dynafile import TransactionCanceledError
+    from dynafile.writes import Put
+
+    namespace = {}
+    exec(_doc_blocks()[1], namespace)  # noqa: S102 - the documentation's own example
+    AppendToList = namespace["AppendToList"]
+    db = Dynafile(db_path, durability="normal", gsis=[GSI("ix", "g")])
+    core = db._core
+    key = core.key({"PK": "a", "SK": "1"})
+    core.commit([AppendToList(key, "log", 1), AppendToList(key, "log", 2)])  # one record
+    assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1", "log": [1, 2]}
+    other = core.item_key({"PK": "a", "SK": "2", "g": "G"})
+    with pytest.raises(TransactionCanceledError) as info:
+        core.commit([Put(other, core.dump({"PK": "a", "SK": "2", "g": "G"})),
+                     AppendToList(key, "log", 3, condition=lambda item: "nope" in item)],
+                    atomic=True)
+    assert [r.code for r in info.value.reasons] == [None, "ConditionalCheckFailed"]
+    assert db.get_item(key={"PK": "a", "SK": "2"}) is None  # all or nothing
+    assert list(db.query("G", index="ix")) == []
+    assert db.check().ok
+    db.close()
