@@ -36,8 +36,8 @@ from .expressions import Attr, Key
 from .indexes import GSI, LSI
 from .listeners import Event
 from .pages import Page
-from .serialization import JSONSerializer, PickleSerializer, Serializer
 from .records import StreamRecord
+from .serialization import JSONSerializer, PickleSerializer, Serializer
 from .table import Dynafile
 
 __all__ = [

@@ -20,8 +20,8 @@ from collections import deque
 from typing import Any, Callable, NamedTuple
 
 from .errors import ValidationError
-from .storage.log import Op
 from .records import StreamRecord, table_changes, to_record
+from .storage.log import Op
 
 __all__ = ["Delivery", "Event", "Listeners", "StreamListener"]
 

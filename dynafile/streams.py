@@ -59,10 +59,10 @@ from .errors import (
     StreamTrimmedError,
     ValidationError,
 )
+from .records import VIEW_TYPES, Position, StreamRecord, table_changes, to_record
 from .storage import fs
 from .storage.layout import Layout
 from .storage.locking import TableLock
-from .records import VIEW_TYPES, Position, StreamRecord, table_changes, to_record
 from .storage.log import WRITE, Frame, LogReader, decode_write
 from .storage.watch import watcher
 

@@ -26,10 +26,10 @@ from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
 from .pages import Page
 from .query import UNSET, projection_of, query, scan
+from .records import VIEW_TYPES, Position, StreamRecord
 from .schema import Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
-from .records import VIEW_TYPES, Position, StreamRecord
 from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer

@@ -211,7 +211,7 @@ def _doc_blocks():
 
     path = os.path.join(os.path.dirname(__file__), "..", "docs", "extending.md")
     with open(path) as f:
-        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        return re.findall(r"```python\n(.*?)```", f.read(), re.DOTALL)
 
 
 def test_the_serializer_example_of_the_docs_works(tmp_path):
