@@ -32,11 +32,11 @@ MIN = Decimal("-9.9999999999999999999999999999999999999E+125")  # not -MAX: that
 # (scylladb test_number.py's _NORMALIZATION_CASES, recorded against DynamoDB).
 NORMALISED = [
     (Decimal("1.50"), Decimal("1.5")),
-    (Decimal("1E+2"), Decimal("100")),
-    (Decimal("1.0e3"), Decimal("1000")),
-    (Decimal("-0"), Decimal("0")),
-    (Decimal("-0.0"), Decimal("0")),
-    (Decimal("0e5"), Decimal("0")),
+    (Decimal("1E+2"), Decimal(100)),
+    (Decimal("1.0e3"), Decimal(1000)),
+    (Decimal("-0"), Decimal(0)),
+    (Decimal("-0.0"), Decimal(0)),
+    (Decimal("0e5"), Decimal(0)),
     (Decimal("001.23"), Decimal("1.23")),
     (Decimal("1.23e-1"), Decimal("0.123")),
     (Decimal("1E-20"), Decimal("0.00000000000000000001")),
@@ -75,7 +75,7 @@ REFUSED = [
     (Decimal("NaN"), "The parameter cannot be converted to a numeric value: NaN"),
     (Decimal("Infinity"), "The parameter cannot be converted to a numeric value: Infinity"),
     (10**38 * 10 + 1, TOO_PRECISE),                          # 40 significant digits
-    (Decimal("1234567890123456789012345678901234567890"), TOO_PRECISE),
+    (Decimal(1234567890123456789012345678901234567890), TOO_PRECISE),
     (Decimal("-1.23456789012345678901234567890123456789"), TOO_PRECISE),
     (Decimal("1e126"), OVERFLOW),
     (Decimal("-1e126"), OVERFLOW),
@@ -98,7 +98,7 @@ def test_numbers_dynamodb_refuses(value, message):
 
 @pytest.mark.parametrize("value", [
     MAX, MIN, Decimal("1E-130"), Decimal("-1E-130"), 1e-130, 9.99e125, Decimal("0e125"),
-    Decimal("12345678901234567890123456789012345678"), 10**38 - 1, -(10**38 - 1),
+    Decimal(12345678901234567890123456789012345678), 10**38 - 1, -(10**38 - 1),
     Decimal("1.2345678901234567890123456789012345678E+100"),
 ])
 def test_numbers_at_the_limits_are_accepted(value):
@@ -138,16 +138,16 @@ def test_arithmetic_is_exact_and_keeps_types():
     assert t.add_numbers(0.1, Decimal("0.2")) == Decimal("0.3")
     # a float cannot print the exact result: a Decimal holds it
     assert t.add_numbers(0.1, 1e-20) == Decimal("0.10000000000000000001")
-    assert t.subtract_numbers(Decimal("10000000000000000000000"), 1) == \
-        Decimal("9999999999999999999999")
+    assert t.subtract_numbers(Decimal(10000000000000000000000), 1) == \
+        Decimal(9999999999999999999999)
     assert t.add_numbers(Decimal("1.10"), Decimal("1.40")).as_tuple() == \
         Decimal("2.5").as_tuple()                              # canonical form
-    big = Decimal("1234567890123456789012345678901")          # 31 digits
-    assert t.add_numbers(big, big) == Decimal("2469135780246913578024691357802")
+    big = Decimal(1234567890123456789012345678901)          # 31 digits
+    assert t.add_numbers(big, big) == Decimal(2469135780246913578024691357802)
 
 
 def test_arithmetic_ignores_the_thread_default_context():
-    big = Decimal("1234567890123456789012345678901")
+    big = Decimal(1234567890123456789012345678901)
     results = []
 
     def worker():
@@ -156,7 +156,7 @@ def test_arithmetic_ignores_the_thread_default_context():
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    assert results == [Decimal("1234567890123456789012345678902")]
+    assert results == [Decimal(1234567890123456789012345678902)]
 
 
 @pytest.mark.parametrize("a,b", [
@@ -190,7 +190,7 @@ def test_one_number_type_in_equality_and_order():
 
 
 def test_containers_compare_element_by_element_under_number_equality():
-    assert t.equal([0.1, {"x": Decimal("2")}], [Decimal("0.1"), {"x": 2.0}])
+    assert t.equal([0.1, {"x": Decimal(2)}], [Decimal("0.1"), {"x": 2.0}])
     assert not t.equal([1], [True])
     assert t.equal({0.1, 2}, {Decimal("0.10"), Decimal(2)})
     assert not t.equal({1}, {"1"})
@@ -213,7 +213,7 @@ def test_number_set_operations_by_decimal_value():
 def test_valid_items_come_back_unchanged_and_uncopied():
     item = {"PK": "u", "n": 1, "f": 0.5, "b": b"x", "ba": bytearray(b"y"), "t": True,
             "none": None, "l": [1, "a", [2]], "m": {"x": {"y": [None]}}, "ss": {"a"},
-            "ns": {1, 2.5, Decimal("3")}, "bs": {b"a"}, "empty_l": [], "empty_m": {},
+            "ns": {1, 2.5, Decimal(3)}, "bs": {b"a"}, "empty_l": [], "empty_m": {},
             "empty_s": ""}
     assert t.validate_item(item) is item
 
@@ -225,12 +225,15 @@ def test_normalising_copies_only_what_changes():
     out = t.validate_item(item)
     assert item == before and item["d"].as_tuple() == before["d"].as_tuple()  # untouched
     assert out["d"].as_tuple() == Decimal("1.5").as_tuple()
-    assert out["m"]["x"][0].as_tuple() == Decimal("100").as_tuple()
+    assert out["m"]["x"][0].as_tuple() == Decimal(100).as_tuple()
     assert out["keep"] is item["keep"]
 
 
 class Point:
     pass
+
+
+EMPTY_SET = "One or more parameter values were invalid: An string set  may not be empty"
 
 
 # (item, path in the error, reason or fragment, hint expected)
@@ -239,8 +242,7 @@ INVALID_ITEMS = [
     ({"m": {"x": [1, (1, 2)]}}, "m.x[1]", "Unsupported type 'tuple'", True),
     ({"m": {1: "a"}}, "m.1", "Map keys and attribute names must be strings, got int 1", True),
     ({"p": Point()}, "p", "Unsupported type 'test_types.Point'", True),
-    ({"s": set()}, "s", "One or more parameter values were invalid: An string set  may not be "
-                        "empty", True),
+    ({"s": set()}, "s", EMPTY_SET, True),
     ({"s": {"a", 1}}, "s", "A set holds elements of one type", True),
     ({"s": {True}}, "s", "A set holds elements of one type", True),
     ({"s": {0.1, Decimal("0.1")}}, "s",
