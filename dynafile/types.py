@@ -109,6 +109,7 @@ _MIN_ADJUSTED = -130
 
 _NUMBERS = (int, float, Decimal)
 _SETS = (set, frozenset)
+_INT_LIMIT = 10**38  # ints inside it have at most 38 digits and are in range
 
 # DynamoDB's messages. Texts from DynamoDB's answers as recorded by the
 # paritysuite/dynamodb-conformance captures (tests/tier3/error-messages/
@@ -209,12 +210,12 @@ def normalize_number(value: Any) -> Number:
     """
     cls = value.__class__
     if cls is int:
-        if -10**38 < value < 10**38:
+        if -_INT_LIMIT < value < _INT_LIMIT:
             return value  # type: ignore[no-any-return]
         _check_decimal(Decimal(value))
         return value  # type: ignore[no-any-return]
     if cls is float:
-        if 1e-130 <= abs(value) < 1e125:
+        if 1e-130 <= value < 1e125 or -1e125 < value <= -1e-130:
             return value  # type: ignore[no-any-return]
         if value == 0.0:
             return 0.0
@@ -223,6 +224,14 @@ def normalize_number(value: Any) -> Number:
         _check_decimal(Decimal(repr(value)))
         return value  # type: ignore[no-any-return]
     if cls is Decimal:
+        _sign, digits, exponent = value.as_tuple()
+        count = len(digits)
+        # Already canonical: no trailing zeros after the point, no exponent
+        # above it, at most 38 digits, in range (as_tuple has no leading zeros).
+        if (exponent.__class__ is int and digits[0] and count <= MAX_NUMBER_DIGITS
+                and (exponent == 0 or (exponent < 0 and digits[-1]))  # type: ignore[operator]
+                and _MIN_ADJUSTED <= exponent + count - 1 <= _MAX_ADJUSTED):  # type: ignore[operator]
+            return value  # type: ignore[no-any-return]
         return _canonical(value)
     if cls is bool or not isinstance(value, _NUMBERS):
         raise ValidationError(f"{_NOT_NUMERIC}: {value!r}")
@@ -332,15 +341,21 @@ def number_size(value: Number) -> int:
     made exact by measurements against DynamoDB (paritysuite
     dynamodb-conformance, src/item-size.ts). O(digits).
     """
-    if value.__class__ is int:
+    cls = value.__class__
+    if cls is int:
         if value == 0:
             return 1
         text = str(value)
         negative = text[0] == "-"
         width = len(text.rstrip("0")) - negative
         return 1 + (width + 1) // 2 + negative
+    if isinstance(value, float):
+        return _float_size(value)
     sign, digits, exponent = _digits_and_exponent(_to_decimal(value))
-    count = len(digits)
+    return _digits_size(sign, len(digits), exponent)
+
+
+def _digits_size(sign: int, count: int, exponent: int) -> int:
     if not count:
         return 1
     point = count + exponent  # digits before the decimal point
@@ -351,6 +366,23 @@ def number_size(value: Number) -> int:
     else:
         whole, fraction = point, count - point
     return 1 + (whole + 1) // 2 + (fraction + 1) // 2 + sign
+
+
+def _float_size(value: float) -> int:
+    """:func:`number_size` of a float, read off its repr (``'19.99'``,
+    ``'1e-05'``, ``'1.5e+20'``) without making a Decimal."""
+    text = repr(value)
+    sign = text[0] == "-"
+    if sign:
+        text = text[1:]
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    stripped = stripped.rstrip("0")
+    return _digits_size(sign if stripped else 0, len(stripped), point - len(stripped))
 
 
 # -------------------------------------------------------------- type names
@@ -565,6 +597,13 @@ def _name_error(name: Any, limit: int) -> _Invalid | None:
     return None
 
 
+def _plain(value: Any) -> bool:
+    """True for the values that need no check at all (the common case)."""
+    cls = value.__class__
+    return (cls is str or cls is bool or value is None or cls is bytes
+            or (cls is int and -_INT_LIMIT < value < _INT_LIMIT))
+
+
 def _value(value: Any, depth: int) -> Any:
     """The value normalised (the same object when nothing changes)."""
     cls = value.__class__
@@ -580,11 +619,15 @@ def _value(value: Any, depth: int) -> Any:
             raise _Invalid(_NESTING)
         changed: dict[str, Any] | None = None
         for key, child in value.items():
+            if key.__class__ is not str or not key or len(key) > 16383:
+                # (16,383 characters are at most 65,532 UTF-8 bytes)
+                problem = _name_error(key, MAX_ATTRIBUTE_NAME_BYTES)
+                if problem is not None:
+                    problem.path.append(key if isinstance(key, str) else repr(key))
+                    raise problem
+            if _plain(child):
+                continue
             try:
-                if key.__class__ is not str or not key or len(key) > 16383:
-                    problem = _name_error(key, MAX_ATTRIBUTE_NAME_BYTES)
-                    if problem is not None:
-                        raise problem
                 new = _value(child, depth + 1)
             except _Invalid as error:
                 error.path.append(key if isinstance(key, str) else repr(key))
@@ -599,6 +642,8 @@ def _value(value: Any, depth: int) -> Any:
             raise _Invalid(_NESTING)
         out: list[Any] | None = None
         for index, child in enumerate(value):
+            if _plain(child):
+                continue
             try:
                 new = _value(child, depth + 1)
             except _Invalid as error:
@@ -611,11 +656,7 @@ def _value(value: Any, depth: int) -> Any:
         return value if out is None else out
     if isinstance(value, _SETS):
         return _set(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytearray):
-        return value
-    if isinstance(value, bytes):
+    if isinstance(value, (str, bytes, bytearray)):
         return value
     if isinstance(value, _NUMBERS) and cls is not bool:
         try:
@@ -626,6 +667,10 @@ def _value(value: Any, depth: int) -> Any:
 
 
 def _set(value: Any) -> Any:
+    if value:
+        kind = next(iter(value)).__class__
+        if (kind is str or kind is bytes) and all(v.__class__ is kind for v in value):
+            return value
     if not value:
         # An empty set has no element type: DynamoDB's message for a string set.
         raise _Invalid(_EMPTY_SET["S"], "DynamoDB has no empty sets: remove the attribute, "
@@ -713,6 +758,8 @@ def validate_item(item: Any, *, key_attributes: Iterable[str] = (),
             if problem is not None:
                 raise ValidationError(problem.reason, attribute=str(name)[:100],
                                       hint=problem.hint)
+        if _plain(value):
+            continue
         try:
             new = _value(value, 1)
         except _Invalid as error:
@@ -749,17 +796,24 @@ def value_size(value: Any) -> int:
     if cls is bytes or cls is bytearray:
         return len(value)
     if isinstance(value, dict):
-        total = 3
+        total = 3 + len(value)
         for key, child in value.items():
-            total += 1 + value_size(key) + value_size(child)
+            total += len(key) if key.isascii() else len(key.encode("utf-8", "surrogatepass"))
+            total += (len(child) if child.__class__ is str and child.isascii()
+                      else value_size(child))
         return total
     if isinstance(value, (list, tuple)):
         total = 3 + len(value)
         for child in value:
-            total += value_size(child)
+            total += (len(child) if child.__class__ is str and child.isascii()
+                      else value_size(child))
         return total
     if isinstance(value, _SETS):
-        return sum(value_size(v) for v in value)
+        total = 0
+        for element in value:
+            total += (len(element) if element.__class__ is str and element.isascii()
+                      else value_size(element))
+        return total
     if isinstance(value, str):
         return value_size(str(value))
     if isinstance(value, (bytes, bytearray)):
@@ -777,5 +831,6 @@ def item_size(item: Mapping[str, Any]) -> int:
     total = 0
     for name, value in item.items():
         total += (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass")))
-        total += value_size(value)
+        total += (len(value) if value.__class__ is str and value.isascii()
+                  else value_size(value))
     return total
