@@ -636,20 +636,27 @@ class KeyCondition(Condition):
         values: the operand values (two for ``between``).
     """
 
-    __slots__ = ("name", "op", "values")
+    __slots__ = ("_condition", "name", "op", "values")
 
     _SYMBOLS: ClassVar[dict[str, str]] = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
     def __init__(self, name: str, op: str, values: tuple[Any, ...]) -> None:
         self.name, self.op, self.values = name, op, tuple(values)
+        self._condition: Condition | None = None
 
     def _as_condition(self) -> Condition:
-        path = PathOperand((self.name,))
-        if self.op == "between":
-            return Between(path, ValueOperand(self.values[0]), ValueOperand(self.values[1]))
-        if self.op == "begins_with":
-            return BeginsWith(path, ValueOperand(self.values[0]))
-        return Compare(self._SYMBOLS[self.op], path, ValueOperand(self.values[0]))
+        """The same test as a general condition (built once)."""
+        if self._condition is None:
+            path = PathOperand((self.name,))
+            if self.op == "between":
+                cond: Condition = Between(path, ValueOperand(self.values[0]),
+                                          ValueOperand(self.values[1]))
+            elif self.op == "begins_with":
+                cond = BeginsWith(path, ValueOperand(self.values[0]))
+            else:
+                cond = Compare(self._SYMBOLS[self.op], path, ValueOperand(self.values[0]))
+            self._condition = cond
+        return self._condition
 
     def evaluate(self, item: Item) -> bool:
         return self._as_condition().evaluate(item)
