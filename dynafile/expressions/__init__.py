@@ -2,9 +2,15 @@
 
 Four ways in, one tree out: callables, ``filtration`` strings, the
 ``Key`` / ``Attr`` builders, and DynamoDB expression strings with
-``names`` / ``values`` placeholders (ExpressionAttributeNames / Values).
-The table calls the functions below; users meet :class:`Key`, :class:`Attr`
-and the conditions they build.
+``names`` / ``values`` placeholders (ExpressionAttributeNames / Values),
+checked as DynamoDB checks them (see :mod:`.parser`). Values compare by
+DynamoDB's rules (:mod:`dynafile.types`).
+
+The table calls the functions below (:func:`to_predicate`,
+:func:`parse_key_condition`, :func:`compile_update`,
+:func:`compile_projection`, :func:`check_placeholders`,
+:func:`check_filter_keys`); users meet :class:`Key`, :class:`Attr` and the
+conditions they build.
 """
 
 from __future__ import annotations
