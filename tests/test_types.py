@@ -354,11 +354,12 @@ def test_item_size_at_the_400kb_gate():
 
 # ------------------------------------------------------------------ properties
 
-finite_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
-    lambda f: f == 0 or 1e-130 <= abs(f) < 1e125)
-decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
-    lambda d: d == 0 or -130 <= d.adjusted() <= 125).filter(
-    lambda d: len(d.as_tuple().digits) <= 38)
+finite_floats = st.floats(min_value=-1e124, max_value=1e124).filter(
+    lambda f: f == 0 or abs(f) >= 1e-130)
+# Decimals DynamoDB stores: 1 to 38 digits, adjusted exponent -130 .. 125.
+decimals = st.builds(lambda sign, digits, exponent: Decimal((sign, tuple(digits), exponent)),
+                     st.integers(0, 1), st.lists(st.integers(0, 9), min_size=1, max_size=38),
+                     st.integers(-130, 88))
 
 
 @settings(max_examples=300, deadline=None)
