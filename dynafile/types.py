@@ -441,6 +441,21 @@ def describe(value: Any) -> str:
 # ------------------------------------------------------ equality and order
 
 
+_EXACT_FLOAT = 2.0**53  # below it every integer is a float of its own
+
+
+def _exact_mix(ca: type, cb: type, a: Any, b: Any) -> bool:
+    """True for an int and a float below 2**53: Python's exact comparison of
+    the two then agrees with comparing the decimal the float prints as (no
+    integer lies between a float and its shortest repr), so no Decimal is
+    needed. Above it ``1e23 == 10**23`` only by decimal value."""
+    if ca is int and cb is float:
+        return -_EXACT_FLOAT < b < _EXACT_FLOAT  # type: ignore[no-any-return]
+    if ca is float and cb is int:
+        return -_EXACT_FLOAT < a < _EXACT_FLOAT  # type: ignore[no-any-return]
+    return False
+
+
 def _is_nan(number: Any) -> bool:
     return isinstance(number, Decimal) and number.is_nan()
 
@@ -461,6 +476,8 @@ def equal(a: Any, b: Any) -> bool:
             return bool(a == b)
         if a is None:
             return True
+    elif _exact_mix(ca, cb, a, b):
+        return bool(a == b)
     ta, tb = type_name(a), type_name(b)
     if ta != tb:
         # An empty set has no element type: it equals any empty set.
@@ -487,6 +504,8 @@ def compare(a: Any, b: Any) -> int | None:
     if ca is float and cb is float:  # shortest reprs order as the floats do
         if math.isnan(a) or math.isnan(b):
             return None
+        return (a > b) - (a < b)  # type: ignore[no-any-return]
+    if _exact_mix(ca, cb, a, b):
         return (a > b) - (a < b)  # type: ignore[no-any-return]
     ta = type_name(a)
     if ta not in ("N", "S", "B") or type_name(b) != ta:

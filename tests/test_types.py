@@ -402,3 +402,12 @@ def test_addition_is_exact_or_refused(a, b):
         assert type(result) is int
     elif isinstance(a, Decimal) or isinstance(b, Decimal):
         assert type(result) is Decimal
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-2**60, 2**60), st.one_of(finite_floats, st.integers(-2**60, 2**60).map(float)))
+def test_ints_and_floats_compare_by_decimal_value(n, f):
+    d = Decimal(repr(f))
+    assert t.compare(n, f) == (Decimal(n) > d) - (Decimal(n) < d)
+    assert t.compare(f, n) == (d > Decimal(n)) - (d < Decimal(n))
+    assert t.equal(n, f) is (Decimal(n) == d)
