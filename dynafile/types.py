@@ -29,7 +29,6 @@ modules. Errors are :class:`~dynafile.errors.ValidationError` whose
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation
@@ -38,33 +37,11 @@ from typing import Any, Union
 from .errors import ValidationError
 
 __all__ = [
-    "MAX_ATTRIBUTE_NAME_BYTES",
-    "MAX_KEY_ATTRIBUTE_NAME_BYTES",
-    "MAX_NESTING",
-    "MAX_NUMBER_DIGITS",
-    "MISSING",
-    "TYPE_NAMES",
-    "Number",
-    "add_numbers",
-    "check_number",
-    "compare",
-    "describe",
-    "element_of",
-    "equal",
-    "is_number",
-    "item_size",
-    "normalize_number",
-    "number_key",
-    "number_size",
-    "number_text",
-    "set_difference",
-    "set_union",
-    "size_of",
-    "subtract_numbers",
-    "type_name",
-    "validate_item",
-    "validate_value",
-    "value_size",
+    "MAX_ATTRIBUTE_NAME_BYTES", "MAX_KEY_ATTRIBUTE_NAME_BYTES", "MAX_NESTING",
+    "MAX_NUMBER_DIGITS", "MISSING", "TYPE_NAMES", "Number", "add_numbers", "check_number",
+    "compare", "element_of", "equal", "is_number", "item_size", "normalize_number",
+    "number_key", "number_size", "number_text", "size_of", "subtract_numbers", "type_name",
+    "validate_item", "validate_value", "value_size",
 ]
 
 Number = Union[int, float, Decimal]
@@ -425,19 +402,6 @@ def type_name(value: Any) -> str:
     return "?"
 
 
-def describe(value: Any) -> str:
-    """A scalar as DynamoDB prints it in messages: ``AttributeValue: {N:5}``,
-    ``{S:a}``, ``{B:YQ==}`` (base64)."""
-    kind = type_name(value)
-    if kind == "N":
-        text = number_text(value)
-    elif kind == "B":
-        text = base64.b64encode(bytes(value)).decode("ascii")
-    else:
-        text = str(value)
-    return f"AttributeValue: {{{kind}:{text}}}"
-
-
 # ------------------------------------------------------ equality and order
 
 
@@ -538,27 +502,6 @@ def element_of(element: Any, collection: Any) -> bool:
     if isinstance(collection, (list, tuple)):
         return any(equal(element, v) for v in collection)
     return False
-
-
-def _set_keys(values: Iterable[Any]) -> dict[Any, Any]:
-    return {number_key(v) if is_number(v) else v: v for v in values}
-
-
-def set_union(current: Any, addition: Any) -> set[Any]:
-    """``ADD`` of two sets of one type: the elements of both, duplicates by
-    DynamoDB equality dropped (``{0.1} | {Decimal("0.1")}`` has one element;
-    the current set's element is kept). O(n + m)."""
-    keys = _set_keys(current)
-    for key, value in _set_keys(addition).items():
-        keys.setdefault(key, value)
-    return set(keys.values())
-
-
-def set_difference(current: Any, removal: Any) -> set[Any]:
-    """``DELETE`` from a set: the elements of ``current`` not in ``removal``
-    under DynamoDB equality. O(n + m)."""
-    gone = _set_keys(removal)
-    return {v for k, v in _set_keys(current).items() if k not in gone}
 
 
 def size_of(value: Any) -> Any:

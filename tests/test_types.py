@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from dynafile import ValidationError
 from dynafile import types as t
+from dynafile.expressions.update import set_difference, set_union
 
 OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
 UNDERFLOW = ("Number underflow. Attempting to store a number with magnitude smaller than "
@@ -202,10 +203,10 @@ def test_containers_compare_element_by_element_under_number_equality():
 
 
 def test_number_set_operations_by_decimal_value():
-    union = t.set_union({0.1, 2}, {Decimal("0.1"), 3})
+    union = set_union({0.1, 2}, {Decimal("0.1"), 3})
     assert len(union) == 3 and 0.1 in union                  # the stored element is kept
-    assert t.set_difference({0.1, 2}, {Decimal("0.10")}) == {2}
-    assert t.set_union({"a"}, {"b"}) == {"a", "b"}
+    assert set_difference({0.1, 2}, {Decimal("0.10")}) == {2}
+    assert set_union({"a"}, {"b"}) == {"a", "b"}
 
 
 # ---------------------------------------------------------------- validation

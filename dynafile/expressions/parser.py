@@ -42,6 +42,7 @@ message and whose ``position`` is the 0-based offset of the offending token.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import threading
@@ -51,12 +52,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ValidationError
-from ..types import MISSING, compare, describe, size_of, type_name, validate_value
+from ..types import MISSING, compare, number_text, size_of, type_name, validate_value
 from . import conditions as c
 from .paths import Path
 from .reserved import RESERVED_WORDS
 
-__all__ = ["MAX_EXPRESSION_BYTES", "ExpressionSyntaxError", "Parser", "Used", "parse",
+__all__ = ["MAX_EXPRESSION_BYTES", "ExpressionSyntaxError", "Parser", "Used", "describe", "parse",
            "tokenize"]
 
 #: The longest expression string DynamoDB takes, in UTF-8 bytes, before
@@ -141,8 +142,17 @@ class _Call:
         self.tok, self.name, self.args = tok, tok.text, args
 
 
-class _Backtrack(Exception):
-    pass
+def describe(value: Any) -> str:
+    """A scalar as DynamoDB prints it in messages: ``AttributeValue: {N:5}``,
+    ``{S:a}``, ``{B:YQ==}`` (base64)."""
+    kind = type_name(value)
+    if kind == "N":
+        text = number_text(value)
+    elif kind == "B":
+        text = base64.b64encode(bytes(value)).decode("ascii")
+    else:
+        text = str(value)
+    return f"AttributeValue: {{{kind}:{text}}}"
 
 
 def _path_list(path: Path) -> str:

@@ -22,8 +22,7 @@ from ..types import (
     MISSING,
     add_numbers,
     is_number,
-    set_difference,
-    set_union,
+    number_key,
     subtract_numbers,
     type_name,
     validate_value,
@@ -32,7 +31,8 @@ from .conditions import Operand, PathOperand, ValueOperand
 from .paths import Path, check_overlaps, get_path, parse_plain_path, path_text
 from .projection import projector
 
-__all__ = ["Arith", "IfNotExists", "ListAppend", "UpdatePlan", "build_plan"]
+__all__ = ["Arith", "IfNotExists", "ListAppend", "UpdatePlan", "build_plan", "set_difference",
+           "set_union"]
 
 Item = dict
 _WHAT = "UpdateExpression"
@@ -146,6 +146,27 @@ def _set(doc: Item, path: Path, value: Any) -> None:
         parent.append(value)  # past the end appends
     else:
         parent[last] = value
+
+
+def _set_keys(values: Iterable[Any]) -> dict[Any, Any]:
+    return {number_key(v) if is_number(v) else v: v for v in values}
+
+
+def set_union(current: Any, addition: Any) -> set[Any]:
+    """``ADD`` of two sets of one type: the elements of both, duplicates by
+    DynamoDB equality dropped (``{0.1} | {Decimal("0.1")}`` has one element;
+    the current set's element is kept). O(n + m)."""
+    keys = _set_keys(current)
+    for key, value in _set_keys(addition).items():
+        keys.setdefault(key, value)
+    return set(keys.values())
+
+
+def set_difference(current: Any, removal: Any) -> set[Any]:
+    """``DELETE`` from a set: the elements of ``current`` not in ``removal``
+    under DynamoDB equality. O(n + m)."""
+    gone = _set_keys(removal)
+    return {v for k, v in _set_keys(current).items() if k not in gone}
 
 
 def _same_set_kind(a: Any, b: Any) -> bool:
