@@ -9,7 +9,7 @@ DynamoDB's name where DynamoDB has one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CancellationReason",
@@ -39,10 +39,19 @@ class ValidationError(DynafileError, ValueError):
 
     Attributes:
         attribute: the attribute (or argument) at fault, when there is one.
-        reason: what is wrong with it, in words.
+        reason: what is wrong with it, in words. Where DynamoDB has a
+            message for the problem (every error of ``dynafile.types`` and
+            ``dynafile.expressions``), ``reason`` is that message exactly,
+            so a DynamoDB-compatible server can return it unchanged.
         position: for expression strings, the 0-based character offset of
             the problem, when known.
+        hint: dynafile's advice on fixing it (``"values are :placeholders"``),
+            or ``None``. Shown by ``str(err)``, never part of ``reason``.
+        dynamodb_name: the exception DynamoDB raises for it
+            (``"ValidationException"``).
     """
+
+    dynamodb_name: ClassVar[str] = "ValidationException"
 
     def __init__(
         self,
@@ -50,15 +59,19 @@ class ValidationError(DynafileError, ValueError):
         *,
         attribute: str | None = None,
         position: int | None = None,
+        hint: str | None = None,
     ) -> None:
         self.reason = reason
         self.attribute = attribute
         self.position = position
+        self.hint = hint
         text = reason
         if attribute is not None and attribute not in reason:
             text = f"{attribute}: {reason}"
         if position is not None:
             text = f"{text} (at position {position})"
+        if hint is not None:
+            text = f"{text} (hint: {hint})"
         super().__init__(text)
 
 

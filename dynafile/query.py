@@ -203,7 +203,7 @@ def _filter_of(positional: FilterSpec, keyword: FilterSpec, names: Any, values: 
     spec = keyword if keyword is not None else positional
     if spec is None:
         return None
-    return to_predicate(spec, names, values, used=used)
+    return to_predicate(spec, names, values, used=used, what="FilterExpression")
 
 
 def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,

@@ -416,8 +416,9 @@ class Dynafile:
         Returns:
             by ``return_values``: ``"NONE"`` -> ``None``; ``"ALL_OLD"`` /
             ``"ALL_NEW"`` -> the whole item before / after;
-            ``"UPDATED_OLD"`` / ``"UPDATED_NEW"`` -> only the top-level
-            attributes the update touched, before / after.
+            ``"UPDATED_OLD"`` / ``"UPDATED_NEW"`` -> only the paths the
+            update touched, before / after (``SET a.b = :v`` gives
+            ``{"a": {"b": ...}}``).
 
         Raises:
             ValidationError: bad key or expression, an update of a key
@@ -440,11 +441,10 @@ class Dynafile:
             return old
         if return_values == "ALL_NEW":
             return new
-        touched = plan.top_level_attributes
         if return_values == "UPDATED_OLD":
-            return {k: v for k, v in (old or {}).items() if k in touched}
+            return plan.updated_view(old)
         if return_values == "UPDATED_NEW":
-            return {k: v for k, v in (new or {}).items() if k in touched}
+            return plan.updated_view(new, base=old)
         return None
 
     @staticmethod

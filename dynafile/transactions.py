@@ -439,9 +439,10 @@ class Transaction:
                     set: Mapping[str, Any] | None = None,
                     remove: Sequence[str] | None = None,
                     add: Mapping[str, Any] | None = None,
-                    delete: Mapping[str, Any] | None = None) -> Item:
+                    delete: Mapping[str, Any] | None = None) -> Item | None:
         """Apply an update to this transaction's view of the item (reading it)
-        and buffer the result; returns the item as it will be written.
+        and buffer the result; returns the item as it will be written
+        (``None`` for an update of a missing item that writes nothing).
 
         Raises:
             ValidationError: a bad key, expression, or operand type.
@@ -454,7 +455,10 @@ class Transaction:
         plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
                                 delete=delete)
         current = self._check(item_key, condition, names, values, used)
-        new, data = cast(tuple[Item, bytes], Update(item_key, plan).new_image(current, core))
+        image = Update(item_key, plan).new_image(current, core)
+        if image is None:  # nothing to write (an update of a missing item that only removes)
+            return current
+        new, data = cast(tuple[Item, bytes], image)
         self._writes[(item_key.npk, item_key.nsk)] = (item_key, data)
         return new
 

@@ -36,9 +36,9 @@ from .errors import (
     TransactionConflictError,
     ValidationError,
 )
-from .expressions.values import equal
 from .indexes import Change
 from .storage.log import FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
+from .types import equal
 
 __all__ = [
     "ConditionCheck",
@@ -178,6 +178,8 @@ class Update(Write):
 
     def new_image(self, old: Item | None, store: Store) -> Image | None:
         new = self.plan.apply(old)
+        if new is None:
+            return None  # an update of a missing item that writes nothing creates nothing
         new.update(store.key_item(self.key))
         return new, store.dump(new)
 

@@ -1,6 +1,7 @@
 """Expressions through the table: conditions, updates, filters, projections,
 key conditions, pagination, parallel scans, and the errors each gives."""
 
+import copy
 import functools
 import operator
 from decimal import Decimal
@@ -9,6 +10,13 @@ import pytest
 from conftest import snapshot_files
 
 from dynafile import Attr, ConditionalCheckFailedError, Key, ValidationError
+from dynafile.expressions import (
+    ExpressionSyntaxError,
+    check_filter_keys,
+    compile_projection,
+    compile_update,
+    to_predicate,
+)
 
 K = {"PK": "u", "SK": "1"}
 
@@ -225,7 +233,7 @@ def test_update_with_condition_is_atomic_check(db):
 
 UPDATE_ERRORS = [
     # (expression, names, values, message fragment, position or None)
-    ("SET", None, None, "unexpected end", 3),
+    ("SET", None, None, 'Syntax error; token: "<EOF>", near: "SET"', 3),
     ("SET a = :v", None, None, "attribute value used in expression is not defined", 8),
     ("SET #a = :v", None, {":v": 1}, "attribute name used in the document path is not defined", 4),
     ("SET a = :v", None, {":v": 1, ":w": 2}, "unused in expressions: keys: {:w}", None),
@@ -237,7 +245,7 @@ UPDATE_ERRORS = [
     ("SET a = size(b)", None, None, "not allowed in an update expression", 8),
     ("ADD a :v", None, {":v": "text"}, "operator: ADD", 6),
     ("DELETE a :v", None, {":v": 1}, "operator: DELETE", 9),
-    ("SET a = :v +", None, {":v": 1}, "unexpected end", 12),
+    ("SET a = :v +", None, {":v": 1}, 'token: "<EOF>", near: "+"', 12),
     ("SET a = :v $", None, {":v": 1}, "Syntax error", 11),
     ("UPSERT a = :v", None, {":v": 1}, "Syntax error", 0),
     ("SET and = :v", None, {":v": 1}, "keyword", 4),
@@ -261,7 +269,7 @@ def test_update_errors_change_nothing(db, db_path, expression, names, values, fr
 
 APPLY_ERRORS = [
     ("SET n = n + :one", {"n": "text"}, {":one": 1}, "incorrect data type"),
-    ("SET n = missing + :one", {}, {":one": 1}, "does not exist in the item"),
+    ("SET n = absent + :one", {}, {":one": 1}, "does not exist in the item"),
     ("SET m.x.y = :one", {"m": {}}, {":one": 1}, "invalid for update"),
     ("SET t = list_append(t, :one)", {"t": [1]}, {":one": 1}, "list_append"),
     ("ADD s :x", {"s": {"a"}}, {":x": {1}}, "incorrect data type"),
@@ -280,13 +288,13 @@ def test_update_type_errors_change_nothing(db, db_path, expression, before, valu
 
 
 CONDITION_ERRORS = [
-    ("a = :v AND", {":v": 1}, "unexpected end", 10),
+    ("a = :v AND", {":v": 1}, 'Syntax error; token: "<EOF>", near: "AND"', 10),
     ("a == :v", {":v": 1}, "Syntax error", 3),
     ("frob(a)", None, "Invalid function name; function: frob", 0),
     ("attribute_type(a, :t)", {":t": "STRING"}, "Invalid attribute type name", 0),
     ("a = :missing", {":v": 1}, "not defined; attribute value: :missing", 4),
     ("a IN ()", None, "Syntax error", 6),
-    ("(a = :v", {":v": 1}, "expected ')'", 7),
+    ("(a = :v", {":v": 1}, 'token: "<EOF>", near: ":v"', 7),
     ("a = :v", {":v": 1, ":extra": 2}, "unused in expressions: keys: {:extra}", None),
     ("x in [1,2]", None, "filtration", None),
     ("amount < 10.5", None, "filtration", None),
@@ -332,7 +340,8 @@ def test_filter_forms_agree(orders):
         return [i["SK"] for i in page]
     assert sks(orders.query("user#1", filter=lambda i: i["total"] > 10)) == expected
     assert sks(orders.query("user#1", filter=Attr("total").gt(10))) == expected
-    assert sks(orders.query("user#1", filter="total > :t", values={":t": 10})) == expected
+    assert sks(orders.query("user#1", filter="#t > :t", names={"#t": "total"},
+                            values={":t": 10})) == expected
     assert sks(orders.query("user#1", _filter="total > 10")) == expected         # filtration
     assert sks(orders.query("user#1", filter="nested.a == 1")) == [
         f"order#{i:02d}" for i in range(1, 20, 2)]
@@ -358,7 +367,7 @@ def test_projection(orders):
     item = orders.get_item(key={"PK": "user#1", "SK": "order#05"}, projection=["SK", "total"])
     assert item == {"SK": "order#05", "total": 5}
     item = orders.get_item(key={"PK": "user#1", "SK": "order#05"},
-                           projection="#t, nested.a, tags[0], missing", names={"#t": "total"})
+                           projection="#t, nested.a, tags[0], absent", names={"#t": "total"})
     assert item == {"total": 5, "nested": {"a": 1}, "tags": ["vip"]}
     page = orders.query("user#1", projection=["total"], limit=2)
     assert page.items == [{"total": 0}, {"total": 1}]
@@ -473,3 +482,360 @@ def test_pagination_is_stable_while_others_write(db, db_path):
             for i in range(0, 200, 2):
                 w.put_item(item={"PK": "p", "SK": f"{i:04d}"})
     other.close()
+
+
+# ------------------------------------------------ DynamoDB's checks, exactly
+# Messages are DynamoDB's, as its answers were recorded by dynalite's tests
+# (test/scan.js, run against DynamoDB) and the paritysuite
+# dynamodb-conformance captures; each case cites the rule it checks.
+
+def reason_of(call):
+    with pytest.raises(ValidationError) as err:
+        call()
+    return err.value
+
+
+def condition_error(text, names=None, values=None, what="ConditionExpression"):
+    return reason_of(lambda: to_predicate(text, names, values, what=what))
+
+
+# (expression, values, DynamoDB's message after "Invalid ConditionExpression: ")
+SEMANTIC_ERRORS = [
+    # Reserved words as plain names (ReservedWords.html), echoed as written
+    ("status = :v", {":v": 1}, "Attribute name is a reserved keyword; reserved keyword: status"),
+    ("attribute_exists(count)", None,
+     "Attribute name is a reserved keyword; reserved keyword: count"),
+    ("a.Data = :v", {":v": 1}, "Attribute name is a reserved keyword; reserved keyword: Data"),
+    (":v < abOrT", {":v": 1}, "Attribute name is a reserved keyword; reserved keyword: abOrT"),
+    # Redundant parentheses
+    ("((a = :v))", {":v": 1}, "The expression has redundant parentheses;"),
+    ("a = :v AND ((b = :v AND c = :v))", {":v": 1}, "The expression has redundant parentheses;"),
+    ("a > ((b))", None, "The expression has redundant parentheses;"),
+    # Operand types
+    ("begins_with(s, :n)", {":n": 1},
+     ("Incorrect operand type for operator or function; operator or function: begins_with, "
+      "operand type: N")),
+    ("begins_with(s, :n)", {":n": [1]},
+     ("Incorrect operand type for operator or function; operator or function: begins_with, "
+      "operand type: L")),
+    ("a < :v", {":v": True},
+     "Incorrect operand type for operator or function; operator or function: <, operand type: BOOL"),
+    ("a >= :v", {":v": {"x": 1}},
+     "Incorrect operand type for operator or function; operator or function: >=, operand type: M"),
+    ("a BETWEEN :lo AND :hi", {":lo": None, ":hi": None},
+     ("Incorrect operand type for operator or function; operator or function: BETWEEN, operand "
+      "type: NULL")),
+    ("size(:v) > a", {":v": 7},
+     "Incorrect operand type for operator or function; operator or function: size, operand type: N"),
+    ("attribute_type(a, :t)", {":t": 1},
+     ("Incorrect operand type for operator or function; operator or function: attribute_type, "
+      "operand type: N")),
+    ("attribute_type(a, :t)", {":t": "STRING"},
+     "Invalid attribute type name found; type: STRING, valid types: {S,SS,N,NS,B,BS,BOOL,NULL,L,M}"),
+    # BETWEEN bounds
+    ("a BETWEEN :lo AND :hi", {":lo": 5, ":hi": 4},
+     ("The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
+      "lower bound operand: AttributeValue: {N:5}, upper bound operand: AttributeValue: {N:4}")),
+    ("a BETWEEN :lo AND :hi", {":lo": "b", ":hi": "a"},
+     ("The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
+      "lower bound operand: AttributeValue: {S:b}, upper bound operand: AttributeValue: {S:a}")),
+    ("a BETWEEN :lo AND :hi", {":lo": b"z", ":hi": b"a"},
+     ("The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
+      "lower bound operand: AttributeValue: {B:eg==}, upper bound operand: AttributeValue: {B:YQ==}")),
+    ("a BETWEEN :lo AND :hi", {":lo": 1, ":hi": "a"},
+     ("The BETWEEN operator requires same data type for lower and upper bounds; lower bound "
+      "operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:a}")),
+    ("a BETWEEN :lo AND :hi", {":lo": Decimal("0.30"), ":hi": 0.2},
+     ("The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
+      "lower bound operand: AttributeValue: {N:0.3}, upper bound operand: AttributeValue: {N:0.2}")),
+    # Functions: names (case-sensitive), use, operand counts, document paths
+    ("frob(a)", None, "Invalid function name; function: frob"),
+    ("attRIbute_exIsts(a)", None, "Invalid function name; function: attRIbute_exIsts"),
+    ("size(a)", None,
+     "The function is not allowed to be used this way in an expression; function: size"),
+    ("attribute_exists(a) = :v", {":v": True},
+     ("The function is not allowed to be used this way in an expression; function: "
+      "attribute_exists")),
+    ("contains(x)", None, ("Incorrect number of operands for operator or function; operator or "
+                          "function: contains, number of operands: 1")),
+    ("attribute_not_exists(a, b)", None, ("Incorrect number of operands for operator or "
+                                         "function; operator or function: attribute_not_exists, "
+                                         "number of operands: 2")),
+    ("attribute_exists(:v)", {":v": "a"},
+     "Operator or function requires a document path; operator or function: attribute_exists"),
+    # Distinct operands
+    ("a = a", None, ("The first operand must be distinct from the remaining operands for this "
+                    "operator or function; operator: =, first operand: [a]")),
+    ("contains(#a.b[1], a.b[1])", None,
+     ("The first operand must be distinct from the remaining operands for this operator or "
+      "function; operator: contains, first operand: [a, b, [1]]")),
+    # DynamoDB's order: parentheses, then reserved words, before undefined names
+    ("attribute_exists(views, #undefined)", None,
+     "Attribute name is a reserved keyword; reserved keyword: views"),
+    ("((status = :v))", {":v": 1}, "The expression has redundant parentheses;"),
+]
+
+
+@pytest.mark.parametrize("text,values,message", SEMANTIC_ERRORS)
+def test_expressions_are_checked_as_dynamodb_checks_them(text, values, message):
+    names = {"#a": "a"} if "#a" in text else None
+    err = condition_error(text, names, values)
+    assert err.reason == f"Invalid ConditionExpression: {message}"
+    assert not isinstance(err, ExpressionSyntaxError)
+
+
+@pytest.mark.parametrize("text,values", [
+    ("(a = :v)", {":v": 1}),
+    ("(a = :v) AND (b = :v)", {":v": 1}),
+    ("((a = :v) AND b = :v)", {":v": 1}),
+    ("((a = :v OR b = :v) AND b = :v)", {":v": 1}),
+    ("(a) = :v", {":v": 1}),
+    ("NOT (a = :v)", {":v": 1}),
+    ("#status = :v AND attribute_exists(#count)", {":v": 1}),
+    ("a BETWEEN :v AND :v", {":v": 1}),
+    ("begins_with(b, :p)", {":p": b"\x00"}),
+    ("size(a) > :v", {":v": 1}),
+    ("a < b", None),
+])
+def test_expressions_dynamodb_accepts(text, values):
+    names = {"#status": "status", "#count": "count"} if "#" in text else None
+    assert to_predicate(text, names, values)({"a": 1, "b": 1}) in (True, False)
+
+
+SYNTAX_ERRORS = [
+    # (what, text, token, near, position): DynamoDB names the token and its
+    # neighbours (its answers to these, or to their kin, recorded in
+    # floci-io/floci#1512, aws/aws-cdk#7591, paritysuite updateItem.test.ts)
+    ("ConditionExpression", "a-b", "-", "a-b", 1),
+    ("ConditionExpression", "n = 1", "1", "= 1", 4),
+    ("ConditionExpression", "(a = :v", "<EOF>", ":v", 7),
+    ("UpdateExpression", "INVALID SYNTAX HERE", "INVALID", "INVALID SYNTAX", 0),
+    ("UpdateExpression", "ADD hits : incr", ":", "hits : incr", 9),
+    ("ProjectionExpression", "a,,b", ",", ",,b", 2),
+]
+
+
+@pytest.mark.parametrize("what,text,token,near,position", SYNTAX_ERRORS)
+def test_syntax_errors_name_the_token_as_dynamodb_does(what, text, token, near, position):
+    values = {":v": 1}
+    if what == "UpdateExpression":
+        err = reason_of(lambda: compile_update(text, None, values))
+    elif what == "ProjectionExpression":
+        err = reason_of(lambda: compile_projection(text, None))
+    else:
+        err = reason_of(lambda: to_predicate(text, None, values))
+    assert isinstance(err, ExpressionSyntaxError)
+    assert err.reason == f'Invalid {what}: Syntax error; token: "{token}", near: "{near}"'
+    assert err.position == position
+
+
+def test_literal_values_get_a_placeholder_hint_and_no_filtration_noise():
+    err = condition_error("n = 1")  # not DynamoDB's grammar, nor filtration's
+    assert err.reason == 'Invalid ConditionExpression: Syntax error; token: "1", near: "= 1"'
+    assert ":placeholders" in err.hint and "filtration" in err.hint
+    assert "filtration" not in err.reason
+    err = reason_of(lambda: compile_update("SET n = 1", None, None))
+    assert ":placeholders" in err.hint
+    err = reason_of(lambda: compile_update("n = :v", None, {":v": 1}))
+    assert "SET" in err.hint
+
+
+def test_placeholder_maps_are_checked_first():
+    err = reason_of(lambda: compile_update("SET a = :v", None, {"v": 1}))
+    assert err.reason == 'ExpressionAttributeValues contains invalid key: Syntax error; key: "v"'
+    assert '":v"' in err.hint
+    err = reason_of(lambda: to_predicate("#a = :v", {"a": "x"}, {":v": 1}))
+    assert err.reason == 'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    err = reason_of(lambda: to_predicate("a = :v", None, {":v": float("nan")}))
+    assert err.reason == "The parameter cannot be converted to a numeric value: NaN"
+    assert err.attribute == ":v"
+    err = reason_of(lambda: to_predicate("a = :v", None, {":v": {"x": set()}}))
+    assert err.attribute == ":v.x"
+    err = reason_of(lambda: to_predicate("a = :v", None, {":v": object()}))
+    assert "serializer or model layer" in err.hint
+
+
+def test_expression_size_limit_counts_raw_bytes():
+    # 4,096 bytes accepted, 4,097 refused, counted before #name substitution
+    # (paritysuite limits/expressionSize.test.ts).
+    names = {"#a": "x" * 10_000}
+    text = "(" + "attribute_exists(a) AND " * 170 + "a = :v)"
+    text = text + " " * (4096 - len(text))
+    assert len(text) == 4096
+    to_predicate(text, None, {":v": 1})
+    err = condition_error(text + " ", None, {":v": 1})
+    assert err.reason == ("Invalid ConditionExpression: Expression size has exceeded the "
+                          "maximum allowed size")
+    assert to_predicate("#a = :v", names, {":v": 1})({"x" * 10_000: 1})
+    with pytest.raises(ValidationError, match="Expression size"):
+        compile_projection("é," * 2048 + "a", None)            # 4,097 UTF-8 bytes
+
+
+def test_filtration_strings_keep_their_grammar(orders):
+    assert len(list(orders.scan(filter="total > 10"))) == 9            # filtration
+    assert len(list(orders.scan(filter="SK =~ /5$/"))) == 2
+    with pytest.raises(ValidationError) as err:
+        list(orders.scan(filter="total >> 10"))
+    assert err.value.reason.startswith("Invalid FilterExpression: Syntax error; token:")
+    assert "filtration" in err.value.hint
+
+
+def test_query_filters_on_key_attributes_are_refused():
+    keys = ["PK", "SK"]
+    for spec, names, values in [
+        ("PK = :v", None, {":v": "u"}),
+        ("#k = :v AND x = :v", {"#k": "SK"}, {":v": "u"}),
+        ("begins_with(SK.x, :v)", None, {":v": "u"}),
+        (Attr("x").eq(1) | Attr("SK").exists(), None, None),
+    ]:
+        err = reason_of(functools.partial(check_filter_keys, spec, names, values, keys))
+        assert err.reason.startswith("Filter Expression can only contain non-primary key "
+                                     "attributes: Primary key attribute: ")
+    err = reason_of(lambda: check_filter_keys("PK = :v", None, {":v": 1}, keys))
+    assert err.reason == ("Filter Expression can only contain non-primary key attributes: "
+                          "Primary key attribute: PK")
+    for spec in ("x = :v", Attr("x").eq(1), lambda item: True, "PK == 'u'"):
+        check_filter_keys(spec, None, {":v": 1} if spec == "x = :v" else None, keys)
+
+
+def test_builders_render_with_placeholders_only():
+    cond = (Attr("status").eq("open") & ~Attr("count").lt(3)) | Attr("a.b[2]").between(1, 2)
+    text, names, values = cond.to_expression()
+    assert "status" not in text and "count" not in text
+    assert text == "#n0 = :v0 AND NOT #n1 < :v1 OR #n2.#n3[2] BETWEEN :v2 AND :v3"
+    assert names == {"#n0": "status", "#n1": "count", "#n2": "a", "#n3": "b"}
+    assert values == {":v0": "open", ":v1": 3, ":v2": 1, ":v3": 2}
+    text, _, _ = ((Attr("a").eq(1) | Attr("b").eq(2)) & Attr("c").exists()).to_expression()
+    assert text == "(#n0 = :v0 OR #n1 = :v1) AND attribute_exists(#n2)"
+    text, names, values = (Key("PK").eq("u") & Key("SK").begins_with("o#")).to_expression("k")
+    assert text == "#kn0 = :kv0 AND begins_with(#kn1, :kv1)"
+
+
+# --------------------------------------------------------- one number type
+
+@pytest.mark.parametrize("stored,condition,value,expected", [
+    (0.1, "x = :v", Decimal("0.1"), True),
+    (0.1, "x <> :v", Decimal("0.10"), False),
+    (0.1, "x > :v", Decimal("0.1"), False),
+    (0.1, "x < :v", Decimal("0.2"), True),
+    (Decimal("0.1"), "x IN (:v, :w)", 0.1, True),
+    (0.3, "x BETWEEN :v AND :w", Decimal("0.3"), True),
+    ({0.1, 2}, "contains(x, :v)", Decimal("0.1"), True),
+    ([Decimal("0.1")], "contains(x, :v)", 0.1, True),
+    (True, "x = :v", 1, False),
+    (1, "x = :v", True, False),
+])
+def test_a_float_is_the_decimal_it_prints_as(db, stored, condition, value, expected):
+    put(db, x=stored)
+    values = {":v": value, ":w": Decimal(5)} if ":w" in condition else {":v": value}
+    assert to_predicate(condition, None, values)(db.get_item(key=K)) is expected
+
+
+def test_number_updates_in_38_digit_precision(db):
+    put(db, f=0.1, big=Decimal(1234567890123456789012345678901), s={0.1, 2}, n=1)
+    db.update_item(key=K, update="SET f = f + :f, big = big + :one ADD s :more, n :one",
+                   values={":f": 0.2, ":one": 1, ":more": {Decimal("0.10"), 3}})
+    item = db.get_item(key=K)
+    assert item["f"] == 0.3 and type(item["f"]) is float
+    assert item["big"] == Decimal(1234567890123456789012345678902)
+    assert item["n"] == 2 and type(item["n"]) is int
+    assert len(item["s"]) == 3
+    db.update_item(key=K, update="DELETE s :gone", values={":gone": {Decimal("0.1")}})
+    assert db.get_item(key=K)["s"] == {2, 3}
+    with pytest.raises(ValidationError) as err:
+        db.update_item(key=K, update="SET big = big + :huge", values={":huge": Decimal("1e50")})
+    assert err.value.reason.startswith("Number overflow.")
+    assert db.get_item(key=K)["big"] == Decimal(1234567890123456789012345678902)
+
+
+# ---------------------------------------------------------- update plans
+
+def plan(text, values=None, names=None):
+    return compile_update(text, names, values)
+
+
+def test_updated_view_returns_only_the_updated_paths():
+    p = plan("SET a.b = :v, l[1] = :w, l[9] = :x REMOVE c, gone", {":v": 2, ":w": "w", ":x": "x"})
+    old = {"a": {"b": 1, "keep": 0}, "l": ["l0", "l1"], "c": 3, "other": 4}
+    new = p.apply(old)
+    assert new == {"a": {"b": 2, "keep": 0}, "l": ["l0", "w", "x"], "other": 4}
+    assert p.updated_view(old) == {"a": {"b": 1}, "l": ["l1"], "c": 3}          # UPDATED_OLD
+    assert p.updated_view(new, base=old) == {"a": {"b": 2}, "l": ["w", "x"]}    # UPDATED_NEW
+    assert p.updated_view(None) == {}
+
+
+def test_appends_past_the_end_land_in_index_order():
+    p = plan("SET l[7] = :c, l[3] = :a, l[5] = :b, l[0] = :z",
+             {":a": "a", ":b": "b", ":c": "c", ":z": "z"})
+    assert p.apply({"l": [0, 1]}) == {"l": ["z", 1, "a", "b", "c"]}
+    assert p.apply({"l": [0, 1, 2, 3, 4, 5]}) == {"l": ["z", 1, 2, "a", 4, "b", "c"]}
+    new = p.apply({"l": [0, 1]})
+    assert p.updated_view(new, base={"l": [0, 1]}) == {"l": ["z", "a", "b", "c"]}
+
+
+def test_an_update_that_only_removes_creates_nothing():
+    assert plan("REMOVE a, b").apply(None) is None
+    assert plan("DELETE s :x", {":x": {"a"}}).apply(None) is None
+    assert plan("REMOVE a").apply({"a": 1}) == {}                # an existing item stays
+    assert plan("SET a = :v REMOVE b", {":v": 1}).apply(None) == {"a": 1}
+
+
+@pytest.mark.parametrize("text,before", [
+    ("REMOVE a.b", {}),                       # parent missing
+    ("REMOVE a.b", {"a": 1}),                 # parent a scalar
+    ("REMOVE a[0]", {"a": {"x": 1}}),         # an index into a map
+    ("REMOVE a.b.c", {"a": {"x": 1}}),
+    ("SET a.b = :v", {"a": [1]}),
+    ("DELETE a.s :v", {}),
+])
+def test_invalid_document_paths_fail_at_apply_time(text, before):
+    err = reason_of(lambda: plan(text, {":v": {"x"}} if ":v" in text else None).apply(before))
+    assert err.reason == ("The document path provided in the update expression is invalid for "
+                          "update")
+    assert err.attribute == text.split()[1]
+
+
+def test_removing_a_missing_key_of_an_existing_map_is_fine():
+    assert plan("REMOVE a.b, l[7]").apply({"a": {"c": 1}, "l": [1]}) == {"a": {"c": 1}, "l": [1]}
+
+
+@pytest.mark.parametrize("text,values,before,hint", [
+    ("SET a = :v, n = n + :one ADD s :one", {":v": 1, ":one": 1}, {"n": 1, "s": "x"},
+     "ADD of a NUMBER to a STRING attribute"),
+    ("SET a = :v ADD s :x", {":v": 1, ":x": {1}}, {"s": {"a"}},
+     "ADD of a NUMBER_SET to a STRING_SET attribute"),
+    ("SET n = n + :one", {":one": 1}, {"n": "text"}, "'+' of STRING and NUMBER"),
+    ("SET n = n + :one", {":one": Decimal("1e125")}, {"n": Decimal("9.5e125")}, None),
+])
+def test_a_failed_update_leaves_the_input_untouched(text, values, before, hint):
+    before["nested"] = {"l": [1, {"x": 2}]}
+    snapshot = copy.deepcopy(before)
+    err = reason_of(lambda: plan(text, values).apply(before))
+    assert before == snapshot
+    if hint is not None:
+        assert err.reason == "An operand in the update expression has an incorrect data type"
+        assert hint in err.hint
+
+
+def test_add_and_delete_operand_types_use_dynamodb_wording():
+    err = reason_of(lambda: plan("ADD a :v", {":v": "text"}))
+    assert err.reason == ("Invalid UpdateExpression: Incorrect operand type for operator or "
+                          "function; operator: ADD, operand type: STRING, typeSet: "
+                          "ALLOWED_FOR_ADD_OPERAND")
+    err = reason_of(lambda: plan("DELETE a :v", {":v": 1}))
+    assert err.reason == ("Invalid UpdateExpression: Incorrect operand type for operator or "
+                          "function; operator: DELETE, operand type: NUMBER, typeSet: "
+                          "ALLOWED_FOR_DELETE_OPERAND")
+
+
+def test_reserved_words_in_updates_and_projections():
+    err = reason_of(lambda: plan("SET count = count + :one", {":one": 1}))
+    assert err.reason == ("Invalid UpdateExpression: Attribute name is a reserved keyword; "
+                          "reserved keyword: count")
+    assert err.position == 4
+    err = reason_of(lambda: compile_projection("a, name", None))
+    assert err.reason == ("Invalid ProjectionExpression: Attribute name is a reserved keyword; "
+                          "reserved keyword: name")
+    assert plan("SET #c = #c + :one", {":one": 1}, {"#c": "count"}).apply({"count": 1}) == {
+        "count": 2}
+    compile_projection(["name", "count"], None)     # the plain form is not DynamoDB's grammar

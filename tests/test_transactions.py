@@ -275,7 +275,8 @@ def test_conditions_inside_a_transaction(shop):
     with shop.transaction() as tx:
         tx.condition_check(key=k("user"), condition="#s = :a", names={"#s": "status"},
                            values={":a": "active"})
-        tx.update_item(key=k("cart"), update="ADD lines :one", values={":one": 1},
+        tx.update_item(key=k("cart"), update="ADD #l :one", names={"#l": "lines"},
+                       values={":one": 1},
                        condition=Attr("lines").gte(1))
     assert shop.get_item(key=k("cart"))["lines"] == 3
 

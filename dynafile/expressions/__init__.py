@@ -2,9 +2,15 @@
 
 Four ways in, one tree out: callables, ``filtration`` strings, the
 ``Key`` / ``Attr`` builders, and DynamoDB expression strings with
-``names`` / ``values`` placeholders (ExpressionAttributeNames / Values).
-The table calls the functions below; users meet :class:`Key`, :class:`Attr`
-and the conditions they build.
+``names`` / ``values`` placeholders (ExpressionAttributeNames / Values),
+checked as DynamoDB checks them (see :mod:`.parser`). Values compare by
+DynamoDB's rules (:mod:`dynafile.types`).
+
+The table calls the functions below (:func:`to_predicate`,
+:func:`parse_key_condition`, :func:`compile_update`,
+:func:`compile_projection`, :func:`check_placeholders`,
+:func:`check_filter_keys`); users meet :class:`Key`, :class:`Attr` and the
+conditions they build.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
 from ..errors import ValidationError
+from ..types import MISSING
 from .conditions import (
     And,
     Attr,
@@ -25,20 +32,23 @@ from .conditions import (
     PathOperand,
     ValueOperand,
 )
-from .parser import Used, parse
+from .parser import ExpressionSyntaxError, Used, check_placeholder_keys, parse
 from .paths import Path, check_overlaps, parse_plain_path
 from .projection import projector
+from .reserved import RESERVED_WORDS
 from .update import UpdatePlan, build_plan
-from .values import MISSING
 
 __all__ = [
     "MISSING",
+    "RESERVED_WORDS",
     "Attr",
     "Condition",
+    "ExpressionSyntaxError",
     "Key",
     "KeyCondition",
     "UpdatePlan",
     "Used",
+    "check_filter_keys",
     "check_placeholders",
     "compile_projection",
     "compile_update",
@@ -75,11 +85,19 @@ def to_predicate(spec: Any, names: Mapping[str, str] | None,
     ``spec`` is a builder condition (``Attr("a").eq(1)``), a DynamoDB
     condition string using ``names`` / ``values``, a ``filtration`` string
     (``"total > 10"``, ``"SK =~ /^a/"``), or a callable, returned as is.
+    ``what`` names the expression in DynamoDB's messages
+    (``"ConditionExpression"``, ``"FilterExpression"``).
+
+    A string is DynamoDB's when it parses as DynamoDB's grammar. One that
+    does not, and uses no placeholders, is tried as a filtration filter; if
+    that fails too, the error is DynamoDB's syntax error (filtration's
+    complaint goes in ``hint``).
 
     Raises:
-        ValidationError: a string that is neither a complete DynamoDB
-            expression nor a complete filtration filter (with the position
-            of the DynamoDB syntax error), or a spec of another type.
+        ValidationError: the DynamoDB checks of :func:`parse`, a string that
+            is neither grammar, or a spec of another type.
+
+    Cost: a cache lookup for a repeated string; see :func:`parse`.
     """
     if isinstance(spec, Condition):
         return spec.compile()
@@ -87,20 +105,55 @@ def to_predicate(spec: Any, names: Mapping[str, str] | None,
         record = _used(used)
         try:
             return parse("condition", spec, what, names, values, record).compile()
-        except ValidationError as dynamo_error:
+        except ExpressionSyntaxError as dynamo_error:
             if names is not None or values is not None or ":" in spec or "#" in spec:
                 raise
             try:
                 return _filtration(spec)
             except Exception as filtration_error:  # noqa: BLE001 - pyparsing's ParseException and kin
-                raise ValidationError(
-                    f"{dynamo_error.reason}; nor is it a complete filtration filter "
-                    f"({filtration_error})", attribute=dynamo_error.attribute,
-                    position=dynamo_error.position) from None
+                hint = f"it is not a filtration filter either ({filtration_error})"
+                if dynamo_error.hint:
+                    hint = f"{dynamo_error.hint}; {hint}"
+                raise ExpressionSyntaxError(
+                    dynamo_error.reason, attribute=dynamo_error.attribute,
+                    position=dynamo_error.position, hint=hint) from None
     if callable(spec):
         return spec
     raise ValidationError("a condition must be a callable, an Attr/Key condition or an "
                           f"expression string, got {type(spec).__name__}", attribute=what)
+
+
+def check_filter_keys(spec: Any, names: Mapping[str, str] | None,
+                      values: Mapping[str, Any] | None, key_attributes: Iterable[str], *,
+                      what: str = "FilterExpression") -> None:
+    """Reject a query filter that reads a key attribute, as DynamoDB does.
+
+    ``spec`` is the filter as :func:`to_predicate` takes it; builder
+    conditions and DynamoDB strings are checked (a repeated string is parsed
+    once, shared with :func:`to_predicate`); callables and filtration
+    strings cannot be inspected and pass.
+
+    Raises:
+        ValidationError: ``"Filter Expression can only contain non-primary
+            key attributes: Primary key attribute: PK"``; or the string's
+            own parse error.
+
+    Cost: O(size of the filter).
+    """
+    keys = set(key_attributes)
+    cond: Any = spec
+    if isinstance(spec, str):
+        try:
+            cond = parse("condition", spec, what, names, values, Used())
+        except ExpressionSyntaxError:
+            return  # a filtration string: to_predicate reports it if it is neither
+    if not isinstance(cond, Condition):
+        return
+    for path in cond.paths():
+        if path and path[0] in keys:
+            raise ValidationError("Filter Expression can only contain non-primary key "
+                                  f"attributes: Primary key attribute: {path[0]}",
+                                  attribute=path[0])
 
 
 _KEY_OPS = {"=": "eq", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
@@ -220,22 +273,15 @@ def compile_projection(spec: Any, names: Mapping[str, str] | None, *,
     return projector(paths)
 
 
-def _check_map(mapping: Any, prefix: str, what: str) -> None:
-    if not isinstance(mapping, Mapping):
-        raise ValidationError(f"must be a dict, got {type(mapping).__name__}", attribute=what)
-    for key in mapping:
-        if not isinstance(key, str) or not key.startswith(prefix) or len(key) < 2:
-            raise ValidationError(f"keys must look like {prefix}name, got {key!r}",
-                                  attribute=what)
-
-
 def check_placeholders(names: Mapping[str, str] | None, values: Mapping[str, Any] | None,
                        used: Used | None) -> None:
     """Check that every placeholder given was used by the request's expressions.
 
     Raises:
-        ValidationError: a malformed ``names`` / ``values`` mapping, or a
-            placeholder no expression used (as DynamoDB does).
+        ValidationError: a malformed ``names`` / ``values`` mapping
+            (``ExpressionAttributeValues contains invalid key: Syntax error;
+            key: "v"``), or a placeholder no expression used (as DynamoDB
+            does).
     """
     record = used if used is not None else Used()
     for given, seen, prefix, what, dynamo in (
@@ -243,7 +289,7 @@ def check_placeholders(names: Mapping[str, str] | None, values: Mapping[str, Any
             (values, record.values, ":", "values", "ExpressionAttributeValues")):
         if given is None:
             continue
-        _check_map(given, prefix, what)
+        check_placeholder_keys(given, prefix, what)
         unused = sorted(set(given) - seen)
         if unused:
             raise ValidationError(f"Value provided in {dynamo} unused in expressions: "

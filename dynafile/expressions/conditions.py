@@ -3,17 +3,26 @@
 Every way of writing a condition (builder, DynamoDB string) ends as a tree
 of these nodes. A condition is evaluated against an item with
 ``cond.evaluate(item)`` (or by calling it); :meth:`Condition.compile` gives
-a faster closure for hot loops (scans, filters).
+a faster closure for hot loops (scans, filters). Values compare by
+DynamoDB's rules (:mod:`dynafile.types`): one number type, no order across
+types.
+
+:meth:`Condition.to_expression` writes a condition back as a DynamoDB
+expression string with ``#name`` / ``:value`` placeholders for every name
+and value, so a builder's condition never meets DynamoDB's reserved-word
+rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any, Callable, ClassVar
 
 from ..errors import ValidationError
+from ..types import MISSING, TYPE_NAMES, compare, element_of, equal, size_of, type_name
 from .paths import Path, get_path, parse_plain_path, path_text
-from .values import MISSING, TYPE_NAMES, equal, ordered, size_of, type_name
 
 __all__ = [
     "And",
@@ -33,11 +42,52 @@ __all__ = [
     "Operand",
     "Or",
     "PathOperand",
+    "Renderer",
     "SizeOperand",
     "ValueOperand",
 ]
 
 Item = dict
+
+
+class Renderer:
+    """Collects the ``#name`` / ``:value`` placeholders of a rendered expression.
+
+    Attributes:
+        names: placeholder -> attribute name (ExpressionAttributeNames).
+        values: placeholder -> value (ExpressionAttributeValues).
+    """
+
+    def __init__(self, prefix: str = "") -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._placeholders: dict[str, str] = {}
+        self._prefix = prefix
+
+    def name(self, name: str) -> str:
+        """The placeholder of an attribute name (one per distinct name)."""
+        placeholder = self._placeholders.get(name)
+        if placeholder is None:
+            placeholder = f"#{self._prefix}n{len(self._placeholders)}"
+            self._placeholders[name] = placeholder
+            self.names[placeholder] = name
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        """A new placeholder holding ``value``."""
+        placeholder = f":{self._prefix}v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def path(self, path: Path) -> str:
+        """A document path with every name a placeholder: ``#n0.#n1[2]``."""
+        text = ""
+        for element in path:
+            if isinstance(element, int):
+                text += f"[{element}]"
+            else:
+                text += ("." if text else "") + self.name(element)
+        return text
 
 
 # ------------------------------------------------------------------ operands
@@ -51,6 +101,13 @@ class Operand:
 
     def compile(self) -> Callable[[Item], Any]:
         return self.value
+
+    def render(self, renderer: Renderer) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def paths(self) -> Iterator[Path]:
+        """The document paths this operand reads."""
+        return iter(())
 
 
 class _Comparable:
@@ -120,6 +177,12 @@ class PathOperand(Operand):
         path = self.path
         return lambda item: get_path(item, path)
 
+    def render(self, renderer: Renderer) -> str:
+        return renderer.path(self.path)
+
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+
     def __repr__(self) -> str:
         return path_text(self.path)
 
@@ -139,6 +202,9 @@ class ValueOperand(Operand):
         constant = self.constant
         return lambda item: constant
 
+    def render(self, renderer: Renderer) -> str:
+        return renderer.value(self.constant)
+
     def __repr__(self) -> str:
         return repr(self.constant)
 
@@ -157,6 +223,12 @@ class SizeOperand(Operand, _Comparable):
     def value(self, item: Item) -> Any:
         return size_of(get_path(item, self.path))
 
+    def render(self, renderer: Renderer) -> str:
+        return f"size({renderer.path(self.path)})"
+
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+
     def __repr__(self) -> str:
         return f"size({path_text(self.path)})"
 
@@ -167,12 +239,43 @@ class SizeOperand(Operand, _Comparable):
 class Condition:
     """A boolean expression over one item; combine with ``&``, ``|``, ``~``."""
 
+    #: Binding strength when written as text: OR 1, AND 2, NOT 3, others 4.
+    PRECEDENCE: ClassVar[int] = 4
+
     def evaluate(self, item: Item) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def compile(self) -> Callable[[Item], bool]:
         """A closure equivalent to :meth:`evaluate`, faster in loops."""
         return self.evaluate
+
+    def children(self) -> Sequence[Condition | Operand]:
+        """The operands and sub-conditions, for walking the tree."""
+        return ()
+
+    def paths(self) -> Iterator[Path]:
+        """Every document path the condition reads. O(size of the tree)."""
+        for child in self.children():
+            yield from child.paths()
+
+    def _text(self, renderer: Renderer) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def render(self, renderer: Renderer, context: int = 0) -> str:
+        """The condition as DynamoDB text, its names and values placeholders
+        collected in ``renderer``; parenthesised only where precedence
+        needs it (never redundantly)."""
+        text = self._text(renderer)
+        return f"({text})" if self.PRECEDENCE < context else text
+
+    def to_expression(self, prefix: str = "") -> tuple[str, dict[str, str], dict[str, Any]]:
+        """``(expression, names, values)``: the condition as a DynamoDB
+        expression string with its ExpressionAttributeNames and Values.
+        Every attribute name is a ``#placeholder`` (``prefix`` keeps them
+        apart from another expression's). Parsing it gives an equivalent
+        condition. O(size of the tree)."""
+        renderer = Renderer(prefix)
+        return self.render(renderer), renderer.names, renderer.values
 
     def __call__(self, item: Item) -> bool:
         return self.evaluate(item)
@@ -193,12 +296,24 @@ def _condition(value: Any) -> Condition:
     return value
 
 
-_ORDER = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+# compare() gives -1 / 0 / 1; each operator is a test of that sign.
+_SIGN: dict[str, Callable[[int], bool]] = {
+    "<": lambda r: r < 0,
+    "<=": lambda r: r <= 0,
+    ">": lambda r: r > 0,
+    ">=": lambda r: r >= 0,
 }
+_PYTHON_OP: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+# Classes whose Python order is DynamoDB's when both sides have the class.
+_NATIVE_ORDER = (str, int, Decimal, bytes)
+
+
+def ordered(op: str, a: Any, b: Any) -> bool:
+    """``a op b`` for op one of ``< <= > >=``, false across types. O(1)."""
+    r = compare(a, b)
+    return r is not None and _SIGN[op](r)
 
 
 class Compare(Condition):
@@ -218,29 +333,47 @@ class Compare(Condition):
             return equal(a, b)
         if self.op == "<>":
             return not equal(a, b)
-        return ordered(a, b) and _ORDER[self.op](a, b)
+        return ordered(self.op, a, b)
 
     def compile(self) -> Callable[[Item], bool]:
-        left, right = self.left, self.right
-        # The hot case: a top-level attribute against a str constant, where
-        # Python's == is exactly DynamoDB's.
-        if (self.op in ("=", "<>") and isinstance(left, PathOperand) and len(left.path) == 1
-                and isinstance(right, ValueOperand) and right.constant.__class__ is str):
+        left, right, op = self.left, self.right, self.op
+        if (isinstance(left, PathOperand) and len(left.path) == 1
+                and isinstance(right, ValueOperand)):
             name, constant = left.path[0], right.constant
-            if self.op == "=":
-                return lambda item: item.get(name) == constant
-            return lambda item: item.get(name) != constant
-        get_a, get_b = left.compile(), right.compile()
-        if self.op == "=":
-            return lambda item: equal(get_a(item), get_b(item))
-        if self.op == "<>":
-            return lambda item: not equal(get_a(item), get_b(item))
-        order = _ORDER[self.op]
+            cls = constant.__class__
+            # The hot cases: a top-level attribute against a constant, where
+            # Python's operator is DynamoDB's when the classes match.
+            if op in ("=", "<>") and cls is str:
+                if op == "=":
+                    return lambda item: item.get(name) == constant
+                return lambda item: item.get(name) != constant
+            if op not in ("=", "<>") and cls in _NATIVE_ORDER:
+                python_op, sign = _PYTHON_OP[op], _SIGN[op]
 
-        def compare(item: Item) -> bool:
-            a, b = get_a(item), get_b(item)
-            return ordered(a, b) and order(a, b)
-        return compare
+                def fast(item: Item) -> bool:
+                    value = item.get(name, MISSING)
+                    if value.__class__ is cls:
+                        return python_op(value, constant)
+                    r = compare(value, constant)
+                    return r is not None and sign(r)
+                return fast
+        get_a, get_b = left.compile(), right.compile()
+        if op == "=":
+            return lambda item: equal(get_a(item), get_b(item))
+        if op == "<>":
+            return lambda item: not equal(get_a(item), get_b(item))
+        sign = _SIGN[op]
+
+        def general(item: Item) -> bool:
+            r = compare(get_a(item), get_b(item))
+            return r is not None and sign(r)
+        return general
+
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.left, self.right)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"{self.left.render(renderer)} {self.op} {self.right.render(renderer)}"
 
     def __repr__(self) -> str:
         return f"{self.left!r} {self.op} {self.right!r}"
@@ -255,8 +388,19 @@ class Between(Condition):
         self.operand, self.low, self.high = operand, low, high
 
     def evaluate(self, item: Item) -> bool:
-        x, lo, hi = self.operand.value(item), self.low.value(item), self.high.value(item)
-        return ordered(x, lo) and ordered(x, hi) and lo <= x <= hi
+        x = self.operand.value(item)
+        lo = compare(self.low.value(item), x)
+        if lo is None or lo > 0:
+            return False
+        hi = compare(x, self.high.value(item))
+        return hi is not None and hi <= 0
+
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.operand, self.low, self.high)
+
+    def _text(self, renderer: Renderer) -> str:
+        return (f"{self.operand.render(renderer)} BETWEEN {self.low.render(renderer)} AND "
+                f"{self.high.render(renderer)}")
 
     def __repr__(self) -> str:
         return f"{self.operand!r} BETWEEN {self.low!r} AND {self.high!r}"
@@ -278,6 +422,13 @@ class In(Condition):
         x = self.operand.value(item)
         return any(equal(x, c.value(item)) for c in self.choices)
 
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.operand, *self.choices)
+
+    def _text(self, renderer: Renderer) -> str:
+        choices = ", ".join(c.render(renderer) for c in self.choices)
+        return f"{self.operand.render(renderer)} IN ({choices})"
+
 
 class Exists(Condition):
     """``attribute_exists(path)``."""
@@ -289,6 +440,12 @@ class Exists(Condition):
 
     def evaluate(self, item: Item) -> bool:
         return get_path(item, self.path) is not MISSING
+
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"attribute_exists({renderer.path(self.path)})"
 
 
 class NotExists(Condition):
@@ -302,6 +459,12 @@ class NotExists(Condition):
     def evaluate(self, item: Item) -> bool:
         return get_path(item, self.path) is MISSING
 
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"attribute_not_exists({renderer.path(self.path)})"
+
 
 class AttributeType(Condition):
     """``attribute_type(path, :t)`` with t one of S SS N NS B BS BOOL NULL L M."""
@@ -310,18 +473,40 @@ class AttributeType(Condition):
 
     def __init__(self, path: Path, type_operand: Operand) -> None:
         if isinstance(type_operand, ValueOperand):
-            _check_type_name(type_operand.constant)
+            check_type_name(type_operand.constant)
         self.path, self.type_operand = path, type_operand
 
     def evaluate(self, item: Item) -> bool:
         value = get_path(item, self.path)
         return value is not MISSING and type_name(value) == self.type_operand.value(item)
 
+    def paths(self) -> Iterator[Path]:
+        yield self.path
+        yield from self.type_operand.paths()
 
-def _check_type_name(name: Any) -> None:
-    if name not in TYPE_NAMES:
-        raise ValidationError(f"Invalid attribute type name found in type: {name!r}, valid "
-                              f"types: {', '.join(TYPE_NAMES)}", attribute="attribute_type")
+    def _text(self, renderer: Renderer) -> str:
+        return (f"attribute_type({renderer.path(self.path)}, "
+                f"{self.type_operand.render(renderer)})")
+
+
+def type_name_error(name: Any) -> str | None:
+    """DynamoDB's message for an ``attribute_type`` type that is not one of
+    S SS N NS B BS BOOL NULL L M, or ``None``."""
+    if name in TYPE_NAMES:
+        return None
+    return (f"Invalid attribute type name found; type: {name}, valid types: "
+            f"{{{','.join(TYPE_NAMES)}}}")
+
+
+def check_type_name(name: Any) -> None:
+    """Raise when ``name`` is not a type ``attribute_type`` knows.
+
+    Raises:
+        ValidationError: DynamoDB's "Invalid attribute type name found..."
+    """
+    reason = type_name_error(name)
+    if reason is not None:
+        raise ValidationError(reason, attribute="attribute_type")
 
 
 class BeginsWith(Condition):
@@ -340,10 +525,16 @@ class BeginsWith(Condition):
             return bytes(value).startswith(bytes(prefix))
         return False
 
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.operand, self.prefix)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"begins_with({self.operand.render(renderer)}, {self.prefix.render(renderer)})"
+
 
 class Contains(Condition):
     """``contains(path, operand)``: a substring of a string, or an element of
-    a set or list."""
+    a set or list (numbers by decimal value: ``0.1`` is in ``{Decimal("0.1")}``)."""
 
     __slots__ = ("element", "operand")
 
@@ -358,21 +549,20 @@ class Contains(Condition):
             return isinstance(element, str) and element in value
         if isinstance(value, (bytes, bytearray)):
             return isinstance(element, (bytes, bytearray)) and bytes(element) in value
-        if isinstance(value, (set, frozenset)):
-            try:
-                return element in value and any(equal(element, v) for v in value
-                                                if v == element)
-            except TypeError:  # unhashable element
-                return False
-        if isinstance(value, (list, tuple)):
-            return any(equal(element, v) for v in value)
-        return False
+        return element_of(element, value)
+
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.operand, self.element)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"contains({self.operand.render(renderer)}, {self.element.render(renderer)})"
 
 
 class And(Condition):
     """Both conditions hold."""
 
     __slots__ = ("left", "right")
+    PRECEDENCE = 2
 
     def __init__(self, left: Condition, right: Condition) -> None:
         self.left, self.right = left, right
@@ -384,11 +574,18 @@ class And(Condition):
         a, b = self.left.compile(), self.right.compile()
         return lambda item: a(item) and b(item)
 
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.left, self.right)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"{self.left.render(renderer, 2)} AND {self.right.render(renderer, 2)}"
+
 
 class Or(Condition):
     """Either condition holds."""
 
     __slots__ = ("left", "right")
+    PRECEDENCE = 1
 
     def __init__(self, left: Condition, right: Condition) -> None:
         self.left, self.right = left, right
@@ -400,11 +597,18 @@ class Or(Condition):
         a, b = self.left.compile(), self.right.compile()
         return lambda item: a(item) or b(item)
 
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.left, self.right)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"{self.left.render(renderer, 1)} OR {self.right.render(renderer, 1)}"
+
 
 class Not(Condition):
     """The condition does not hold."""
 
     __slots__ = ("inner",)
+    PRECEDENCE = 3
 
     def __init__(self, inner: Condition) -> None:
         self.inner = inner
@@ -416,6 +620,12 @@ class Not(Condition):
         inner = self.inner.compile()
         return lambda item: not inner(item)
 
+    def children(self) -> Sequence[Condition | Operand]:
+        return (self.inner,)
+
+    def _text(self, renderer: Renderer) -> str:
+        return f"NOT {self.inner.render(renderer, 3)}"
+
 
 class KeyCondition(Condition):
     """A condition on one key attribute, as ``query`` takes for the sort key.
@@ -426,25 +636,39 @@ class KeyCondition(Condition):
         values: the operand values (two for ``between``).
     """
 
-    __slots__ = ("name", "op", "values")
+    __slots__ = ("_condition", "name", "op", "values")
 
     _SYMBOLS: ClassVar[dict[str, str]] = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
     def __init__(self, name: str, op: str, values: tuple[Any, ...]) -> None:
         self.name, self.op, self.values = name, op, tuple(values)
+        self._condition: Condition | None = None
+
+    def _as_condition(self) -> Condition:
+        """The same test as a general condition (built once)."""
+        if self._condition is None:
+            path = PathOperand((self.name,))
+            if self.op == "between":
+                cond: Condition = Between(path, ValueOperand(self.values[0]),
+                                          ValueOperand(self.values[1]))
+            elif self.op == "begins_with":
+                cond = BeginsWith(path, ValueOperand(self.values[0]))
+            else:
+                cond = Compare(self._SYMBOLS[self.op], path, ValueOperand(self.values[0]))
+            self._condition = cond
+        return self._condition
 
     def evaluate(self, item: Item) -> bool:
-        value = item.get(self.name, MISSING)
-        if self.op == "between":
-            lo, hi = self.values
-            return ordered(value, lo) and ordered(value, hi) and lo <= value <= hi
-        if self.op == "begins_with":
-            return BeginsWith(PathOperand((self.name,)),
-                              ValueOperand(self.values[0])).evaluate(item)
-        symbol = self._SYMBOLS[self.op]
-        if symbol == "=":
-            return equal(value, self.values[0])
-        return ordered(value, self.values[0]) and _ORDER[symbol](value, self.values[0])
+        return self._as_condition().evaluate(item)
+
+    def compile(self) -> Callable[[Item], bool]:
+        return self._as_condition().compile()
+
+    def paths(self) -> Iterator[Path]:
+        yield (self.name,)
+
+    def _text(self, renderer: Renderer) -> str:
+        return self._as_condition()._text(renderer)
 
     def __repr__(self) -> str:
         return f"Key({self.name!r}).{self.op}{self.values!r}"

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ValidationError
-from .values import MISSING
+from ..types import MISSING
 
 __all__ = ["Path", "check_overlaps", "get_path", "parse_plain_path", "path_text"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
+from ..types import MISSING
 from .paths import Path, get_path
-from .values import MISSING
 
 __all__ = ["projector"]
 
