@@ -57,7 +57,7 @@ class BatchWriter:
         """Commit the buffered writes now, as one log record."""
         if self._buffer:
             writes, self._buffer = self._buffer, []
-            self._core.commit(writes)
+            self._core.commit(writes, outcomes=False)
 
     def __enter__(self) -> BatchWriter:
         return self

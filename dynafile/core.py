@@ -84,6 +84,9 @@ class TableCore:
         self.engine = Engine(self.layout, read_only=read_only, clock=clock, **engine_options)
         self._meta_sig: Any = None
         self._marks = 0
+        #: The key attributes when both are fixed to strings (get_item's fast
+        #: path), else ``None``.
+        self.text_keys: tuple[str, str] | None = None
         try:
             schema, self.serializer = self._open_schema(requested, serializer, gsis)
         except BaseException:
@@ -149,6 +152,7 @@ class TableCore:
     def _install(self, schema: Schema) -> None:
         self._schema = schema
         self._types = KeyTypes(schema.key_types)
+        self._note_text_keys()
         defs = [index_from_json(section, name, data)
                 for section in ("gsis", "lsis")
                 for name, data in getattr(schema, section).items()]
@@ -351,7 +355,7 @@ class TableCore:
             if not isinstance(name, str) or not name:
                 raise ValidationError(f"attribute names must be non-empty strings, got {name!r}",
                                       attribute="item")
-        data = self._dumps(dict(item))
+        data = self._dumps(item if item.__class__ is dict else dict(item))
         if len(data) > self.max_item_size:
             raise ItemTooLargeError(len(data), self.max_item_size)
         return data
@@ -404,7 +408,9 @@ class TableCore:
         """
         engine = self.engine
         with engine.lock.thread_lock:
-            self.refresh()
+            engine.refresh()
+            if engine.schema_marks != self._marks:
+                self.refresh()
             items = engine.partition(engine.digest(npk), npk).items
             data = items.get(nsk)
             if data is None:
@@ -431,7 +437,13 @@ class TableCore:
         """The bytes stored under a normalised key. Call with the lock held,
         caught up (inside :meth:`write`'s build, or :meth:`reading`)."""
         engine = self.engine
-        return engine.partition(engine.digest(npk), npk).items.get(nsk)
+        return engine.partition(engine.digest(npk), npk).items.get(nsk)  # type: ignore[no-any-return]
+
+    def items_of(self, npk: Any) -> Mapping[Any, bytes]:
+        """The stored bytes by sort key of partition ``npk`` (same conditions
+        as :meth:`stored`)."""
+        engine = self.engine
+        return engine.partition(engine.digest(npk), npk).items  # type: ignore[no-any-return]
 
     def each_partition(self, space: str = TABLE) -> Iterator[tuple[Any, list[tuple[Any, bytes]]]]:
         """Yield ``(partition key, [(sort key, bytes), ...])`` for every
@@ -492,15 +504,17 @@ class TableCore:
             self.delivery.drain()
 
     def commit(self, writes: Sequence[Write], *, now: float | None = None,
-               atomic: bool = False) -> list[Outcome]:
+               atomic: bool = False, outcomes: bool = True) -> list[Outcome]:
         """Carry out ``writes`` as one record (see
-        :func:`dynafile.writes.prepare_record`) and return their outcomes.
+        :func:`dynafile.writes.prepare_record`) and return their outcomes
+        (none with ``outcomes=False``).
 
         Raises:
             as :func:`~dynafile.writes.prepare_record` and :meth:`write`.
         """
         when = self.clock() if now is None else now
-        return self.write(lambda: prepare_record(self, writes, now=when, atomic=atomic))
+        return self.write(lambda: prepare_record(self, writes, now=when, atomic=atomic,
+                                                 outcomes=outcomes))
 
     def _fix_pending_types(self) -> None:
         pending = self._types.pending
@@ -519,6 +533,15 @@ class TableCore:
             raise
         pending.clear()
         self._meta_sig = self._stat_meta()
+        self._note_text_keys()
+
+    def _note_text_keys(self) -> None:
+        schema = self._schema
+        types = schema.key_types
+        sk = schema.sk_attribute
+        self.text_keys = ((schema.pk_attribute, sk) if sk is not None
+                          and types.get(schema.pk_attribute) == "S" and types.get(sk) == "S"
+                          else None)
 
     # ------------------------------------------------------- housekeeping
 

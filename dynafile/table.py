@@ -481,20 +481,20 @@ class Dynafile:
         processes' writes.
         """
         core = self._core
-        core.check_open()
         npk = nsk = None
-        types = core.key_types
-        if (key.__class__ is dict and len(key) == 2 and types.get(core.pk_attribute) == "S"
-                and types.get(core.sk_attribute or "") == "S"):
+        text = core.text_keys
+        if text is not None and key.__class__ is dict and len(key) == 2:
             # The common case, validated inline: short text keys on a table
             # whose key attributes are fixed to strings.
-            npk, nsk = key.get(core.pk_attribute), key.get(core.sk_attribute)  # type: ignore[arg-type]
+            npk, nsk = key.get(text[0]), key.get(text[1])  # type: ignore[attr-defined]
             if not (npk.__class__ is str and nsk.__class__ is str
                     and 0 < len(npk) <= _SHORT_KEY and 0 < len(nsk) <= _SHORT_KEY):
                 npk = None
         if npk is None:
             item_key = core.key(key)
             npk, nsk = item_key.npk, item_key.nsk
+        if projection is None and names is None:
+            return core.get(npk, nsk)
         project = projection_of(projection, names)
         item = core.get(npk, nsk)
         return item if item is None or project is None else project(item)

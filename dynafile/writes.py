@@ -26,7 +26,7 @@ in batches and in transactions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, NamedTuple, Optional, Protocol
 
 from .errors import (
@@ -37,6 +37,7 @@ from .errors import (
     ValidationError,
 )
 from .indexes import Change
+from .storage.layout import TABLE
 from .storage.log import FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
 from .types import equal
 
@@ -74,8 +75,8 @@ class ItemKey(NamedTuple):
 class Store(Protocol):
     """What the write step needs from the table (the table core provides it)."""
 
-    def stored(self, npk: Any, nsk: Any) -> bytes | None:
-        """The bytes stored under a key now (the lock is held), or ``None``."""
+    def items_of(self, npk: Any) -> Mapping[Any, bytes]:
+        """The stored bytes by sort key of the partition ``npk`` (the lock is held)."""
 
     def load(self, data: bytes) -> Item:
         """Deserialize stored bytes into a fresh item."""
@@ -247,7 +248,7 @@ class Record(NamedTuple):
 
 
 def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
-                   atomic: bool = False) -> Record:
+                   atomic: bool = False, outcomes: bool = True) -> Record:
     """Turn ``writes`` into one record's operations. Call under the write lock.
 
     Later writes to a key see the earlier writes of the same record (a
@@ -260,6 +261,8 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
         atomic: a transaction: check every write, then raise one
             :class:`~dynafile.errors.TransactionCanceledError` with a reason
             per write if any failed. Otherwise the first failure raises.
+        outcomes: report each write's :class:`Outcome` (a batch needs none:
+            the record's outcome list is then empty).
 
     Raises:
         ConditionalCheckFailedError: (not ``atomic``) a condition failed.
@@ -272,24 +275,53 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
     index upkeep that need them.
     """
     ops: list[Op] = []
-    outcomes: list[Outcome] = []
+    seen: list[Outcome] = []
+    make_op = Op._make
     changes: list[Change] = []
     reasons: list[CancellationReason] = []
     failed = False
     indexed = store.indexed
     pending: dict[tuple[Any, Any], bytes | None] = {}
+    partitions: dict[Any, Mapping[Any, bytes]] = {}  # a batch comes back to few partitions
+    typed: set[tuple[type, type]] = set()  # key types depend on the values' classes only
     for write in writes:
         key = write.key
         slot = (key.npk, key.nsk)
-        current = pending[slot] if slot in pending else store.stored(key.npk, key.nsk)
+        if slot in pending:
+            current = pending[slot]
+        else:
+            items = partitions.get(key.npk)
+            if items is None:
+                items = partitions[key.npk] = store.items_of(key.npk)
+            current = items.get(key.nsk)
+        if current is None and write.__class__ is Put and write.condition is None:
+            # A new item, unconditionally (a load): the rules below reduce to this.
+            classes = (key.pk.__class__, key.sk.__class__)
+            if classes not in typed:
+                store.fix_key_types(key)
+                typed.add(classes)
+            put: Put = write  # type: ignore[assignment]
+            made = put.item
+            if indexed:
+                made = store.load(put.data) if made is None else made
+                changes.append(Change(key.npk, key.nsk, None, made, put.data))
+            if outcomes:
+                seen.append(Outcome(None, made))
+            if atomic:
+                reasons.append(CancellationReason(None))
+            ops.append(make_op((key.npk, key.nsk, put.data, None, 0, TABLE)))
+            pending[slot] = put.data
+            continue
         write.check_stored(current)
         actual = None if current is None else store.load(current)
         hidden = (actual is not None and write.hides_expired
                   and store.is_expired(actual, now))
         old = None if hidden else actual
         if not write.applies(actual, store, now):
-            outcomes.append(Outcome(old, old))
-            reasons.append(CancellationReason(None))
+            if outcomes:
+                seen.append(Outcome(old, old))
+            if atomic:
+                reasons.append(CancellationReason(None))
             continue
         try:
             if write.condition is not None and not write.condition(old if old is not None
@@ -303,33 +335,41 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
                 continue
             image = write.new_image(old, store)
             if image is not None and image[1] is not None:
-                store.fix_key_types(key)
+                classes = (key.pk.__class__, key.sk.__class__)
+                if classes not in typed:
+                    store.fix_key_types(key)
+                    typed.add(classes)
         except ValidationError as exc:
             if not atomic:
                 raise
             reasons.append(CancellationReason("ValidationError", str(exc)))
             failed = True
             continue
-        reasons.append(CancellationReason(None))
+        if atomic:
+            reasons.append(CancellationReason(None))
         if image is None:
-            outcomes.append(Outcome(old, old))
+            if outcomes:
+                seen.append(Outcome(old, old))
             continue
         new, data = image
         if data is None:
-            outcomes.append(Outcome(old, None))
+            if outcomes:
+                seen.append(Outcome(old, None))
             if current is None:
                 continue  # deleting nothing
         else:
             if current is not None and current == data and not hidden:
-                outcomes.append(Outcome(old, old))
+                if outcomes:
+                    seen.append(Outcome(old, old))
                 continue  # the same bytes: nothing to write
             if new is None and (indexed or old is not None):
                 new = store.load(data)
-            outcomes.append(Outcome(old, new))
+            if outcomes:
+                seen.append(Outcome(old, new))
             if old is not None and equal(old, new):
                 continue  # the same item by value: nothing to write
-        ops.append(Op(key.npk, key.nsk, data, current,
-                      write.flags | (FLAG_OLD_HIDDEN if hidden else 0)))
+        ops.append(make_op((key.npk, key.nsk, data, current,
+                            write.flags | (FLAG_OLD_HIDDEN if hidden else 0), TABLE)))
         if indexed:
             changes.append(Change(key.npk, key.nsk, actual, new, data))
         pending[slot] = data
@@ -337,4 +377,5 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
         raise TransactionCanceledError(reasons)
     if changes:
         ops.extend(store.index_ops(changes))
-    return Record(ops, outcomes)
+    return Record(ops, seen)
+
