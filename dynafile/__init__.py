@@ -15,6 +15,7 @@ A short tour::
     >>> db.close()
 """
 
+from .database import Database
 from .errors import (
     CancellationReason,
     ClosedError,
@@ -26,6 +27,8 @@ from .errors import (
     LockTimeoutError,
     SchemaMismatchError,
     StreamTrimmedError,
+    TableExistsError,
+    TableNotFoundError,
     TransactionCanceledError,
     TransactionConflictError,
     UnsafeDataError,
@@ -49,6 +52,7 @@ __all__ = [
     "ConditionalCheckFailedError",
     "ConsumerBusyError",
     "CorruptFileError",
+    "Database",
     "Dynafile",
     "DynafileError",
     "Event",
@@ -62,6 +66,8 @@ __all__ = [
     "Serializer",
     "StreamRecord",
     "StreamTrimmedError",
+    "TableExistsError",
+    "TableNotFoundError",
     "TransactionCanceledError",
     "TransactionConflictError",
     "UnsafeDataError",

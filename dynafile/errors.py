@@ -22,6 +22,8 @@ __all__ = [
     "LockTimeoutError",
     "SchemaMismatchError",
     "StreamTrimmedError",
+    "TableExistsError",
+    "TableNotFoundError",
     "TransactionCanceledError",
     "TransactionConflictError",
     "UnsafeDataError",
@@ -31,7 +33,15 @@ __all__ = [
 
 
 class DynafileError(Exception):
-    """Base class of every error dynafile raises on purpose."""
+    """Base class of every error dynafile raises on purpose.
+
+    Attributes:
+        dynamodb_name: the exception DynamoDB raises for the same problem
+            (``"ValidationException"``, ``"ResourceNotFoundException"``...);
+            ``"InternalServerError"`` where DynamoDB has none.
+    """
+
+    dynamodb_name: ClassVar[str] = "InternalServerError"
 
 
 class ValidationError(DynafileError, ValueError):
@@ -96,6 +106,18 @@ class UnsupportedFormatError(SchemaMismatchError):
     """``meta.json`` carries a format version this release cannot read."""
 
 
+class TableNotFoundError(DynafileError, LookupError):
+    """A database holds no table of that name (DynamoDB's ResourceNotFoundException)."""
+
+    dynamodb_name: ClassVar[str] = "ResourceNotFoundException"
+
+
+class TableExistsError(DynafileError, ValueError):
+    """A table of that name exists already (DynamoDB's ResourceInUseException)."""
+
+    dynamodb_name: ClassVar[str] = "ResourceInUseException"
+
+
 class ConditionalCheckFailedError(DynafileError):
     """A write's condition did not hold; nothing was written.
 
@@ -104,6 +126,8 @@ class ConditionalCheckFailedError(DynafileError):
             caller asked for it (``return_values_on_condition_check_failure=
             "ALL_OLD"``), else ``None``.
     """
+
+    dynamodb_name: ClassVar[str] = "ConditionalCheckFailedException"
 
     def __init__(self, message: str = "The conditional request failed", item: Any = None) -> None:
         self.item = item
@@ -137,14 +161,20 @@ class TransactionCanceledError(DynafileError):
             ``reason.code`` is ``None`` for actions that were not at fault.
     """
 
+    dynamodb_name: ClassVar[str] = "TransactionCanceledException"
+
     def __init__(self, reasons: Sequence[CancellationReason]) -> None:
         self.reasons = list(reasons)
         codes = ", ".join(str(r.code) for r in self.reasons)
-        super().__init__(f"Transaction cancelled, please refer to cancellation reasons: [{codes}]")
+        # DynamoDB's own wording
+        super().__init__("Transaction cancelled, please refer cancellation reasons for specific "
+                         f"reasons [{codes}]")
 
 
 class TransactionConflictError(DynafileError):
     """An optimistic transaction read something another writer changed."""
+
+    dynamodb_name: ClassVar[str] = "TransactionConflictException"
 
 
 class LockTimeoutError(DynafileError, TimeoutError):
