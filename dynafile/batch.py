@@ -41,7 +41,7 @@ class BatchWriter:
         """Buffer a put. Raises ValidationError / ItemTooLargeError at once for a bad item."""
         core = self._core
         core.check_open()
-        self._buffer.append(Put(core.item_key(item), core.dump(item)))
+        self._buffer.append(Put(core.item_key(item), core.prepare_item(item)[1]))
         if self._flush_amount is not None and len(self._buffer) >= self._flush_amount:
             self.flush()
 

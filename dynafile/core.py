@@ -31,6 +31,7 @@ from .errors import (
 from .expressions import UpdatePlan, Used, compile_update
 from .indexes import Change, Index, IndexSet, index_from_json
 from .keys import extract_key, normalize_key
+from .types import item_size, validate_item
 from .listeners import Delivery, Listeners
 from .schema import KeyTypes, Schema
 from .serialization import Serializer, get_serializer
@@ -94,6 +95,7 @@ class TableCore:
             raise
         self._dumps = self.serializer.dumps
         self._load_stored = self.serializer.load_stored
+        self._strict_types = self.serializer.strict_types
         self._install(schema)
         self.delivery = Delivery((schema.pk_attribute, schema.sk_attribute), self.load,
                                  lambda: self.view_type)
@@ -157,6 +159,10 @@ class TableCore:
                 for section in ("gsis", "lsis")
                 for name, data in getattr(schema, section).items()]
         self._indexes = IndexSet(schema.pk_attribute, schema.sk_attribute, defs, self._dumps)
+        self._key_names = frozenset(
+            name for name in [schema.pk_attribute, schema.sk_attribute,
+                              *(n for ix in defs for n in (ix.pk_attribute, ix.sk_attribute))]
+            if name is not None)
         self.engine.set_live_spaces({TABLE, TOKENS} | self._indexes.spaces())
         self._meta_sig = self._stat_meta()
         self._marks = self.engine.schema_marks
@@ -324,7 +330,7 @@ class TableCore:
         """
         self._types.check(self.pk_attribute, key.pk)
         if self.sk_attribute is not None:
-            self._types.check(self.sk_attribute, key.sk)
+            self._types.check(self.sk_attribute, key.sk, sort=True)
 
     def update_plan(self, update: str | None, names: Any, values: Any, used: Used,
                     **plain: Any) -> UpdatePlan:
@@ -343,22 +349,47 @@ class TableCore:
 
     # ------------------------------------------------------------- values
 
-    def dump(self, item: Mapping[str, Any]) -> bytes:
-        """Serialize an item for storage.
+    def prepare_item(self, item: Mapping[str, Any]) -> tuple[Item, bytes]:
+        """Check an item as DynamoDB does and serialize it: returns the item in
+        stored form (numbers normalised) and its bytes.
+
+        With a serializer that stores only DynamoDB's types (every built-in
+        one, unless pickle was given ``trusted`` classes), the item must hold
+        only those types and its size is DynamoDB's (attribute names plus
+        values); otherwise only attribute names are checked and the size is
+        the serialized length.
 
         Raises:
-            ValidationError: an attribute name that is not a non-empty
-                string, or a value the serializer refuses.
-            ItemTooLargeError: the result is over ``max_item_size``.
+            ValidationError: DynamoDB's message for a value or name it would
+                refuse, naming the attribute path; or a value the serializer
+                refuses.
+            ItemTooLargeError: the item is over ``max_item_size`` (400 KB).
+
+        Cost: O(size of the item).
         """
+        if self._strict_types:
+            item = validate_item(item, key_attributes=self._key_names)
+            size = item_size(item)
+            if size > self.max_item_size:
+                raise ItemTooLargeError(size, self.max_item_size)
+            return item, self._dumps(item)
         for name in item:
             if not isinstance(name, str) or not name:
                 raise ValidationError(f"attribute names must be non-empty strings, got {name!r}",
                                       attribute="item")
-        data = self._dumps(item if item.__class__ is dict else dict(item))
+        plain = item if item.__class__ is dict else dict(item)
+        data = self._dumps(plain)
         if len(data) > self.max_item_size:
             raise ItemTooLargeError(len(data), self.max_item_size)
-        return data
+        return plain, data  # type: ignore[return-value]
+
+    def dump(self, item: Mapping[str, Any]) -> bytes:
+        """The bytes of :meth:`prepare_item` (an update's result, checked the same way).
+
+        Raises:
+            as :meth:`prepare_item`.
+        """
+        return self.prepare_item(item)[1]
 
     def load(self, data: bytes) -> Item:
         """A fresh item from stored bytes (the engine's; bytes from disk are

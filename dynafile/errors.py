@@ -86,12 +86,19 @@ class ValidationError(DynafileError, ValueError):
 
 
 class ItemTooLargeError(ValidationError):
-    """An item's serialized size is over the table's ``max_item_size``."""
+    """An item is larger than the table's ``max_item_size`` (DynamoDB's 400 KB).
+
+    Attributes:
+        size: the item's size in bytes (DynamoDB's measure: attribute names
+            plus values).
+        limit: the limit it exceeds.
+    """
 
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(f"item size {size} bytes exceeds the limit of {limit} bytes")
+        super().__init__("Item size has exceeded the maximum allowed size",
+                         hint=f"the item is {size} bytes; the limit is {limit}")
 
 
 class SchemaMismatchError(DynafileError, ValueError):

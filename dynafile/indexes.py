@@ -153,7 +153,7 @@ class Index:
         if name is None or name not in item:
             return None
         value = item[name]
-        types.check(name, value)
+        types.check(name, value, sort=name == self.sk_attribute)
         return normalize_key(value)
 
 

@@ -9,12 +9,12 @@ and ``Decimal("1")`` are the same key.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Union
 
 from .errors import ValidationError
+from .types import normalize_number, number_text, type_name
 
 __all__ = [
     "KeyValue",
@@ -28,9 +28,12 @@ __all__ = [
 
 KeyValue = Union[str, bytes, int, float, Decimal]
 
-#: The longest key text accepted, in bytes (DynamoDB: 2048 for a partition
-#: key, 1024 for a sort key; we allow 2048 for both).
+#: The longest partition key, in bytes (UTF-8 for text): DynamoDB's limit.
 MAX_KEY_BYTES = 2048
+#: The longest sort key, in bytes: DynamoDB's limit.
+MAX_SORT_KEY_BYTES = 1024
+
+_INVALID = "One or more parameter values were invalid: "
 
 
 def key_type(value: Any) -> str | None:
@@ -54,44 +57,48 @@ def key_type(value: Any) -> str | None:
     return None
 
 
-def check_key_value(attribute: str, value: Any, expected: str | None = None) -> str:
+def check_key_value(attribute: str, value: Any, expected: str | None = None, *,
+                    sort: bool = False) -> str:
     """Validate one key value and return its type code.
 
+    Args:
+        attribute: the key attribute's name (for the message).
+        value: the value.
+        expected: the type the table fixed for the attribute, if any.
+        sort: a sort key (1,024 bytes at most) rather than a partition key (2,048).
+
     Raises:
-        ValidationError: when the value is missing, ``None``, empty, of a
-            type keys cannot have (bool, list, ...), NaN or infinite, longer
-            than :data:`MAX_KEY_BYTES`, or of another type than ``expected``
-            (the type the table fixed for this attribute).
+        ValidationError: with DynamoDB's message when the value is ``None``,
+            of a type keys cannot have (bool, list, ...), an empty string or
+            binary, a number DynamoDB refuses (NaN, infinity, more than 38
+            digits, out of range), too long, or of another type than
+            ``expected``.
     """
-    if type(value) is str and 0 < len(value) <= MAX_KEY_BYTES // 4 and expected != "B" and (
+    if type(value) is str and 0 < len(value) <= MAX_SORT_KEY_BYTES // 4 and expected != "B" and (
             expected != "N"):
         return "S"  # the common case: short text, at most 4 UTF-8 bytes a character
     code = key_type(value)
-    if code is None:
+    if code is None or (expected is not None and code != expected):
+        actual = type_name(value)
+        wanted = expected or "S, N or B"
         raise ValidationError(
-            f"key value must be str, bytes or a number (not bool), got {type(value).__name__}",
-            attribute=attribute,
-        )
+            f"{_INVALID}Type mismatch for key {attribute} expected: {wanted} actual: {actual}",
+            attribute=attribute)
     if code == "N":
-        try:
-            finite = math.isfinite(value)
-        except (TypeError, ValueError, InvalidOperation):  # pragma: no cover - exotic numbers
-            finite = False
-        if not finite:
-            raise ValidationError("key value must be a finite number (no NaN or infinity)",
-                                  attribute=attribute)
-    else:
-        size = len(value.encode("utf-8", "surrogatepass") if code == "S" else value)
-        if size == 0:
-            raise ValidationError("key value must not be empty", attribute=attribute)
-        if size > MAX_KEY_BYTES:
-            raise ValidationError(f"key value is {size} bytes, over the limit of {MAX_KEY_BYTES}",
-                                  attribute=attribute)
-    if expected is not None and code != expected:
+        normalize_number(value)  # NaN, infinity, precision and range: DynamoDB's messages
+        return code
+    size = len(value.encode("utf-8", "surrogatepass") if code == "S" else value)
+    if size == 0:
+        kind = "string" if code == "S" else "binary"
         raise ValidationError(
-            f"key value has type {code} but the table stores {expected} for this attribute",
-            attribute=attribute,
-        )
+            "One or more parameter values are not valid. The AttributeValue for a key attribute "
+            f"cannot contain an empty {kind} value. Key: {attribute}", attribute=attribute)
+    if sort and size > MAX_SORT_KEY_BYTES:
+        raise ValidationError(f"{_INVALID}Aggregated size of all range keys has exceeded the "
+                              f"size limit of {MAX_SORT_KEY_BYTES} bytes", attribute=attribute)
+    if size > MAX_KEY_BYTES:
+        raise ValidationError(f"{_INVALID}Size of hashkey has exceeded the maximum size limit "
+                              f"of {MAX_KEY_BYTES} bytes", attribute=attribute)
     return code
 
 
@@ -99,8 +106,10 @@ def normalize_key(value: Any) -> Any:
     """Return the form a valid key value is stored and compared in.
 
     Strings stay strings, ``bytearray`` becomes ``bytes``, and every number
-    becomes an ``int`` when integral, else a ``Decimal`` (so ``0.1`` and
-    ``Decimal("0.1")`` are one key). ``None`` stays ``None``. O(len).
+    becomes an ``int`` when integral, else a ``Decimal`` in DynamoDB's
+    38-digit canonical form (so ``0.1`` and ``Decimal("0.10")`` are one key,
+    and two numbers that differ in their 38th digit are two). ``None`` stays
+    ``None``. O(len).
     """
     cls = type(value)
     if cls is str or cls is bytes or cls is int or value is None:
@@ -109,31 +118,23 @@ def normalize_key(value: Any) -> Any:
         return bytes(value)
     if isinstance(value, str):
         return str(value)
-    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if number == number.to_integral_value():
-        return int(number)
-    return number.normalize()
+    text = number_text(normalize_number(value))
+    return Decimal(text) if "." in text else int(text)
 
 
 def canonical_key(value: KeyValue) -> tuple[str, bytes]:
     """Return ``(type code, canonical bytes)`` for a valid key value.
 
     Equal keys give equal results whatever their Python type: numbers are
-    normalised through ``Decimal`` (``1``, ``1.0`` and ``Decimal("1.00")``
-    agree). O(len(value)).
+    written as DynamoDB's canonical text (``1``, ``1.0`` and
+    ``Decimal("1.00")`` agree). O(len(value)).
     """
     code = key_type(value)
     if code == "S":
         return code, value.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
     if code == "B":
         return code, bytes(value)  # type: ignore[arg-type]
-    if isinstance(value, float):
-        number = Decimal(repr(value))
-    else:
-        number = Decimal(value)  # type: ignore[arg-type]
-    if number == 0:
-        return "N", b"0"
-    return "N", format(number.normalize(), "f").encode("ascii")
+    return "N", number_text(normalize_number(value)).encode("ascii")
 
 
 def partition_digest(value: KeyValue) -> str:
@@ -164,15 +165,19 @@ def extract_key(
     if type(item) is not dict and not isinstance(item, Mapping):
         raise ValidationError(f"{what} must be a dict, got {type(item).__name__}", attribute=what)
     if pk_attribute not in item:
-        raise ValidationError(f"{what} is missing the partition key attribute",
-                              attribute=pk_attribute)
+        raise ValidationError(_missing(what, pk_attribute), attribute=pk_attribute)
     pk = item[pk_attribute]
     check_key_value(pk_attribute, pk, types.get(pk_attribute))
     sk = None
     if sk_attribute is not None:
         if sk_attribute not in item:
-            raise ValidationError(f"{what} is missing the sort key attribute",
-                                  attribute=sk_attribute)
+            raise ValidationError(_missing(what, sk_attribute), attribute=sk_attribute)
         sk = item[sk_attribute]
-        check_key_value(sk_attribute, sk, types.get(sk_attribute))
+        check_key_value(sk_attribute, sk, types.get(sk_attribute), sort=True)
     return pk, sk
+
+
+def _missing(what: str, attribute: str) -> str:
+    if what == "item":
+        return f"{_INVALID}Missing the key {attribute} in the item"
+    return "The provided key element does not match the schema"

@@ -221,7 +221,7 @@ def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,
                                   f"{sk_name!r}", attribute="sk")
         expected = types.get(sk_name)
         for value in sk.values:
-            check_key_value(sk_name, value, expected)
+            check_key_value(sk_name, value, expected, sort=True)
         values = [normalize_key(v) for v in sk.values]
         if sk.op == "begins_with" and not isinstance(values[0], (str, bytes)):
             raise ValidationError("begins_with needs a string or bytes prefix", attribute="sk")
@@ -229,7 +229,7 @@ def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,
     if starts_with is not None:
         if sk_name is None:
             raise ValidationError("the table has no sort key", attribute="starts_with")
-        check_key_value(sk_name, starts_with, types.get(sk_name))
+        check_key_value(sk_name, starts_with, types.get(sk_name), sort=True)
         bounds.apply("gte" if forward else "lte", [normalize_key(starts_with)])
     return bounds
 

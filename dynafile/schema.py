@@ -203,16 +203,16 @@ class KeyTypes:
         """The type fixed (or pending) for ``name``, or ``None``."""
         return self.fixed.get(name) or self.pending.get(name)
 
-    def check(self, name: str, value: Any) -> None:
-        """Validate ``value`` as a key of attribute ``name``; a first use
-        fixes the type (pending).
+    def check(self, name: str, value: Any, *, sort: bool = False) -> None:
+        """Validate ``value`` as a key of attribute ``name`` (a sort key when
+        ``sort``); a first use fixes the type (pending).
 
         Raises:
             ValidationError: not a valid key value, or another type than the
                 one fixed for ``name``.
         """
         known = self.fixed.get(name) or self.pending.get(name)
-        code = check_key_value(name, value, known)
+        code = check_key_value(name, value, known, sort=sort)
         if known is None:
             self.pending[name] = code
 

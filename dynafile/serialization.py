@@ -40,6 +40,10 @@ class Serializer:
     """Interface of a value serializer: ``dumps(obj) -> bytes`` and ``loads(bytes) -> obj``."""
 
     name = "abstract"
+    #: Whether items must hold DynamoDB's types only (checked before ``dumps``,
+    #: and sized by DynamoDB's formula). ``False`` for a serializer that stores
+    #: other Python objects on purpose.
+    strict_types = True
 
     def dumps(self, obj: Any) -> bytes:  # pragma: no cover - interface
         raise NotImplementedError
@@ -136,6 +140,9 @@ class PickleSerializer(Serializer):
         allowed = _SAFE_GLOBALS | frozenset((str(m), str(n)) for m, n in trusted)
         self._unpickler = type("_Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
         self._fast_loads: Callable[[bytes], Any] = pickle.loads
+        # Trusting classes means storing them: items may then hold more than
+        # DynamoDB's types (trusted=[("datetime", "datetime")] for datetimes).
+        self.strict_types = not trusted
 
     def dumps(self, obj: Any) -> bytes:
         """Return ``obj`` pickled.

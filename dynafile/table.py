@@ -355,12 +355,11 @@ class Dynafile:
         core = self._core
         core.check_open()
         key = core.item_key(item)
-        data = core.dump(item)
+        stored, data = core.prepare_item(item)
         predicate, want_old = self._condition(condition, names, values, Used(),
                                               return_values_on_condition_check_failure)
         _choice(return_values, _RETURN_WRITE, "return_values")
-        new = item if item.__class__ is dict else dict(item)
-        (outcome,) = core.commit([Put(key, data, new, predicate, want_old)])  # type: ignore[arg-type]
+        (outcome,) = core.commit([Put(key, data, stored, predicate, want_old)])
         return outcome.old if return_values == "ALL_OLD" else None
 
     def delete_item(

@@ -100,7 +100,7 @@ def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
         if "item" not in body:
             raise ValidationError("a put needs item=", attribute=where)
         key = core.item_key(body["item"])
-        data = core.dump(body["item"])
+        data = core.prepare_item(body["item"])[1]
     else:
         if "key" not in body:
             raise ValidationError(f"a {kind} needs key=", attribute=where)
@@ -413,7 +413,7 @@ class Transaction:
         """
         self._check_state()
         key = self._core.item_key(item)
-        data = self._core.dump(item)  # validates serializability and size now
+        data = self._core.prepare_item(item)[1]  # validates types and size now
         if condition is not None or names is not None or values is not None:
             self._check(key, condition, names, values, Used())
         self._writes[(key.npk, key.nsk)] = (key, data)

@@ -239,18 +239,27 @@ class Money:
 def test_objects_the_allowlist_refuses_are_rejected_at_write(db_path):
     from dynafile import PickleSerializer, ValidationError
 
-    db = Dynafile(db_path, durability="normal")
-    with pytest.raises(ValidationError, match="would not load back"):
-        db.put_item(item={"PK": "a", "SK": "1", "price": Money(5)})
     import datetime
     import uuid
     from decimal import Decimal
 
+    db = Dynafile(db_path, durability="normal")
+    with pytest.raises(ValidationError, match="Unsupported type"):  # not a DynamoDB type
+        db.put_item(item={"PK": "a", "SK": "1", "price": Money(5)})
+    with pytest.raises(ValidationError, match="Unsupported type 'datetime.datetime'"):
+        db.put_item(item={"PK": "a", "SK": "1", "when": datetime.datetime(2026, 1, 2)})
+    db.close()
+    # Trusting classes stores them; the allowlist still refuses the others.
+    path = db_path + "-any"
+    any_types = PickleSerializer(trusted=[("datetime", "datetime"), ("uuid", "UUID")])
+    db = Dynafile(path, durability="normal", serializer=any_types)
+    with pytest.raises(ValidationError, match="would not load back"):
+        db.put_item(item={"PK": "a", "SK": "1", "price": Money(5)})
     ok = {"PK": "a", "SK": "2", "when": datetime.datetime(2026, 1, 2, 3, 4),
           "id": uuid.UUID(int=7), "d": Decimal("1.10"), "s": frozenset({1}), "t": (1, 2)}
     db.put_item(item=ok)
     db.close()
-    db = Dynafile(db_path)
+    db = Dynafile(path, serializer=any_types)
     assert db.get_item(key={"PK": "a", "SK": "2"}) == ok
     db.close()
     trusted = PickleSerializer(trusted=[(__name__, "Money")])
