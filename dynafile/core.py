@@ -31,7 +31,6 @@ from .errors import (
 from .expressions import UpdatePlan, Used, compile_update
 from .indexes import Change, Index, IndexSet, index_from_json
 from .keys import extract_key, normalize_key
-from .types import item_size, validate_item
 from .listeners import Delivery, Listeners
 from .schema import KeyTypes, Schema
 from .serialization import Serializer, get_serializer
@@ -40,6 +39,7 @@ from .storage.layout import SCHEMA, TABLE, TOKENS, Layout
 from .storage.log import Op
 from .storage.partition import keep_checked
 from .ttl import is_expired
+from .types import item_size, validate_item
 from .writes import ItemKey, Outcome, Write, prepare_record
 
 __all__ = ["TableCore"]
@@ -130,7 +130,8 @@ class TableCore:
                 schema = Schema(wanted.get("pk_attribute", "PK"), wanted.get("sk_attribute", "SK"),
                                 chosen.name, ttl_attribute=wanted.get("ttl_attribute"),
                                 stream_view_type=wanted.get("stream_view_type"),
-                                lsis=wanted.get("lsis", {}))
+                                lsis=wanted.get("lsis", {}),
+                                ttl_mode=wanted.get("ttl_mode", "hide"))
                 schema.write(self.layout.meta)
                 return schema, chosen
             if schema.reconcile(wanted) and not self.read_only:
@@ -229,6 +230,12 @@ class TableCore:
     def view_type(self) -> str:
         """The table's stream view type."""
         return self._schema.view_type
+
+    @property
+    def hides_expired(self) -> bool:
+        """Whether expired items are invisible to reads and absent for writes
+        (``ttl_mode="hide"``); with DynamoDB's mode they stay until swept."""
+        return self._schema.ttl_mode == "hide" and self._schema.ttl_attribute is not None
 
     @property
     def key_types(self) -> KeyTypes:
@@ -409,8 +416,8 @@ class TableCore:
         if data is None:
             return None
         item = self._load_stored(data)
-        ttl = self._schema.ttl_attribute
-        if ttl is not None and is_expired(item, ttl, self.clock() if now is None else now):
+        if self.hides_expired and is_expired(item, self._schema.ttl_attribute,
+                                             self.clock() if now is None else now):
             return None
         return item  # type: ignore[no-any-return]
 
@@ -449,8 +456,7 @@ class TableCore:
             item = self._load_stored(data)
             if data.__class__ is not bytes:
                 keep_checked(items, nsk, data)
-        ttl = self._schema.ttl_attribute
-        if ttl is not None and is_expired(item, ttl, self.clock()):
+        if self.hides_expired and is_expired(item, self._schema.ttl_attribute, self.clock()):
             return None
         return item  # type: ignore[no-any-return]
 

@@ -152,6 +152,7 @@ class Database:
         stream_view_type: str = "NEW_AND_OLD_IMAGES",
         serializer: None | str | Serializer = None,
         tags: dict[str, str] | None = None,
+        ttl_mode: str = "hide",
     ) -> Dynafile:
         """Create a table and return it, open.
 
@@ -160,8 +161,9 @@ class Database:
                 ``a-z A-Z 0-9 _ . -``).
             pk_attribute / sk_attribute: the key schema (no sort key by
                 default, as in DynamoDB's CreateTable).
-            ttl_attribute, gsis, lsis, stream_view_type, serializer: as for
-                :class:`~dynafile.table.Dynafile`.
+            ttl_attribute, gsis, lsis, stream_view_type, serializer, ttl_mode:
+                as for :class:`~dynafile.table.Dynafile` (a DynamoDB-compatible
+                server creates its tables with ``ttl_mode="dynamodb"``).
             tags: the table's tags (DynamoDB's TagResource).
 
         Raises:
@@ -184,7 +186,7 @@ class Database:
             try:
                 table = Dynafile(path, pk_attribute, sk_attribute, ttl_attribute,
                                  gsis=gsis, lsis=lsis or [], stream_view_type=stream_view_type,
-                                 serializer=serializer, **self._options)
+                                 serializer=serializer, ttl_mode=ttl_mode, **self._options)
             except BaseException:
                 fs.remove_tree(path)
                 raise

@@ -1,49 +1,63 @@
 """Query and scan results: an iterator of items that is also a page.
 
-``for item in db.query(pk)`` works as in the original dynafile; the same
-object answers ``.items``, ``.last_evaluated_key``, ``.count`` and
-``.scanned_count`` like a DynamoDB response page.
+``for item in db.query(pk)`` works as in the original dynafile: iterating
+yields every matching item, fetching the following pages itself, as boto3's
+paginators do. The same object answers ``.items``, ``.last_evaluated_key``,
+``.count`` and ``.scanned_count`` for its first page, like a DynamoDB
+response: a page stops after ``limit`` evaluated items or once the items it
+read reach 1 MB, and then carries a ``last_evaluated_key``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["Page", "Progress"]
 
 
+#: The most item bytes one page reads (DynamoDB's 1 MB).
+PAGE_BYTES = 1 << 20
+
+
 class Progress:
     """What the evaluation behind a :class:`Page` reports as it goes: how many
-    items it evaluated and, when a limit stopped it early, the last key."""
+    items it evaluated and, when it stopped early, the last key and whether
+    the page size (not the caller's limit) stopped it."""
 
-    __slots__ = ("last_key", "scanned")
+    __slots__ = ("full", "last_key", "position", "scanned")
 
     def __init__(self) -> None:
         self.scanned = 0
         self.last_key: dict[str, Any] | None = None
+        self.position: tuple[Any, Any] | None = None  # the last (pk, sk) as stored
+        self.full = False
 
 
 class Page:
     """The result of :meth:`Dynafile.query` or :meth:`Dynafile.scan`.
 
-    Iterating yields the matching items (fresh dicts) in order; it is lazy
-    for scans without a ``limit``. Reading any attribute below evaluates the
-    whole result first.
+    Iterating yields every matching item (fresh dicts) in order, this page's
+    and, when the 1 MB page size cut it, the following pages' (up to the
+    caller's ``limit`` of evaluated items, when one was given). Iteration is
+    lazy. Reading any attribute below evaluates this page first.
 
     Attributes:
-        items: the matching items, as a list.
+        items: this page's matching items, as a list.
         last_evaluated_key: the key to pass as ``exclusive_start_key`` to get
             the next page, or ``None`` when there is nothing more.
-        count: how many items matched (after the filter).
-        scanned_count: how many items were evaluated (before the filter).
+        count: how many items of this page matched (after the filter).
+        scanned_count: how many items this page evaluated (before the filter).
     """
 
-    def __init__(self, source: Iterator[Any], progress: Progress | None = None) -> None:
-        # ``source`` yields items and reports through ``progress``.
+    def __init__(self, source: Iterator[Any], progress: Progress | None = None,
+                 following: Callable[[dict[str, Any], int], Page] | None = None) -> None:
+        # ``source`` yields items and reports through ``progress``;
+        # ``following(last_key, evaluated)`` returns the next page.
         self._source: Iterator[Any] | None = source
         self._items: list[dict[str, Any]] = []
         self._progress = progress or Progress()
+        self._following = following
 
     def _pull(self) -> Iterator[dict[str, Any]]:
         items = self._items
@@ -64,7 +78,17 @@ class Page:
             self._source = None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self._pull()
+        page: Page | None = self
+        while page is not None:
+            yield from page._pull()
+            page = page._next()
+
+    def _next(self) -> Page | None:
+        """The page after this one, when the page size (not a limit) ended it."""
+        progress = self._progress
+        if not progress.full or progress.last_key is None or self._following is None:
+            return None
+        return self._following(progress.last_key, progress.scanned)
 
     def _complete(self) -> None:
         for _ in self._pull():

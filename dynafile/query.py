@@ -13,15 +13,18 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from .errors import ValidationError
 from .expressions import (
     KeyCondition,
+    Projection,
     Used,
+    check_filter_keys,
     check_placeholders,
     compile_projection,
     parse_key_condition,
+    referenced_attributes,
     to_predicate,
 )
 from .indexes import Index
 from .keys import check_key_value, normalize_key
-from .pages import Page, Progress
+from .pages import PAGE_BYTES, Page, Progress
 from .storage.layout import TABLE
 from .storage.partition import keep_checked
 from .ttl import is_expired
@@ -35,7 +38,7 @@ Item = dict
 FilterSpec = Any
 #: ``query``'s "no partition key given" (``None`` is a value a caller may mean).
 UNSET: Any = object()
-Projector = Optional[Callable[[Item], Item]]
+Projector = Optional[Projection]
 
 
 def query(
@@ -74,7 +77,11 @@ def query(
                                      sk_name=sk_name, used=used)
     elif pk is UNSET:
         raise ValidationError("query needs a partition key value", attribute="pk")
-    predicate = _filter_of(positional_filter, filter, names, values, used)
+    spec = _filter_spec(positional_filter, filter)
+    if spec is not None:
+        keys = [pk_name] if sk_name is None else [pk_name, sk_name]
+        check_filter_keys(spec, names, values, keys)
+    predicate = _filter_of(spec, names, values, used)
     project = projection_of(projection, names, used)
     check_placeholders(names, values, used)
     types = core.key_types
@@ -94,12 +101,21 @@ def query(
             raise ValidationError("exclusive_start_key belongs to another partition",
                                   attribute="exclusive_start_key")
     space = TABLE if ix is None else ix.space
-    with core.reading() as engine:
-        part = engine.partition(engine.digest(npk), npk, space)
-        pairs = _range(part.items, bounds, not scan_index_forward, start_sk, limit,
-                       tuple_mode=ix is not None)
-    progress = Progress()
-    return Page(_evaluate(core, progress, pairs, predicate, project, limit, npk, ix), progress)
+    fetch = _fetches(ix, spec, names, values, project, core)
+
+    def page(start: Any, left: int | None) -> Page:
+        with core.reading() as engine:
+            part = engine.partition(engine.digest(npk), npk, space)
+            pairs = _range(part.items, bounds, not scan_index_forward, start, left,
+                           tuple_mode=ix is not None)
+        progress = Progress()
+        source = _evaluate(core, progress, pairs, predicate, project, left, npk, ix, fetch)
+        def following(last: Any, n: int) -> Page:
+            _, sk = progress.position  # type: ignore[misc]
+            return page(sk, _less(left, n))
+        return Page(source, progress, following)
+
+    return page(start_sk, limit)
 
 
 def scan(
@@ -125,7 +141,8 @@ def scan(
     core.check_open()
     ix = core.index(index) if index is not None else None
     used = Used()
-    predicate = _filter_of(positional_filter, filter, names, values, used)
+    spec = _filter_spec(positional_filter, filter)
+    predicate = _filter_of(spec, names, values, used)
     project = projection_of(projection, names, used)
     check_placeholders(names, values, used)
     limit = _check_limit(limit)
@@ -150,9 +167,45 @@ def scan(
                                       core.sk_attribute)
         start = (core.engine.digest(spk), ssk)
     space = TABLE if ix is None else ix.space
-    pairs = _scan_pairs(core, start, segment, total_segments, space)
-    progress = Progress()
-    return Page(_evaluate(core, progress, pairs, predicate, project, limit, None, ix), progress)
+    fetch = _fetches(ix, spec, names, values, project, core)
+
+    def page(begin: tuple[str, Any] | None, left: int | None) -> Page:
+        pairs = _scan_pairs(core, begin, segment, total_segments, space)
+        progress = Progress()
+        source = _evaluate(core, progress, pairs, predicate, project, left, None, ix, fetch)
+
+        def following(last: Any, n: int) -> Page:
+            pk, sk = progress.position  # type: ignore[misc]
+            return page((core.engine.digest(pk), sk), _less(left, n))
+        return Page(source, progress, following)
+
+    return page(start, limit)
+
+
+def _less(left: int | None, used: int) -> int | None:
+    """What is left of a limit after ``used`` evaluated items."""
+    return None if left is None else max(left - used, 1)
+
+
+def _fetches(index: Index | None, spec: Any, names: Any, values: Any, project: Projector,
+             core: TableCore) -> bool:
+    """Whether reads of ``index`` must fetch table items: a local index that
+    does not project every attribute the filter or projection reads (DynamoDB
+    fetches those from the table for local indexes; global ones return what
+    they project)."""
+    if index is None or index.projection == "ALL" or index.section != "lsis":
+        return False
+    projected = set(index.key_attributes(core.pk_attribute, core.sk_attribute))
+    projected.update(index.include)
+    wanted: set[str] = set()
+    if spec is not None:
+        named = referenced_attributes(spec, names, values)
+        if named is None:
+            return True  # a callable or filtration string may read anything
+        wanted |= named
+    if project is not None:
+        wanted |= project.attributes
+    return not wanted <= projected
 
 
 def projection_of(projection: Any, names: Any, used: Used | None = None) -> Projector:
@@ -196,11 +249,14 @@ def _scan_pairs(core: TableCore, start: tuple[str, Any] | None, segment: int | N
             yield pk, sk, data, items
 
 
-def _filter_of(positional: FilterSpec, keyword: FilterSpec, names: Any, values: Any,
-               used: Any) -> Callable[[Item], bool] | None:
+def _filter_spec(positional: FilterSpec, keyword: FilterSpec) -> FilterSpec:
     if positional is not None and keyword is not None:
         raise ValidationError("give the filter once (filter= or _filter=)", attribute="filter")
-    spec = keyword if keyword is not None else positional
+    return keyword if keyword is not None else positional
+
+
+def _filter_of(spec: FilterSpec, names: Any, values: Any,
+               used: Any) -> Callable[[Item], bool] | None:
     if spec is None:
         return None
     return to_predicate(spec, names, values, used=used, what="FilterExpression")
@@ -243,21 +299,30 @@ def _evaluate(
     limit: int | None,
     pk: Any,
     index: Index | None,
+    fetch: bool = False,
 ) -> Iterator[Item]:
     """Yield the items of ``pairs`` that pass TTL and the filter, projected,
-    reporting through ``progress``."""
+    reporting through ``progress``. A page ends after ``limit`` evaluated
+    items or once the item bytes read reach :data:`~dynafile.pages.PAGE_BYTES`
+    (then ``progress.full``); either way ``progress.last_key`` is set when
+    more items follow. With ``fetch``, index entries are replaced by their
+    table items before the filter and projection."""
     load = core.load
-    ttl = core.ttl_attribute
+    ttl = core.ttl_attribute if core.hides_expired else None
     now = core.now() if ttl is not None else 0.0
     # An entry that does not project the item's TTL attribute cannot tell
     # whether its item expired: the table item says.
-    ask_table = ttl is not None and index is not None and index.projection != "ALL"
+    ask_table = fetch or (ttl is not None and index is not None and index.projection != "ALL")
     pk_name, sk_name = core.pk_attribute, core.sk_attribute
     evaluated = 0
+    read = 0
     last: tuple[Any, Any] | None = None
     for item_pk, sk, data, items in pairs:
-        if limit is not None and evaluated >= limit:
+        limited = limit is not None and evaluated >= limit
+        if limited or read >= PAGE_BYTES:
             if last is not None:
+                progress.position = last
+                progress.full = not limited
                 if index is None:
                     progress.last_key = core.key_dict(*last)
                 else:
@@ -265,6 +330,7 @@ def _evaluate(
                                                        core.sk_attribute)
             return
         evaluated += 1
+        read += len(data)
         progress.scanned = evaluated
         last = (pk if item_pk is None else item_pk, sk)
         item = load(data)
@@ -272,9 +338,13 @@ def _evaluate(
             keep_checked(items, sk, data)
         if ttl is not None and is_expired(item, ttl, now):
             continue
-        if ask_table and core.get(normalize_key(item[pk_name]),
-                                  "" if sk_name is None else normalize_key(item[sk_name])) is None:
-            continue
+        if ask_table:
+            table_item = core.get(normalize_key(item[pk_name]),
+                                  "" if sk_name is None else normalize_key(item[sk_name]))
+            if table_item is None:
+                continue
+            if fetch:
+                item = table_item
         if predicate is not None and not predicate(item):
             continue
         yield project(item) if project is not None else item

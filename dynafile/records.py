@@ -55,6 +55,15 @@ class StreamRecord(NamedTuple):
     approximate_time: float | None = None
 
     @property
+    def user_identity(self) -> dict[str, str] | None:
+        """DynamoDB Streams' ``userIdentity``: the TTL service for a REMOVE
+        made by the sweep (``{"type": "Service", "principalId":
+        "dynamodb.amazonaws.com"}``), else ``None``."""
+        if not self.expired:
+            return None
+        return {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+    @property
     def position(self) -> Position:
         """``(sequence, index)``: where this record is in the stream; pass it
         as ``from_sequence`` to continue after it."""

@@ -21,7 +21,7 @@ from .errors import CorruptFileError, SchemaMismatchError, UnsupportedFormatErro
 from .keys import check_key_value
 from .storage import fs
 
-__all__ = ["FORMAT_VERSION", "PROPERTIES", "KeyTypes", "Schema"]
+__all__ = ["FORMAT_VERSION", "PROPERTIES", "TTL_MODES", "KeyTypes", "Schema"]
 
 FORMAT_VERSION = 1
 
@@ -32,11 +32,16 @@ PROPERTIES = {
     "serializer": "nothing (the serializer is fixed when the table is created)",
     "ttl_attribute": "update_time_to_live()",
     "stream_view_type": "update_table(stream_view_type=...)",
+    "ttl_mode": "update_table(ttl_mode=...)",
     "lsis": "nothing (local indexes are fixed when the table is created)",
 }
 _DEFAULT_VIEW = "NEW_AND_OLD_IMAGES"
+#: How a table treats expired items: ``"hide"`` (the original dynafile's: every
+#: read hides them, every write treats them as absent) or ``"dynamodb"``
+#: (DynamoDB's: they stay until the sweep deletes them).
+TTL_MODES = ("hide", "dynamodb")
 _KNOWN = {"format_version", "pk_attribute", "sk_attribute", "key_types", "serializer",
-          "ttl_attribute", "stream_view_type", "gsis", "lsis"}
+          "ttl_attribute", "stream_view_type", "gsis", "lsis", "ttl_mode"}
 
 
 class Schema:
@@ -66,6 +71,7 @@ class Schema:
         gsis: Mapping[str, dict[str, Any]] | None = None,
         lsis: Mapping[str, dict[str, Any]] | None = None,
         extra: Mapping[str, Any] | None = None,
+        ttl_mode: str = "hide",
     ) -> None:
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
@@ -79,6 +85,7 @@ class Schema:
         self.gsis: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (gsis or {}).items()}
         self.lsis: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (lsis or {}).items()}
         self.extra: dict[str, Any] = dict(extra or {})
+        self.ttl_mode = ttl_mode
 
     @property
     def view_type(self) -> str:
@@ -100,6 +107,8 @@ class Schema:
         })
         if self.stream_view_type is not None:
             data["stream_view_type"] = self.stream_view_type
+        if self.ttl_mode != "hide":
+            data["ttl_mode"] = self.ttl_mode
         return data
 
     @classmethod
@@ -139,6 +148,7 @@ class Schema:
             data.get("gsis") or {},
             data.get("lsis") or {},
             {k: v for k, v in data.items() if k not in _KNOWN},
+            data.get("ttl_mode", "hide"),
         )
 
     def write(self, path: str) -> None:
@@ -233,6 +243,8 @@ def _shape_problem(data: dict[str, Any]) -> str:
         value = data.get(name)
         if value is not None and not isinstance(value, str):
             return f"{name} is not a string"
+    if data.get("ttl_mode", "hide") not in TTL_MODES:
+        return f"ttl_mode is not one of {', '.join(TTL_MODES)}"
     for kind, needed in (("gsis", "pk_attribute"), ("lsis", "sk_attribute")):
         indexes = data.get(kind, {})
         if not isinstance(indexes, dict):

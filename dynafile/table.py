@@ -27,7 +27,7 @@ from .maintenance import create_gsi, drop_gsi
 from .pages import Page
 from .query import UNSET, projection_of, query, scan
 from .records import VIEW_TYPES, Position, StreamRecord
-from .schema import Schema
+from .schema import TTL_MODES, Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
 from .streams import ChangeStream
@@ -150,6 +150,10 @@ class Dynafile:
         stream_view_type: what record listeners and :meth:`stream` get by
             default: ``"KEYS_ONLY"``, ``"NEW_IMAGE"``, ``"OLD_IMAGE"`` or
             ``"NEW_AND_OLD_IMAGES"`` (the default).
+        ttl_mode: ``"hide"`` (the default, the original dynafile's: expired
+            items are invisible to every read and absent for every write) or
+            ``"dynamodb"`` (DynamoDB's: they stay, readable, until
+            :meth:`sweep_expired` deletes them).
 
     Raises:
         SchemaMismatchError: a table property differs from the stored one.
@@ -189,6 +193,7 @@ class Dynafile:
         retention: float = 24 * 3600.0,
         segment_bytes: int = 64 << 20,
         stream_view_type: str = UNSET,
+        ttl_mode: str = UNSET,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise ValidationError("must be a directory path", attribute="path")
@@ -202,6 +207,8 @@ class Dynafile:
         if stream_view_type is not UNSET:
             requested["stream_view_type"] = _choice(stream_view_type, VIEW_TYPES,
                                                     "stream_view_type")
+        if ttl_mode is not UNSET:
+            requested["ttl_mode"] = _choice(ttl_mode, TTL_MODES, "ttl_mode")
         if lsis is not None:
             requested["lsis"] = {i.name: i.definition() for i in _check_indexes(lsis, LSI,
                                                                                 "lsis")}
@@ -274,6 +281,11 @@ class Dynafile:
         return self._core.current_schema().view_type
 
     @property
+    def ttl_mode(self) -> str:
+        """How expired items are treated: ``"hide"`` or ``"dynamodb"``, as of now."""
+        return self._core.current_schema().ttl_mode
+
+    @property
     def max_item_size(self) -> int:
         """The largest serialized item accepted, in bytes."""
         return self._core.max_item_size
@@ -311,6 +323,7 @@ class Dynafile:
             "key_types": dict(schema.key_types),
             "ttl_attribute": schema.ttl_attribute,
             "stream_view_type": schema.view_type,
+            "ttl_mode": schema.ttl_mode,
             "serializer": schema.serializer,
             "indexes": indexes,
         }
@@ -579,9 +592,10 @@ class Dynafile:
                      exclusive_start_key=exclusive_start_key, index=index)
 
     def count(self, pk: Any = UNSET, _filter: FilterSpec = None, **kwargs: Any) -> int:
-        """Return how many items :meth:`query` would return (DynamoDB's
-        ``Select=COUNT``). Takes the same arguments except ``projection``."""
-        return self.query(pk, _filter, **kwargs).count
+        """Return how many items iterating :meth:`query` would yield, over every
+        page (DynamoDB's ``Select=COUNT``, summed). Takes the same arguments
+        except ``projection``. Cost: O(items evaluated)."""
+        return sum(1 for _ in self.query(pk, _filter, **kwargs))
 
     def scan(
         self,
@@ -767,21 +781,27 @@ class Dynafile:
 
         self._core.change_schema(change)
 
-    def update_table(self, *, stream_view_type: str) -> None:
-        """Change the table's stream view type, for every process (part of
-        DynamoDB's UpdateTable).
+    def update_table(self, *, stream_view_type: str = UNSET, ttl_mode: str = UNSET) -> None:
+        """Change the table's stream view type or TTL mode, for every process
+        (part of DynamoDB's UpdateTable).
 
         Raises:
-            ValidationError: not one of the view types.
+            ValidationError: not one of the view types or TTL modes.
         """
         self._core.check_open()
-        view = _choice(stream_view_type, VIEW_TYPES, "stream_view_type")
+        view = (None if stream_view_type is UNSET
+                else _choice(stream_view_type, VIEW_TYPES, "stream_view_type"))
+        mode = None if ttl_mode is UNSET else _choice(ttl_mode, TTL_MODES, "ttl_mode")
 
         def change(schema: Schema) -> bool:
-            if schema.stream_view_type == view:
-                return False
-            schema.stream_view_type = view
-            return True
+            changed = False
+            if view is not None and schema.stream_view_type != view:
+                schema.stream_view_type = view
+                changed = True
+            if mode is not None and schema.ttl_mode != mode:
+                schema.ttl_mode = mode
+                changed = True
+            return changed
 
         self._core.change_schema(change)
 

@@ -33,6 +33,7 @@ from .expressions import Used, check_placeholders, to_predicate
 from .query import projection_of
 from .storage.layout import TOKENS
 from .storage.log import Op
+from .types import item_size
 from .writes import (
     ConditionCheck,
     Delete,
@@ -54,6 +55,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Seconds an idempotency token is remembered (DynamoDB: 10 minutes).
 TOKEN_LIFETIME = 600.0
+#: The largest total size of the items a transaction puts (DynamoDB's 4 MB).
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 
 _TOKEN_PK = "tokens"
 _KINDS = {
@@ -100,7 +103,7 @@ def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
         if "item" not in body:
             raise ValidationError("a put needs item=", attribute=where)
         key = core.item_key(body["item"])
-        data = core.prepare_item(body["item"])[1]
+        stored, data = core.prepare_item(body["item"])
     else:
         if "key" not in body:
             raise ValidationError(f"a {kind} needs key=", attribute=where)
@@ -120,7 +123,7 @@ def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
                               attribute=where)
     want_item = mode == "ALL_OLD"
     if kind == "put":
-        return Put(key, data, None, predicate, want_item)
+        return Put(key, data, stored, predicate, want_item)
     if kind == "update":
         return Update(key, plan, predicate, want_item)
     if kind == "delete":
@@ -203,6 +206,10 @@ def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
         raise ValidationError("must be a string of 1 to 36 characters", attribute="token")
     writes = [_compile_action(core, i, entry) for i, entry in enumerate(entries)]
+    total = sum(item_size(w.item) for w in writes if isinstance(w, Put) and w.item is not None)
+    if total > MAX_TRANSACTION_BYTES:
+        raise ValidationError("The aggregate size of the items in the transaction cannot exceed "
+                              "4 MB", attribute="actions")
     if len({(w.key.npk, w.key.nsk) for w in writes}) != len(writes):
         raise ValidationError("Transaction request cannot include multiple operations on "
                               "one item", attribute="actions")

@@ -98,6 +98,10 @@ class Store(Protocol):
     def indexed(self) -> bool:
         """Whether the table has secondary indexes to keep current."""
 
+    @property
+    def hides_expired(self) -> bool:
+        """Whether expired items count as absent (the table's TTL mode)."""
+
     def index_ops(self, changes: Sequence[Change]) -> list[Op]:
         """The index operations ``changes`` cause."""
 
@@ -281,6 +285,7 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
     reasons: list[CancellationReason] = []
     failed = False
     indexed = store.indexed
+    hiding = store.hides_expired
     pending: dict[tuple[Any, Any], bytes | None] = {}
     partitions: dict[Any, Mapping[Any, bytes]] = {}  # a batch comes back to few partitions
     typed: set[tuple[type, type]] = set()  # key types depend on the values' classes only
@@ -314,7 +319,7 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
             continue
         write.check_stored(current)
         actual = None if current is None else store.load(current)
-        hidden = (actual is not None and write.hides_expired
+        hidden = (actual is not None and hiding and write.hides_expired
                   and store.is_expired(actual, now))
         old = None if hidden else actual
         if not write.applies(actual, store, now):

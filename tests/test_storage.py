@@ -237,11 +237,11 @@ class Money:
 
 
 def test_objects_the_allowlist_refuses_are_rejected_at_write(db_path):
-    from dynafile import PickleSerializer, ValidationError
-
     import datetime
     import uuid
     from decimal import Decimal
+
+    from dynafile import PickleSerializer, ValidationError
 
     db = Dynafile(db_path, durability="normal")
     with pytest.raises(ValidationError, match="Unsupported type"):  # not a DynamoDB type

@@ -34,7 +34,7 @@ from .conditions import (
 )
 from .parser import ExpressionSyntaxError, Used, check_placeholder_keys, parse
 from .paths import Path, check_overlaps, parse_plain_path
-from .projection import projector
+from .projection import Projection, projector
 from .reserved import RESERVED_WORDS
 from .update import UpdatePlan, build_plan
 
@@ -46,6 +46,7 @@ __all__ = [
     "ExpressionSyntaxError",
     "Key",
     "KeyCondition",
+    "Projection",
     "UpdatePlan",
     "Used",
     "check_filter_keys",
@@ -53,6 +54,7 @@ __all__ = [
     "compile_projection",
     "compile_update",
     "parse_key_condition",
+    "referenced_attributes",
     "to_predicate",
 ]
 
@@ -121,6 +123,25 @@ def to_predicate(spec: Any, names: Mapping[str, str] | None,
         return spec
     raise ValidationError("a condition must be a callable, an Attr/Key condition or an "
                           f"expression string, got {type(spec).__name__}", attribute=what)
+
+
+def referenced_attributes(spec: Any, names: Mapping[str, str] | None,
+                          values: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The top-level attribute names a condition or filter reads, or ``None``
+    when that cannot be known (callables and filtration strings).
+
+    Raises:
+        ValidationError: a malformed DynamoDB string (as :func:`to_predicate`).
+    """
+    cond: Any = spec
+    if isinstance(spec, str):
+        try:
+            cond = parse("condition", spec, "FilterExpression", names, values, Used())
+        except ExpressionSyntaxError:
+            return None  # a filtration string
+    if not isinstance(cond, Condition):
+        return None
+    return frozenset(str(path[0]) for path in cond.paths() if path)
 
 
 def check_filter_keys(spec: Any, names: Mapping[str, str] | None,
@@ -244,7 +265,7 @@ def compile_update(expression: str | None, names: Mapping[str, str] | None,
 
 
 def compile_projection(spec: Any, names: Mapping[str, str] | None, *,
-                       used: Used | None = None) -> Callable[[Item], Item]:
+                       used: Used | None = None) -> Projection:
     """Compile a ProjectionExpression string (``"a, b.c, #n[0]"``) or a list
     of paths into ``project(item) -> item``.
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from ..types import MISSING
 from .paths import Path, get_path
 
-__all__ = ["projector"]
+__all__ = ["Projection", "projector"]
 
 Item = dict
 
@@ -36,21 +36,40 @@ def _finish(node: Any) -> Any:
     return node
 
 
-def projector(paths: list[Path]) -> Callable[[Item], Item]:
-    """A function returning the part of an item the paths name; list
-    elements picked by index come back as a shorter list, in index order."""
-    if all(len(p) == 1 for p in paths):
-        names = [p[0] for p in paths]
+class Projection:
+    """A compiled projection: call it with an item for the part of it the
+    paths name; list elements picked by index come back as a shorter list,
+    in index order.
 
-        def top_level(item: Item) -> Item:
-            return {n: item[n] for n in names if n in item}
-        return top_level
+    Attributes:
+        attributes: the top-level attribute names the paths start with.
+    """
 
-    def project(item: Item) -> Item:
-        out: dict = {}
-        for path in paths:
-            value = get_path(item, path)
-            if value is not MISSING:
-                _insert(out, path, value)
-        return _finish(out)
-    return project
+    __slots__ = ("_project", "attributes")
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.attributes = frozenset(str(p[0]) for p in paths)
+        self._project: Callable[[Item], Item]
+        if all(len(p) == 1 for p in paths):
+            names = [p[0] for p in paths]
+
+            def top_level(item: Item) -> Item:
+                return {n: item[n] for n in names if n in item}
+            self._project = top_level
+        else:
+            def project(item: Item) -> Item:
+                out: dict = {}
+                for path in paths:
+                    value = get_path(item, path)
+                    if value is not MISSING:
+                        _insert(out, path, value)
+                return _finish(out)
+            self._project = project
+
+    def __call__(self, item: Item) -> Item:
+        return self._project(item)
+
+
+def projector(paths: list[Path]) -> Projection:
+    """The :class:`Projection` of ``paths``."""
+    return Projection(paths)
