@@ -1,31 +1,32 @@
-"""Verify every file of a table: :func:`check` (an open table) and
-:func:`check_path` (a directory, without opening it).
+"""Verify every file of a database: :func:`check` (an open database or
+table) and :func:`check_path` (a directory, without opening it).
 
 What is verified:
 
-* ``meta.json``: readable, of a known format, key types and index
-  definitions well formed;
+* ``meta.json``: readable, of a known format, every table's key types and
+  index definitions well formed;
 * every log segment: each frame's checksum, sequence numbers rising by one
   inside and across segments, record bodies well formed, ``ROTATE`` records
   only at the end of a segment; a torn tail (an unacknowledged write a crash
   left at the end of the last segment) is a warning, not a problem;
-* ``wal/checkpoint.json``: well formed, pointing at an existing segment, at a
-  record boundary whose record has the marker's sequence number, and not
-  beyond the log's end;
-* every partition file (table, global and local index, transaction
-  tokens): magic, length and checksum, a decodable snapshot, sort keys strictly increasing, its
-  partition key hashing to its directory name, an lsn not beyond the log;
-* every item of the table as the files plus the log describe it (the state
-  any process would see): loadable through the serializer (the allowlist),
-  a dict whose key attributes match the place it is stored at, of the key
-  types ``meta.json`` fixed;
+* ``data/MANIFEST``: well formed, pointing at an existing segment, at a
+  record boundary whose record has the manifest's sequence number, and not
+  beyond the log's end; every file it names exists;
+* every partition file: magic, length and checksum, a decodable body, its
+  collections in digest order and inside the key range the manifest gives
+  it, sort keys strictly increasing, each partition key hashing to its
+  digest, its lsn the manifest's, its item count and bytes the manifest's;
+* every item of every table as the files plus the log describe it (the
+  state any process would see): loadable through its table's serializer (the
+  allowlist), a dict whose key attributes match the place it is stored at,
+  of the key types ``meta.json`` fixed;
 * every active secondary index: the entries it holds are exactly the ones
-  recomputed from the table's items with :class:`dynafile.indexes.IndexSet`
+  recomputed from its table's items with :class:`dynafile.indexes.IndexSet`
   (same keys, same projected values);
-* for :func:`check`, that the open table's in-memory view of every partition
-  equals the files and the log.
+* for :func:`check`, that the open database's in-memory view of every
+  collection equals the files and the log.
 
-Nothing is written. The table's shared lock is held while the files are
+Nothing is written. The database's shared lock is held while the files are
 read, so writers (in any process) wait and the files are seen in one state.
 """
 
@@ -33,24 +34,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import CorruptFileError, DynafileError, SchemaMismatchError
-from .indexes import IndexSet, index_from_json
+from .errors import CorruptFileError, DynafileError, UnsupportedFormatError
+from .indexes import Index, IndexSet, index_from_json
 from .keys import check_key_value, key_type, normalize_key, partition_digest
-from .schema import KeyTypes, Schema
+from .schema import Catalog, KeyTypes, Schema
 from .serialization import Serializer, get_serializer
 from .storage import fs
-from .storage.layout import SCHEMA, TABLE, TOKENS, Layout, segment_lsn
+from .storage.layout import SCHEMA, TOKENS, Layout, segment_lsn
 from .storage.locking import TableLock
-from .storage.log import FLAG_DROP_SPACE, WRITE, LogReader, Op, decode_write
-from .storage.partition import decode_partition, partition_keys
+from .storage.log import FLAG_DROP_SPACE, WRITES, LogReader, Op, decode_record
+from .storage.manifest import Bound, Manifest, bound_of, collection_start
+from .storage.partition import decode_part
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import TableCore
+    from .core import DatabaseCore, TableCore
 
-__all__ = ["CheckReport", "check", "check_path"]
+__all__ = ["CheckReport", "check", "check_database", "check_path"]
 
 #: Per kind of repeated problem (one index's missing entries, say), how many
 #: are listed before the rest are summed up in one line.
@@ -63,18 +64,22 @@ class CheckReport:
     """The result of :func:`check` / :func:`check_path`.
 
     Attributes:
-        path: the table directory.
+        path: the database directory.
         problems: one sentence per thing that is wrong, each naming the file
             (relative to ``path``) and the byte offset where one applies,
-            e.g. ``"wal/00000000000000000001.log at offset 120: checksum
-            mismatch"``. Empty when the table is sound.
+            e.g. ``"log/00000000000000000001.log at offset 120: checksum
+            mismatch"``. Empty when the database is sound.
         warnings: things that are not wrong but worth knowing (a torn tail
-            a crash left, an interrupted checkpoint, files of a dropped
-            index, a backfill still to finish).
-        stats: counts: ``items``, ``partitions``, ``partition_files``,
-            ``segments``, ``records``, ``log_bytes``, ``lsn``,
-            ``checkpoint_lsn``, ``replayed_records`` (records after the
-            checkpoint), ``index_entries`` (``{index name: entries}``).
+            a crash left, files an interrupted checkpoint left, files of a
+            dropped table or index, a backfill still to finish).
+        stats: counts: ``items`` (of every table), ``tables`` (``{table:
+            items}``), ``collections`` (item collections of every table),
+            ``partitions`` (partition files the manifest names),
+            ``partition_files`` (partition files on disk), ``segments``,
+            ``records``, ``log_bytes``, ``lsn``, ``checkpoint_lsn`` (the
+            manifest's), ``replayed_records`` (records after it),
+            ``index_entries`` (``{index: entries}``, an index named
+            ``table.index`` when the database has several tables).
     """
 
     def __init__(self, path: str) -> None:
@@ -83,6 +88,8 @@ class CheckReport:
         self.warnings: list[str] = []
         self.stats: dict[str, Any] = {
             "items": 0,
+            "tables": {},
+            "collections": 0,
             "partitions": 0,
             "partition_files": 0,
             "segments": 0,
@@ -104,12 +111,15 @@ class CheckReport:
         head = "OK" if self.ok else f"{len(self.problems)} problem(s)"
         lines = [
             f"dynafile check {self.path}: {head}",
-            (f"  {s['items']} items in {s['partitions']} partitions "
-            f"({s['partition_files']} partition files)"),
+            (f"  {s['items']} items in {len(s['tables'])} table(s), {s['collections']} item "
+             f"collections, {s['partitions']} partitions ({s['partition_files']} partition "
+             "files)"),
             (f"  log: {s['segments']} segment(s), {s['records']} records, {s['log_bytes']} bytes, "
-            f"lsn {s['lsn']}, checkpoint at lsn {s['checkpoint_lsn']} "
-            f"({s['replayed_records']} records after it)"),
+             f"lsn {s['lsn']}, checkpoint at lsn {s['checkpoint_lsn']} "
+             f"({s['replayed_records']} records after it)"),
         ]
+        for name, count in sorted(s["tables"].items()):
+            lines.append(f"  table {name}: {count} items")
         for name, count in sorted(s["index_entries"].items()):
             lines.append(f"  index {name}: {count} entries")
         if self.warnings:
@@ -129,23 +139,37 @@ class CheckReport:
 
 
 def check(core: TableCore) -> CheckReport:
-    """Verify every file of an open table, and this process's view of it.
+    """Verify every file of the database an open table belongs to, and this
+    process's view of it (see :func:`check_database`)."""
+    return check_database(core.database, {core.name: core.serializer})
 
-    Holds the table's shared lock (and its thread lock) while reading, so
+
+def check_database(core: DatabaseCore,
+                   serializers: dict[str, Serializer] | None = None) -> CheckReport:
+    """Verify every file of an open database, and this process's view of it.
+
+    Holds the database's shared lock (and its thread lock) while reading, so
     writers of this and other processes wait. Reads only; never repairs.
+
+    Args:
+        core: the open database.
+        serializers: table name -> the serializer to load its items with
+            (tables not named use the one ``meta.json`` names).
 
     Returns:
         a :class:`CheckReport`; ``report.ok`` is ``False`` when anything is
         wrong, and ``report.problems`` says what and where.
 
     Raises:
-        ClosedError: the table is closed.
+        ClosedError: the database is closed.
         LockTimeoutError: another process held the write lock past the
-            table's ``lock_timeout``.
+            database's ``lock_timeout``.
+
+    Cost: reads every file of the database: O(database).
     """
     core.check_open()
-    with core.engine.lock.shared():
-        checker = _Checker(core.layout, core.serializer)
+    with core.engine.lock.thread_lock, core.engine.lock.shared():
+        checker = _Checker(core.layout, None, serializers or {})
         checker.run()
         if not checker.report.problems:
             checker.compare_engine(core)
@@ -158,18 +182,18 @@ def check_path(
     serializer: Serializer | None = None,
     lock_timeout: float | None = 60.0,
 ) -> CheckReport:
-    """Verify every file of the table in directory ``path`` without opening it.
+    """Verify every file of the database in directory ``path`` without opening it.
 
-    Works on tables that cannot be opened (a corrupt log, say), and on
+    Works on databases that cannot be opened (a corrupt log, say), and on
     read-only directories. Takes a shared lock on ``LOCK`` when that file
     exists, so no writer changes the files meanwhile.
 
     Args:
-        path: the table directory.
-        serializer: the serializer to load items with; by default the one
-            ``meta.json`` names (pickle with the standard allowlist, or
-            JSON). Pass ``PickleSerializer(trusted=[...])`` for tables that
-            store trusted classes.
+        path: the database directory.
+        serializer: the serializer to load items with, for the tables whose
+            ``meta.json`` entry names it (the others use the serializer they
+            name, when it is built in). Pass ``PickleSerializer(trusted=[...])``
+            for tables that store trusted classes.
         lock_timeout: seconds to wait for a writer to finish.
 
     Returns:
@@ -178,6 +202,8 @@ def check_path(
     Raises:
         FileNotFoundError: ``path`` is not a directory.
         LockTimeoutError: a writer held the lock past ``lock_timeout``.
+
+    Cost: reads every file of the database: O(database).
     """
     layout = Layout(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(layout.root):
@@ -189,7 +215,7 @@ def check_path(
         except OSError:
             lock = None
     try:
-        checker = _Checker(layout, serializer)
+        checker = _Checker(layout, serializer, {})
         if lock is None:
             checker.warn("LOCK", "no usable LOCK file: checked without locking")
             checker.run()
@@ -205,20 +231,16 @@ def check_path(
 # ---------------------------------------------------------------------------
 
 
-class _Frame:
-    __slots__ = ("body", "end", "lsn", "path", "rtype", "start")
-
-    def __init__(self, lsn: int, rtype: int, body: bytes, start: int, end: int, path: str):
-        self.lsn = lsn
-        self.rtype = rtype
-        self.body = body
-        self.start = start
-        self.end = end
-        self.path = path
+class _Frame(NamedTuple):
+    lsn: int
+    rtype: int
+    body: bytes
+    start: int
+    path: str
 
 
 class _Entry:
-    """One key of a partition in the computed state: its bytes and where they came from."""
+    """One key of a collection in the computed state: its bytes and where they came from."""
 
     __slots__ = ("data", "origin")
 
@@ -227,31 +249,47 @@ class _Entry:
         self.origin = origin
 
 
-class _Checker:
-    def __init__(self, layout: Layout, serializer: Serializer | None) -> None:
-        self.layout = layout
-        self.root = root = layout.root
-        self.report = CheckReport(root)
+class _Table:
+    """What the check knows of one table of ``meta.json``."""
+
+    def __init__(self, schema: Schema, serializer: Serializer | None, label: str) -> None:
+        self.schema = schema
         self.serializer = serializer
-        self.schema: Schema | None = None
-        self.indexes: dict[str, Any] = {}  # space -> index definition (live ones)
-        self.creating: set = set()  # spaces of GSIs still backfilling
-        self.marker: tuple[int, int, int] | None = None
+        self.label = label  # how the report names it in index names ("" alone)
+        self.indexes: dict[str, Index] = {}  # space -> live index definition
+        self.creating: set[str] = set()  # spaces of GSIs still backfilling
+        self.items: list[tuple[Any, Any, _Entry, Any]] = []
+
+    def index_label(self, index: Index) -> str:
+        return f"{self.label}.{index.name}" if self.label else index.name
+
+
+class _Checker:
+    def __init__(self, layout: Layout, serializer: Serializer | None,
+                 serializers: dict[str, Serializer]) -> None:
+        self.layout = layout
+        self.root = layout.root
+        self.report = CheckReport(layout.root)
+        self.serializer = serializer
+        self.serializers = serializers
+        self.tables: dict[str, _Table] = {}  # table space -> table
+        self.by_space: dict[str, tuple[_Table, Index | None]] = {}  # every live space
+        self.catalog: Catalog | None = None
+        self.manifest: Manifest | None = None
         self.frames: list[_Frame] = []
         self.boundaries: dict[tuple[int, int], int] = {}  # (segment, offset) -> lsn before it
         self.segments: list[int] = []
         self.last_lsn = 0
-        self.files: dict[Slot, tuple[Any, dict[Any, _Entry], int, str]] = {}
+        self.files: dict[str, list[tuple[Bound, int, list[Any], str]]] = {}
         self.state: dict[Slot, dict[Any, _Entry]] = {}
         self.state_pk: dict[Slot, Any] = {}
-        self.drops: dict[str, int] = {}
         self._counts: dict[str, int] = {}
 
     # ------------------------------------------------------------ reporting
 
     def rel(self, path: str) -> str:
         if not os.path.isabs(path):
-            return path  # already relative to the table (or an origin string)
+            return path  # already relative to the database (or an origin string)
         try:
             rel = os.path.relpath(path, self.root)
         except ValueError:  # pragma: no cover - another drive on Windows
@@ -282,9 +320,8 @@ class _Checker:
 
     def run(self) -> None:
         self.read_meta()
-        self.read_marker()
         self.read_log()
-        self.check_marker()
+        self.read_manifest()
         self.read_partitions()
         self.build_state()
         self.check_items()
@@ -295,70 +332,64 @@ class _Checker:
     def read_meta(self) -> None:
         path = self.layout.meta
         try:
-            schema = Schema.read(path)
-        except (CorruptFileError, SchemaMismatchError) as exc:
-            text = getattr(exc, "reason", None) or str(exc)
-            self.problem(path, text[len(path) + 2:] if text.startswith(f"{path}: ") else text)
+            catalog = Catalog.read(path)
+        except UnsupportedFormatError as exc:
+            if exc.version == 1:
+                self.problem(path, "a dynafile 1 table: open it writable, or run `dynafile "
+                                   "migrate`, to move it to this format")
+            else:
+                self.problem(path, f"format version {exc.version!r} is not one this dynafile "
+                                   "reads")
+            return
+        except CorruptFileError as exc:
+            self.problem(path, exc.reason)
             return
         except Exception as exc:  # noqa: BLE001 - a malformed but parseable meta.json
             self.problem(path, f"malformed: {type(exc).__name__}: {exc}")
             return
-        if schema is None:
-            self.problem(path, "missing: the directory holds no dynafile table")
+        if catalog is None:
+            self.problem(path, "missing: the directory holds no dynafile database")
             return
-        self.schema = schema
-        for name, code in schema.key_types.items():
-            if code not in (None, "S", "N", "B"):
-                self.problem(path, f"key type of {name!r} is {code!r}, not S, N, B or null")
-        if self.serializer is None:
-            try:
-                self.serializer = get_serializer(schema.serializer)
-            except DynafileError:
-                self.warn(path, f"serializer {schema.serializer!r} is not built in: items are "
-                                "not decoded (pass serializer=)")
-        elif self.serializer.name != schema.serializer:
-            self.problem(path, f"table was written with serializer {schema.serializer!r}, "
-                               f"checked with {self.serializer.name!r}")
-        for section in ("gsis", "lsis"):
-            for name, data in getattr(schema, section).items():
-                try:
-                    index = index_from_json(section, name, data)
-                except KeyError as exc:
-                    self.problem(path, f"index {name!r} lacks {exc}")
-                    continue
-                except Exception as exc:  # noqa: BLE001 - reported, whatever it is
-                    self.problem(path, f"index {name!r} is malformed: {exc}")
-                    continue
-                self.indexes[index.space] = index
-                if data.get("state", "ACTIVE") != "ACTIVE":
-                    self.creating.add(index.space)
-                    self.warn(path, f"global index {name!r} is still being created "
-                                    f"(state {data.get('state')!r}); the next writable open "
-                                    "resumes the backfill")
+        self.catalog = catalog
+        several = len(catalog.tables) > 1
+        for name, schema in sorted(catalog.tables.items()):
+            table = _Table(schema, self._serializer_of(path, schema), name if several else "")
+            self.tables[schema.space] = table
+            self.by_space[schema.space] = (table, None)
+            for code_name, code in schema.key_types.items():
+                if code not in (None, "S", "N", "B"):
+                    self.problem(path, f"table {name}: key type of {code_name!r} is {code!r}, "
+                                       "not S, N, B or null")
+            for section in ("gsis", "lsis"):
+                for index_name, data in getattr(schema, section).items():
+                    try:
+                        index = index_from_json(section, index_name, data,
+                                                schema.index_space(data))
+                    except KeyError as exc:
+                        self.problem(path, f"table {name}: index {index_name!r} lacks {exc}")
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - reported, whatever it is
+                        self.problem(path, f"table {name}: index {index_name!r} is malformed: "
+                                           f"{exc}")
+                        continue
+                    table.indexes[index.space] = index
+                    self.by_space[index.space] = (table, index)
+                    if data.get("state", "ACTIVE") != "ACTIVE":
+                        table.creating.add(index.space)
+                        self.warn(path, f"table {name}: global index {index_name!r} is still "
+                                        f"being created (state {data.get('state')!r}); the "
+                                        "next writable open resumes the backfill")
 
-    # ---------------------------------------------------------------- marker
-
-    def read_marker(self) -> None:
-        path = self.layout.marker
+    def _serializer_of(self, path: str, schema: Schema) -> Serializer | None:
+        given = self.serializers.get(schema.name) or self.serializer
+        if given is not None and given.name == schema.serializer:
+            return given
         try:
-            raw = fs.read_file(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.problem(path, f"unreadable: {exc}")
-            return
-        try:
-            data = json.loads(raw)
-            lsn, segment, offset = data["lsn"], data["segment"], data["offset"]
-            if not all(type(v) is int for v in (lsn, segment, offset)):
-                raise TypeError("lsn, segment and offset must be integers")
-            if lsn < 0 or segment < 1 or offset < 0:
-                raise ValueError("negative or zero value")
-        except (ValueError, KeyError, TypeError) as exc:
-            self.problem(path, f"unreadable checkpoint marker: {exc}", 0)
-            return
-        self.marker = (lsn, segment, offset)
-        self.report.stats["checkpoint_lsn"] = lsn
+            return get_serializer(schema.serializer)
+        except DynafileError:
+            self.warn(path, f"table {schema.name}: serializer {schema.serializer!r} is not "
+                            "built in: its items are not decoded (pass serializer=)")
+            return None
 
     # ------------------------------------------------------------------- log
 
@@ -368,10 +399,10 @@ class _Checker:
         try:
             names = sorted(os.listdir(wal))
         except FileNotFoundError:
-            self.problem(wal, "missing: the table has no log directory")
+            self.problem(wal, "missing: the database has no log directory")
             return
         for name in names:
-            if segment_lsn(name) is not None or name == os.path.basename(layout.marker):
+            if segment_lsn(name) is not None:
                 continue
             if name.startswith(fs.TEMP_PREFIX):
                 self.warn(os.path.join(wal, name), "temporary file left by a crash (removed at "
@@ -414,10 +445,9 @@ class _Checker:
         finally:
             reader.close()
         for frame in frames:
-            path = layout.segment_path(frame.segment)
             self.boundaries[(frame.segment, frame.end)] = frame.lsn
-            self.frames.append(_Frame(frame.lsn, frame.rtype, frame.body, frame.start, frame.end,
-                                      path))
+            self.frames.append(_Frame(frame.lsn, frame.rtype, frame.body, frame.start,
+                                      layout.segment_path(frame.segment)))
             self.last_lsn = max(self.last_lsn, frame.lsn)
         self.report.stats["records"] += len(frames)
         if not frames:
@@ -456,115 +486,148 @@ class _Checker:
             return nxt
         return None
 
-    def check_marker(self) -> None:
-        path = self.layout.marker
-        if os.path.exists(self.layout.checkpointing):
-            self.warn(self.layout.checkpointing, "a checkpoint was interrupted (the next "
-                                                 "writable open cleans up after it)")
-        if not self.segments:
-            return
-        if self.marker is None:
-            if not os.path.exists(path) and self.segments[0] != 1:
-                self.problem(self.layout.wal,
-                             f"no checkpoint marker, and the log starts at lsn "
-                             f"{self.segments[0]}: records before it are lost")
-            return
-        lsn, segment, offset = self.marker
-        if segment not in self.segments:
-            self.problem(path, f"names segment {segment}, which does not exist", 0)
-            return
-        if lsn > self.last_lsn:
-            self.problem(path, f"checkpoint lsn {lsn} is beyond the log's last record "
-                               f"{self.last_lsn}", 0)
-        before = self.boundaries.get((segment, offset))
-        if before is None:
-            self.problem(path, f"offset {offset} is not a record boundary of segment "
-                               f"{segment:020d}.log", 0)
-        elif before != lsn:
-            self.problem(path, f"the record ending at offset {offset} of segment "
-                               f"{segment:020d}.log has lsn {before}, the marker says {lsn}", 0)
+    # ------------------------------------------------------------- manifest
 
-    # ------------------------------------------------------------ partitions
-
-    def read_partitions(self) -> None:
-        live = set(self.indexes) | {TABLE, TOKENS}
-        for found in self.layout.walk():
-            if found.space is None or found.digest is None:
-                name = os.path.basename(found.path)
-                note = ("temporary file left by a crash" if name.startswith(fs.TEMP_PREFIX)
-                        else found.note)
-                self.warn(found.path, note)
-            elif found.space not in live:
-                self.warn(found.path, "file of an index meta.json does not list (a dropped "
-                                      "index, or a crash during a drop)")
-            else:
-                self.read_partition(found.path, found.space, found.digest)
-
-    def read_partition(self, path: str, space: str, digest: str) -> None:
-        self.report.stats["partition_files"] += 1
+    def read_manifest(self) -> None:
+        path = self.layout.manifest
         try:
-            data = fs.read_file(path)
+            raw = fs.read_file(path)
+        except FileNotFoundError:
+            if self.segments and self.segments[0] != 1:
+                self.problem(self.layout.wal, f"no manifest, and the log starts at lsn "
+                                              f"{self.segments[0]}: records before it are lost")
+            return
         except OSError as exc:
             self.problem(path, f"unreadable: {exc}")
             return
         try:
-            pk, items, lsn = decode_partition(data, path)
+            manifest = Manifest.decode(raw, path)
         except CorruptFileError as exc:
             self.problem(path, exc.reason, exc.offset)
             return
-        except Exception as exc:  # noqa: BLE001 - decode_partition must not raise these; report anyway
+        self.manifest = manifest
+        self.report.stats["checkpoint_lsn"] = manifest.lsn
+        self.report.stats["partitions"] = sum(len(s) for s in manifest.spaces.values())
+        if not self.segments:
+            return
+        if manifest.segment not in self.segments:
+            self.problem(path, f"names log segment {manifest.segment}, which does not exist", 0)
+            return
+        if manifest.lsn > self.last_lsn:
+            self.problem(path, f"checkpoint lsn {manifest.lsn} is beyond the log's last record "
+                               f"{self.last_lsn}", 0)
+        before = self.boundaries.get((manifest.segment, manifest.offset))
+        if before is None:
+            self.problem(path, f"offset {manifest.offset} is not a record boundary of segment "
+                               f"{manifest.segment:020d}.log", 0)
+        elif before != manifest.lsn:
+            self.problem(path, f"the record ending at offset {manifest.offset} of segment "
+                               f"{manifest.segment:020d}.log has lsn {before}, the manifest "
+                               f"says {manifest.lsn}", 0)
+
+    # ------------------------------------------------------------ partitions
+
+    def read_partitions(self) -> None:
+        named = self.manifest.files() if self.manifest is not None else set()
+        for found in self.layout.walk():
+            if found.space is None or found.name is None:
+                name = os.path.basename(found.path)
+                note = ("temporary file left by a crash" if name.startswith(fs.TEMP_PREFIX)
+                        else found.note)
+                self.warn(found.path, note)
+                continue
+            self.report.stats["partition_files"] += 1
+            if (found.space, found.name) not in named:
+                self.warn(found.path, "not named by the manifest: left by a checkpoint a crash "
+                                      "interrupted (removed at the next writable open)")
+        if self.manifest is None:
+            return
+        for space, spans in sorted(self.manifest.spaces.items()):
+            if space not in self.by_space and space != TOKENS:
+                self.warn(self.layout.space_dir(space), "files of a table or index meta.json "
+                                                        "does not list (dropped: the next "
+                                                        "checkpoint removes them)")
+            ends: list[Bound | None] = [span.start for span in spans[1:]]
+            ends.append(None)
+            files = self.files[space] = []
+            for span, end in zip(spans, ends):
+                parts = self.read_partition(space, span, end)
+                if parts is not None:
+                    files.append((span.start, span.lsn, parts,
+                                  self.rel(self.layout.partition_path(space, span.file))))
+
+    def read_partition(self, space: str, span: Any, end: Bound | None) -> list[Any] | None:
+        path = self.layout.partition_path(space, span.file)
+        assert self.manifest is not None
+        try:
+            data = fs.read_file(path)
+        except FileNotFoundError:
+            self.problem(path, "named by the manifest but missing")
+            return None
+        except OSError as exc:
+            self.problem(path, f"unreadable: {exc}")
+            return None
+        try:
+            lsn, parts = decode_part(data, path)
+        except CorruptFileError as exc:
+            self.problem(path, exc.reason, exc.offset)
+            return None
+        except Exception as exc:  # noqa: BLE001 - decode_part must not raise these; report anyway
             self.problem(path, f"cannot decode: {type(exc).__name__}: {exc}", 0)
-            return
-        # The stored order of the sort keys (decode_partition re-sorts them).
-        keys, header = partition_keys(data)
-        for a, b in zip(keys, keys[1:]):
+            return None
+        if lsn != span.lsn:
+            self.problem(path, f"file lsn {lsn}, the manifest says {span.lsn}", 0)
+        if lsn > self.manifest.lsn:
+            self.problem(path, f"file lsn {lsn} is beyond the manifest's {self.manifest.lsn}", 0)
+        count = sum(len(p.items) for p in parts)
+        size = sum(len(v) for p in parts for v in dict.values(p.items))
+        if (count, size) != (span.item_count, span.size):
+            self.problem(path, f"holds {count} items of {size} bytes, the manifest says "
+                               f"{span.item_count} of {span.size}", 0)
+        for part in parts:
+            keys = part.items.keys()
+            low = bound_of(part.digest, keys[0]) if keys else collection_start(part.digest)
+            high = bound_of(part.digest, keys[-1]) if keys else low
             try:
-                ordered = a < b
+                inside = span.start <= low and (end is None or high < end)
             except TypeError:
-                ordered = False
-            if not ordered:
-                self.problem(path, f"sort keys out of order or repeated: {a!r} then {b!r}",
-                             header)
-                break
-        if not isinstance(lsn, int) or lsn < 0:
-            self.problem(path, f"snapshot lsn is {lsn!r}", header)
-            return
-        if lsn > self.last_lsn:
-            self.problem(path, f"snapshot claims lsn {lsn}, beyond the log's last record "
-                               f"{self.last_lsn}", header)
-        if self.marker is not None and lsn > self.marker[0]:
-            self.warn(path, f"written by a checkpoint that did not finish (lsn {lsn} > "
-                            f"checkpoint {self.marker[0]}): correct, the log says the rest")
-        if key_type(pk) is None:
-            self.problem(path, f"partition key {pk!r} is not a key value", header)
-        else:
+                inside = False
+            if not inside:
+                self.problem(path, f"collection {part.digest} lies outside the partition's key "
+                                   "range", 0)
+            if key_type(part.pk) is None:
+                self.problem(path, f"partition key {part.pk!r} is not a key value", 0)
+                continue
             try:
-                if partition_digest(pk) != digest:
-                    self.problem(path, f"partition key {pk!r} does not belong in directory "
-                                       f"{digest} (its digest is {partition_digest(pk)})",
-                                 header)
+                digest = partition_digest(part.pk)
             except Exception as exc:  # noqa: BLE001 - reported as a problem
-                self.problem(path, f"partition key {pk!r} cannot be hashed: {exc}", header)
-        rel = self.rel(path)
-        self.files[(space, digest)] = (pk, {k: _Entry(v, rel) for k, v in items.items()}, lsn,
-                                       path)
+                self.problem(path, f"partition key {part.pk!r} cannot be hashed: {exc}", 0)
+                continue
+            if digest != part.digest:
+                self.problem(path, f"partition key {part.pk!r} does not belong under digest "
+                                   f"{part.digest} (its digest is {digest})", 0)
+        return parts
 
     # ------------------------------------------------------------- the state
 
     def build_state(self) -> None:
-        """Fold the files and the log after the checkpoint into the state any
-        process sees, as the engine does."""
-        start = self.marker[0] if self.marker is not None else 0
-        overlay: dict[Slot, dict[Any, tuple[int, bytes | None, str]]] = {}
-        overlay_pk: dict[Slot, Any] = {}
+        """Fold the partition files and the log after the manifest into the
+        state any process sees, as the engine does."""
+        for space, files in self.files.items():
+            for _, _, parts, origin in files:
+                for part in parts:
+                    slot = (space, part.digest)
+                    entries = self.state.setdefault(slot, {})
+                    self.state_pk.setdefault(slot, part.pk)
+                    for sk, data in part.items.items():
+                        entries[sk] = _Entry(data, origin)
+        start = self.manifest.lsn if self.manifest is not None else 0
         replayed = 0
         for frame in self.frames:
-            if frame.lsn <= start or frame.rtype != WRITE:
-                if frame.rtype == WRITE:
-                    self._decode(frame)  # well-formedness of older records
+            if frame.rtype not in WRITES:
                 continue
-            ops = self._decode(frame)
-            if ops is None:
+            ops = self._decode(frame)  # older records: checked to be well formed
+            if ops is None or frame.lsn <= start:
                 continue
             replayed += 1
             origin = f"{self.rel(frame.path)} at offset {frame.start}"
@@ -572,10 +635,9 @@ class _Checker:
                 if op.space == SCHEMA:
                     continue  # a schema-change mark: no data
                 if op.flags & FLAG_DROP_SPACE:
-                    for slot in [s for s in overlay if s[0] == op.space]:
-                        del overlay[slot]
-                        overlay_pk.pop(slot, None)
-                    self.drops[op.space] = frame.lsn
+                    for slot in [s for s in self.state if s[0] == op.space]:
+                        del self.state[slot]
+                        self.state_pk.pop(slot, None)
                     continue
                 try:
                     slot = (op.space, partition_digest(op.pk))
@@ -583,36 +645,20 @@ class _Checker:
                     self.problem(frame.path, f"operation with partition key {op.pk!r}",
                                  frame.start)
                     continue
-                entries = overlay.get(slot)
-                if entries is None:
-                    entries = overlay[slot] = {}
-                    overlay_pk[slot] = op.pk
-                entries[op.sk] = (frame.lsn, op.new, origin)
+                entries = self.state.setdefault(slot, {})
+                self.state_pk.setdefault(slot, op.pk)
+                if op.new is None:
+                    entries.pop(op.sk, None)
+                else:
+                    entries[op.sk] = _Entry(op.new, origin)
+        for slot in [s for s, entries in self.state.items() if not entries]:
+            del self.state[slot]
+            self.state_pk.pop(slot, None)
         self.report.stats["replayed_records"] = replayed
-        for slot, (pk, items, lsn, path) in self.files.items():
-            dropped = self.drops.get(slot[0])
-            if dropped is not None and lsn < dropped:
-                self.problem(path, f"file predates the drop of its index at lsn {dropped} "
-                                   f"(file lsn {lsn}): stale entries would be read")
-        for slot in set(self.files) | set(overlay):
-            if slot in self.files:
-                pk, items, file_lsn, _ = self.files[slot]
-                items = dict(items)
-            else:
-                pk, items, file_lsn = overlay_pk[slot], {}, 0
-            for sk, (lsn, new, origin) in overlay.get(slot, {}).items():
-                if lsn > file_lsn:
-                    if new is None:
-                        items.pop(sk, None)
-                    else:
-                        items[sk] = _Entry(new, origin)
-            if items:
-                self.state[slot] = items
-                self.state_pk[slot] = pk
 
     def _decode(self, frame: _Frame) -> list[Op] | None:
         try:
-            return decode_write(frame.body)
+            return decode_record(frame.rtype, frame.body)[1]
         except ValueError as exc:
             self.problem(frame.path, f"malformed record (lsn {frame.lsn}): {exc}", frame.start)
         except Exception as exc:  # noqa: BLE001 - reported as a problem
@@ -622,10 +668,9 @@ class _Checker:
 
     # ------------------------------------------------------------ the items
 
-    def _load(self, entry: _Entry) -> Any:
-        assert self.serializer is not None
+    def _load(self, serializer: Serializer, entry: _Entry) -> Any:
         try:
-            return self.serializer.loads(entry.data)
+            return serializer.loads(entry.data)
         except CorruptFileError as exc:  # UnsafeDataError
             self.problem(entry.origin, f"item data refused: {exc.reason}", kind="unsafe data")
         except Exception as exc:  # noqa: BLE001 - reported as a problem
@@ -633,96 +678,97 @@ class _Checker:
                                        f"{exc}", kind="undecodable item")
         return _BAD
 
-    def table_items(self) -> Iterator[tuple[Slot, Any, Any, _Entry, Any]]:
+    def check_items(self) -> None:
+        stats = self.report.stats
         for slot in sorted(self.state):
-            if slot[0] != TABLE:
+            space = slot[0]
+            if space == TOKENS:
+                self._check_tokens(self.state[slot])
                 continue
+            table = self.tables.get(space)
+            if table is None:
+                continue  # an index (checked below), or a dropped space
+            stats["collections"] += 1
             pk = self.state_pk[slot]
             for sk, entry in self.state[slot].items():
-                yield slot, pk, sk, entry, self._load(entry) if self.serializer else _BAD
+                self._check_item(table, pk, sk, entry)
+        for table in self.tables.values():
+            stats["tables"].setdefault(table.schema.name, 0)
+        stats["items"] = sum(stats["tables"].values())
 
-    def check_items(self) -> None:
-        schema = self.schema
-        stats = self.report.stats
-        partitions = 0
-        for slot in self.state:
-            if slot[0] == TABLE:
-                partitions += 1
-        stats["partitions"] = partitions
-        if schema is None:
-            stats["items"] = sum(len(v) for s, v in self.state.items() if s[0] == TABLE)
-            return
+    def _check_item(self, table: _Table, pk: Any, sk: Any, entry: _Entry) -> None:
+        schema = table.schema
+        self.report.stats["tables"][schema.name] = self.report.stats["tables"].get(
+            schema.name, 0) + 1
         pk_attr, sk_attr = schema.pk_attribute, schema.sk_attribute
         types = schema.key_types
-        count = 0
-        self._items: list[tuple[Any, Any, _Entry, Any]] = []
-        for slot, pk, sk, entry, item in self.table_items():
-            count += 1
-            where = entry.origin
-            code = key_type(pk)
-            if types.get(pk_attr) != code:
-                self.problem(where, f"partition key {pk!r} has type {code}, meta.json fixes "
-                                    f"{pk_attr!r} to {types.get(pk_attr)!r}", kind="key type")
-            if sk_attr is None:
-                if sk != "":
-                    self.problem(where, f"sort key {sk!r} in a table without a sort key",
-                                 kind="key type")
-            else:
-                code = key_type(sk)
-                if types.get(sk_attr) != code:
-                    self.problem(where, f"sort key {sk!r} has type {code}, meta.json fixes "
-                                        f"{sk_attr!r} to {types.get(sk_attr)!r}",
-                                 kind="key type")
-            if item is _BAD:
-                continue
-            if not isinstance(item, dict):
-                self.problem(where, f"item under ({pk!r}, {sk!r}) is a "
-                                    f"{type(item).__name__}, not a dict", kind="item shape")
-                continue
-            if not _same_key(item.get(pk_attr, _BAD), pk) or (
-                    sk_attr is not None and not _same_key(item.get(sk_attr, _BAD), sk)):
-                self.problem(where, f"item stored under ({pk!r}, {sk!r}) has key "
-                                    f"({item.get(pk_attr)!r}, "
-                                    f"{item.get(sk_attr) if sk_attr else None!r})",
-                             kind="item key")
-                continue
-            self._items.append((pk, sk, entry, item))
-        stats["items"] = count
-        for slot, entries in self.state.items():
-            if slot[0] != TOKENS:
-                continue
-            for token, entry in entries.items():
-                try:
-                    record = json.loads(bytes(entry.data))
-                    ok = isinstance(record, dict) and "request" in record and "time" in record
-                except ValueError:
-                    ok = False
-                if not ok:
-                    self.problem(entry.origin, f"transaction token {token!r} holds no valid "
-                                               "record", kind="token")
+        where = entry.origin
+        code = key_type(pk)
+        if types.get(pk_attr) != code:
+            self.problem(where, f"partition key {pk!r} has type {code}, meta.json fixes "
+                                f"{pk_attr!r} to {types.get(pk_attr)!r}", kind="key type")
+        if sk_attr is None:
+            if sk != "":
+                self.problem(where, f"sort key {sk!r} in a table without a sort key",
+                             kind="key type")
+        else:
+            code = key_type(sk)
+            if types.get(sk_attr) != code:
+                self.problem(where, f"sort key {sk!r} has type {code}, meta.json fixes "
+                                    f"{sk_attr!r} to {types.get(sk_attr)!r}", kind="key type")
+        if table.serializer is None:
+            return
+        item = self._load(table.serializer, entry)
+        if item is _BAD:
+            return
+        if not isinstance(item, dict):
+            self.problem(where, f"item under ({pk!r}, {sk!r}) is a {type(item).__name__}, not "
+                                "a dict", kind="item shape")
+            return
+        if not _same_key(item.get(pk_attr, _BAD), pk) or (
+                sk_attr is not None and not _same_key(item.get(sk_attr, _BAD), sk)):
+            self.problem(where, f"item stored under ({pk!r}, {sk!r}) has key "
+                                f"({item.get(pk_attr)!r}, "
+                                f"{item.get(sk_attr) if sk_attr else None!r})", kind="item key")
+            return
+        table.items.append((pk, sk, entry, item))
+
+    def _check_tokens(self, entries: dict[Any, _Entry]) -> None:
+        for token, entry in entries.items():
+            try:
+                record = json.loads(bytes(entry.data))
+                ok = isinstance(record, dict) and "request" in record and "time" in record
+            except ValueError:
+                ok = False
+            if not ok:
+                self.problem(entry.origin, f"transaction token {token!r} holds no valid "
+                                           "record", kind="token")
 
     # ------------------------------------------------------------ the indexes
 
     def check_indexes(self) -> None:
-        schema = self.schema
         stats = self.report.stats["index_entries"]
+        for table in self.tables.values():
+            for index in table.indexes.values():
+                stats[table.index_label(index)] = 0
         for slot, items in self.state.items():
-            index = self.indexes.get(slot[0])
-            if index is not None:
-                stats[index.name] = stats.get(index.name, 0) + len(items)
-        for index in self.indexes.values():
-            stats.setdefault(index.name, 0)
-        if schema is None or self.serializer is None or not self.indexes:
-            return
-        live = [ix for space, ix in self.indexes.items() if space not in self.creating]
-        if not live:
+            owner = self.by_space.get(slot[0])
+            if owner is not None and owner[1] is not None:
+                label = owner[0].index_label(owner[1])
+                stats[label] += len(items)
+        for table in self.tables.values():
+            self._check_table_indexes(table)
+
+    def _check_table_indexes(self, table: _Table) -> None:
+        schema, serializer = table.schema, table.serializer
+        live = [ix for space, ix in table.indexes.items() if space not in table.creating]
+        if serializer is None or not live:
             return
         types = KeyTypes(dict(schema.key_types))
-        serializer = self.serializer
         index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, live, serializer.dumps)
-        expected: dict[Slot, dict[Any, tuple[bytes, Any, str]]] = {}
+        expected: dict[Slot, dict[Any, tuple[bytes, str]]] = {}
         expected_pk: dict[Slot, Any] = {}
-        for pk, sk, entry, item in getattr(self, "_items", []):
+        for pk, sk, entry, item in table.items:
             for index in live:
                 try:
                     key = index.entry_key(item, pk, sk, types)
@@ -741,34 +787,33 @@ class _Checker:
                                  kind=f"index {index.name}")
                     continue
                 slot = (index.space, partition_digest(ipk))
-                expected.setdefault(slot, {})[entry_key] = (data, item, entry.origin)
+                expected.setdefault(slot, {})[entry_key] = (data, entry.origin)
                 expected_pk[slot] = ipk
         for index in live:
             space = index.space
             slots = {s for s in expected if s[0] == space} | {s for s in self.state
                                                              if s[0] == space}
             kind = f"index {index.name}"
+            where = self.rel(self.layout.space_dir(space))
             for slot in sorted(slots):
                 want = expected.get(slot, {})
                 have = self.state.get(slot, {})
                 if have and slot in expected_pk and not _same_key(self.state_pk.get(slot),
                                                                   expected_pk[slot]):
-                    self.problem(self.layout.relative_partition_path(*slot), f"index partition key "
-                                                   f"{self.state_pk.get(slot)!r}, expected "
-                                                   f"{expected_pk[slot]!r}", kind=kind)
+                    self.problem(where, f"index partition key {self.state_pk.get(slot)!r}, "
+                                        f"expected {expected_pk[slot]!r}", kind=kind)
                 for key in want.keys() - have.keys():
-                    self.problem(self.layout.relative_partition_path(*slot), f"index {index.name!r} lacks the entry "
-                                                   f"{key!r} of the item at {want[key][2]}",
-                                 kind=kind)
+                    self.problem(where, f"index {index.name!r} lacks the entry {key!r} of the "
+                                        f"item at {want[key][1]}", kind=kind)
                 for key in have.keys() - want.keys():
                     self.problem(have[key].origin, f"index {index.name!r} holds entry {key!r} "
                                                    "that no table item implies", kind=kind)
                 for key in want.keys() & have.keys():
-                    data, _, origin = want[key]
-                    got = have[key].data
-                    if bytes(got) == bytes(data):
+                    data, origin = want[key]
+                    got = have[key]
+                    if bytes(got.data) == bytes(data):
                         continue
-                    entry = self._load(have[key])  # reports refused / undecodable data
+                    entry = self._load(serializer, got)  # reports refused / undecodable data
                     if entry is _BAD:
                         continue
                     try:
@@ -776,14 +821,13 @@ class _Checker:
                     except Exception:  # noqa: BLE001 - reported as a problem
                         same = False
                     if not same:
-                        self.problem(have[key].origin, f"index {index.name!r} entry {key!r} "
-                                                       f"differs from the item at {origin}",
-                                     kind=kind)
+                        self.problem(got.origin, f"index {index.name!r} entry {key!r} "
+                                                 f"differs from the item at {origin}", kind=kind)
 
-    # --------------------------------------------------- the open table's view
+    # ------------------------------------------------ the open database's view
 
-    def compare_engine(self, core: TableCore) -> None:
-        """Compare the open table's partitions (cache + overlay) with the files."""
+    def compare_engine(self, core: DatabaseCore) -> None:
+        """Compare the open database's collections (cache + overlay) with the files."""
         engine = core.engine
         try:
             engine.refresh()
@@ -795,36 +839,33 @@ class _Checker:
             self.problem(self.layout.wal,
                          f"this process has applied lsn {engine.lsn}, the log ends at "
                          f"{self.last_lsn}")
-        spaces = {TABLE, TOKENS} | set(self.indexes)
-        for space in sorted(spaces):
+        for space in sorted(set(self.by_space) | {TOKENS}):
+            seen: set[str] = set()
             try:
-                digests = set(engine.digests(space))
-            except OSError as exc:
-                self.problem(self.root, f"cannot list partitions of {space or 'the table'}: "
-                                        f"{exc}")
+                for digest, collection in engine.scan(space):
+                    seen.add(digest)
+                    self._compare((space, digest), collection.items)
+            except DynafileError as exc:
+                self.problem(getattr(exc, "path", self.root),
+                             f"this process cannot load the partition: {exc}",
+                             kind="in-memory view")
                 continue
-            digests |= {s[1] for s in self.state if s[0] == space}
-            for digest in sorted(digests):
-                slot = (space, digest)
-                try:
-                    part = engine.partition(digest, None, space)
-                except DynafileError as exc:
-                    self.problem(getattr(exc, "path", self.root),
-                                 f"this process cannot load the partition: {exc}",
-                                 kind="in-memory view")
-                    continue
-                want = self.state.get(slot, {})
-                have = part.items
-                if len(have) == len(want) and all(
-                        k in want and bytes(v) == bytes(want[k].data) for k, v in have.items()):
-                    continue
-                missing = [k for k in want if k not in have]
-                extra = [k for k in have if k not in want]
-                differ = [k for k in have if k in want and bytes(have[k]) != bytes(want[k].data)]
-                self.problem(self.layout.relative_partition_path(*slot),
-                             f"this process's view of the partition differs from the files and "
-                             f"the log: missing {missing[:5]!r}, extra {extra[:5]!r}, "
-                             f"different {differ[:5]!r}", kind="in-memory view")
+            for slot in self.state:
+                if slot[0] == space and slot[1] not in seen:
+                    self._compare(slot, {})
+
+    def _compare(self, slot: Slot, have: Any) -> None:
+        want = self.state.get(slot, {})
+        if len(have) == len(want) and all(
+                k in want and bytes(v) == bytes(want[k].data) for k, v in have.items()):
+            return
+        missing = [k for k in want if k not in have]
+        extra = [k for k in have if k not in want]
+        differ = [k for k in have if k in want and bytes(have[k]) != bytes(want[k].data)]
+        self.problem(self.rel(self.layout.space_dir(slot[0])),
+                     f"this process's view of collection {slot[1]} differs from the files and "
+                     f"the log: missing {missing[:5]!r}, extra {extra[:5]!r}, different "
+                     f"{differ[:5]!r}", kind="in-memory view")
 
 
 class _Bad:

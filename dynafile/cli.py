@@ -6,9 +6,12 @@
     dynafile get PATH --pk X [--sk Y]   print one item as JSON; exit 0 found, 1 not found
     dynafile scan PATH [--limit N]      print items as JSON lines
     dynafile info PATH             print meta.json and counts as JSON
+    dynafile migrate PATH          move a dynafile 1 table to this release's format
 
-Tables are opened read-only: the command never writes to the directory (a
-torn tail a crash left stays for the next writer to cut). Key values on the
+``get``, ``scan`` and ``info`` take ``--table NAME`` in a database of
+several tables. Databases are opened read-only by every command but
+``migrate``: they never write to the directory (a torn tail a crash left
+stays for the next writer to cut). Key values on the
 command line are text; they are converted to the type ``meta.json`` fixed
 for the key attribute (``N``: a number; ``B``: the UTF-8 bytes of the text,
 or ``base64:...``). Values JSON cannot hold are printed with ``str()``
@@ -29,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 from .errors import DynafileError
-from .schema import Schema
+from .schema import Catalog, Schema
 from .storage.fs import read_file as fs_read
 from .storage.layout import Layout
 
@@ -54,9 +57,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("path", metavar="PATH", help="the table directory")
+        p.add_argument("path", metavar="PATH", help="the database directory")
         p.add_argument("--trust", action="append", default=[], metavar="MODULE:NAME",
                        help="a class the pickle allowlist should also load (repeatable)")
+        p.add_argument("--table", metavar="NAME",
+                       help="the table (needed when the database has several)")
         return p
 
     add("check", "verify every file of the table (exit 0 clean, 1 problems, 2 cannot open)")
@@ -66,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     scan = add("scan", "print every item as one JSON line each")
     scan.add_argument("--limit", type=_positive_int, metavar="N", help="print at most N items")
     add("info", "print meta.json and counts as JSON")
+    migrate = sub.add_parser("migrate", help="move a dynafile 1 table to this release's format",
+                             description="move a dynafile 1 table to this release's format "
+                                         "(what opening it writable does)")
+    migrate.add_argument("path", metavar="PATH", help="the table directory")
     return parser
 
 
@@ -96,24 +105,32 @@ def _serializer(schema: Schema, trust: Sequence[str]) -> Any:
     return PickleSerializer(trusted=pairs)
 
 
-def _read_schema(path: str) -> Schema:
+def _read_schema(path: str, table: str | None) -> Schema:
     if not os.path.isdir(path):
         raise _CannotOpen(f"{path}: no such directory")
-    schema = Schema.read(Layout(path).meta)  # CorruptFileError / UnsupportedFormatError propagate
-    if schema is None:
-        raise _CannotOpen(f"{path}: not a dynafile table (no meta.json)")
-    return schema
+    catalog = Catalog.read(Layout(path).meta)  # CorruptFileError / UnsupportedFormatError
+    if catalog is None:
+        raise _CannotOpen(f"{path}: not a dynafile database (no meta.json)")
+    if table is not None:
+        if table not in catalog.tables:
+            raise _CannotOpen(f"{path}: no table named {table!r} (tables: "
+                              f"{', '.join(sorted(catalog.tables)) or 'none'})")
+        return catalog.tables[table]
+    if len(catalog.tables) != 1:
+        raise _CannotOpen(f"{path}: the database has {len(catalog.tables)} tables "
+                          f"({', '.join(sorted(catalog.tables))}): name one with --table")
+    return next(iter(catalog.tables.values()))
 
 
-def _open(path: str, trust: Sequence[str]) -> Any:
-    """Open the table read-only with the attributes its meta.json records."""
+def _open(path: str, trust: Sequence[str], table: str | None) -> Any:
+    """Open a table read-only with the attributes its meta.json records."""
     from .table import Dynafile
 
-    schema = _read_schema(path)
+    schema = _read_schema(path, table)
     serializer = _serializer(schema, trust)
     if serializer is None:
         raise _CannotOpen(f"{path}: serializer {schema.serializer!r} is not built in")
-    return Dynafile(path, serializer=serializer, read_only=True)
+    return Dynafile(path, serializer=serializer, read_only=True, table=schema.name)
 
 
 def _key_value(text: str, code: str | None, what: str) -> Any:
@@ -151,11 +168,11 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"dynafile: {path}: no such directory", file=err)
         return EXIT_CANNOT_OPEN
     if not os.path.exists(Layout(path).meta):
-        print(f"dynafile: {path}: not a dynafile table (no meta.json)", file=err)
+        print(f"dynafile: {path}: not a dynafile database (no meta.json)", file=err)
         return EXIT_CANNOT_OPEN
     serializer = None
     if args.trust:
-        schema = _read_schema(path)
+        schema = _read_schema(path, args.table)
         serializer = _serializer(schema, args.trust)
     report = check_path(path, serializer=serializer)
     print(report, file=out)
@@ -163,7 +180,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    db = _open(os.path.abspath(args.path), args.trust)
+    db = _open(os.path.abspath(args.path), args.trust, args.table)
     try:
         types = db.describe()["key_types"]
         key = {db.pk_attribute: _key_value(args.pk, types.get(db.pk_attribute), "--pk")}
@@ -181,7 +198,7 @@ def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    db = _open(os.path.abspath(args.path), args.trust)
+    db = _open(os.path.abspath(args.path), args.trust, args.table)
     try:
         items = db.scan()
         out.writelines(_dump(item) + "\n" for item in itertools.islice(items, args.limit))
@@ -192,7 +209,7 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = os.path.abspath(args.path)
-    db = _open(path, args.trust)
+    db = _open(path, args.trust, args.table)
     try:
         meta = json.loads(fs_read(Layout(path).meta))
         described = db.describe()
@@ -224,7 +241,22 @@ def _cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"check": _cmd_check, "get": _cmd_get, "scan": _cmd_scan, "info": _cmd_info}
+def _cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .migrate import migrate, needs_migration
+
+    path = os.path.abspath(args.path)
+    if not os.path.isdir(path):
+        raise _CannotOpen(f"{path}: no such directory")
+    if not needs_migration(path):
+        print(f"{path}: nothing to migrate", file=out)
+        return EXIT_OK
+    migrate(path)
+    print(f"{path}: migrated to this release's format", file=out)
+    return EXIT_OK
+
+
+_COMMANDS = {"check": _cmd_check, "get": _cmd_get, "scan": _cmd_scan, "info": _cmd_info,
+             "migrate": _cmd_migrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,149 +1,117 @@
-"""The table core: one open table, as the modules that serve it see it.
+"""The core: one open database and its tables, as the modules that serve them see it.
 
-:class:`TableCore` holds everything an open table is made of: its files
-(:class:`~dynafile.storage.layout.Layout`), its storage engine, its schema
-and key types, its serializer, its indexes and its listeners. The public
-:class:`~dynafile.table.Dynafile`, queries and scans, the batch writer,
-transactions, streams, maintenance and ``check()`` all receive the core and
-call its public methods; none of them reaches into another's internals.
+:class:`DatabaseCore` holds what a database directory is made of: its files
+(:class:`~dynafile.storage.layout.Layout`), its storage engine (one log for
+every table) and its catalog (``meta.json``). :class:`TableCore` is one
+table of it: its schema and key types, its serializer, its indexes and its
+listeners, and the reads and writes of its items. The public
+:class:`~dynafile.table.Dynafile` and :class:`~dynafile.database.Database`,
+queries and scans, the batch writer, transactions, streams, maintenance and
+``check()`` receive a core and call its public methods; none of them reaches
+into another's internals.
 
-Every write goes through :meth:`TableCore.write`: under the write lock it
-reloads ``meta.json`` when another process changed it, lets the caller
-build the record (normally with :func:`dynafile.writes.prepare_record`),
-fixes first-used key types in ``meta.json`` just before the record is
-appended, and afterwards delivers the change events.
+Every write goes through :meth:`DatabaseCore.write`: under the write lock it
+reloads ``meta.json`` when another process changed it, lets the caller build
+the record (normally with :func:`dynafile.writes.prepare_records`), fixes
+first-used key types in ``meta.json`` just before the record is appended,
+and afterwards delivers the change events of every table it touched.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
 from .errors import (
     ClosedError,
+    CorruptFileError,
     DynafileError,
     ItemTooLargeError,
     SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
     ValidationError,
 )
 from .expressions import UpdatePlan, Used, compile_update
 from .indexes import Change, Index, IndexSet, index_from_json
 from .keys import extract_key, normalize_key
 from .listeners import Delivery, Listeners
-from .schema import KeyTypes, Schema
+from .schema import Catalog, KeyTypes, Schema
 from .serialization import Serializer, get_serializer
 from .storage.engine import Engine, LogPosition
-from .storage.layout import SCHEMA, TABLE, TOKENS, Layout
-from .storage.log import Op
+from .storage.layout import SCHEMA, TOKENS, Layout
+from .storage.log import FLAG_DROP_SPACE, Op
 from .storage.partition import keep_checked
 from .ttl import is_expired
 from .types import item_size, validate_item
-from .writes import ItemKey, Outcome, Write, prepare_record
+from .writes import ItemKey, Outcome, Write, prepare_records
 
-__all__ = ["TableCore"]
+__all__ = ["DatabaseCore", "TableCore"]
 
 Item = dict[str, Any]
 R = TypeVar("R")
 
 
-class TableCore:
-    """One open table.
+def _loads_of(name: str) -> Callable[[bytes], Any] | None:
+    """The ``loads`` of a built-in serializer (``None`` for another name)."""
+    try:
+        return get_serializer(name).loads
+    except ValidationError:
+        return None
+
+
+def _not_found(name: Any) -> TableNotFoundError:
+    return TableNotFoundError(f"Requested resource not found: Table: {name} not found")
+
+
+class DatabaseCore:
+    """One open database: its files, its engine and its catalog.
 
     Args:
-        path: the table directory (it exists).
-        requested: the table properties the opener named (see
-            :data:`dynafile.schema.PROPERTIES`); the others are the stored ones.
-        serializer: the serializer the opener passed, or ``None`` for the
-            stored one (``pickle`` for a new table).
+        path: the database directory (it exists).
         read_only: open without writing anything.
-        max_item_size: the largest serialized item accepted, in bytes.
+        max_item_size: the largest item its tables accept, in bytes.
         clock: the time source of TTL.
         engine_options: passed to :class:`~dynafile.storage.engine.Engine`.
 
     Raises:
-        SchemaMismatchError: a named property differs from the stored one,
-            or the stored serializer is not built in and none was passed.
         UnsupportedFormatError / CorruptFileError: from the files.
 
     Attributes:
-        path / layout / engine / serializer / read_only / max_item_size / clock:
-            as given or built from them.
-        delivery: the in-process listeners and their delivery queue.
+        path / layout / engine / read_only / max_item_size / clock: as given
+            or built from them.
     """
 
-    def __init__(self, path: str, *, requested: Mapping[str, Any],
-                 serializer: Serializer | None, read_only: bool, max_item_size: int,
-                 clock: Callable[[], float], gsis: Sequence[Index] = (),
-                 **engine_options: Any) -> None:
+    def __init__(self, path: str, *, read_only: bool, max_item_size: int,
+                 clock: Callable[[], float], **engine_options: Any) -> None:
         self.path = path
         self.layout = Layout(path)
         self.read_only = read_only
         self.max_item_size = max_item_size
         self.clock = clock
         self.engine = Engine(self.layout, read_only=read_only, clock=clock, **engine_options)
+        self._catalog = Catalog()
         self._meta_sig: Any = None
-        self._marks = 0
-        #: The key attributes when both are fixed to strings (get_item's fast
-        #: path), else ``None``.
-        self.text_keys: tuple[str, str] | None = None
+        self._marks = -1
+        self._tables: dict[str, TableCore] = {}
+        self._guard = threading.RLock()
         try:
-            schema, self.serializer = self._open_schema(requested, serializer, gsis)
+            if read_only:
+                with self.engine.lock.shared():
+                    self._install(Catalog.read(self.layout.meta) or Catalog())
+            else:
+                with self.engine.exclusive():
+                    self._install(Catalog.read(self.layout.meta) or Catalog())
+                    self._drop_orphans()
         except BaseException:
             self.engine.close(checkpoint=False)
             raise
-        self._dumps = self.serializer.dumps
-        self._load_stored = self.serializer.load_stored
-        self._strict_types = self.serializer.strict_types
-        self._install(schema)
-        self.delivery = Delivery((schema.pk_attribute, schema.sk_attribute), self.load,
-                                 lambda: self.view_type)
-        self.engine.observe(self.delivery.queue)
+        self.engine.observe(self._observed)
 
-    # ------------------------------------------------------------- schema
-
-    def _open_schema(self, requested: Mapping[str, Any], serializer: Serializer | None,
-                     gsis: Sequence[Index]) -> tuple[Schema, Serializer]:
-        lock = self.engine.lock.shared() if self.read_only else self.engine.lock.exclusive()
-        with lock:
-            schema = Schema.read(self.layout.meta)
-            wanted = dict(requested)
-            if serializer is not None:
-                wanted["serializer"] = serializer.name
-            pk = wanted.get("pk_attribute", schema.pk_attribute if schema else "PK")
-            if pk == wanted.get("sk_attribute", schema.sk_attribute if schema else "SK"):
-                raise ValidationError("sort key must differ from the partition key",
-                                      attribute="sk_attribute")
-            for index in gsis:
-                stored = schema.gsis.get(index.name) if schema else None
-                if stored is not None and index_from_json("gsis", index.name, stored) != index:
-                    raise SchemaMismatchError(f"global index {index.name!r} exists with "
-                                              f"another definition: {stored}")
-                if schema is not None and index.name in schema.lsis:
-                    raise SchemaMismatchError(f"{index.name!r} is a local index")
-            if schema is None:
-                if self.read_only:
-                    raise SchemaMismatchError(f"{self.path} holds no dynafile table "
-                                              "(no meta.json)")
-                chosen = serializer or get_serializer(None)
-                schema = Schema(wanted.get("pk_attribute", "PK"), wanted.get("sk_attribute", "SK"),
-                                chosen.name, ttl_attribute=wanted.get("ttl_attribute"),
-                                stream_view_type=wanted.get("stream_view_type"),
-                                lsis=wanted.get("lsis", {}),
-                                ttl_mode=wanted.get("ttl_mode", "hide"))
-                schema.write(self.layout.meta)
-                return schema, chosen
-            if schema.reconcile(wanted) and not self.read_only:
-                schema.write(self.layout.meta)
-            if serializer is None:
-                try:
-                    serializer = get_serializer(schema.serializer)
-                except ValidationError:
-                    raise SchemaMismatchError(
-                        f"table uses serializer {schema.serializer!r}, which is not built in: "
-                        "pass it as serializer=") from None
-            return schema, serializer
+    # ------------------------------------------------------------- catalog
 
     def _stat_meta(self) -> Any:
         try:
@@ -152,50 +120,394 @@ class TableCore:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _install(self, schema: Schema) -> None:
-        self._schema = schema
-        self._types = KeyTypes(schema.key_types)
-        self._note_text_keys()
-        defs = [index_from_json(section, name, data)
-                for section in ("gsis", "lsis")
-                for name, data in getattr(schema, section).items()]
-        self._indexes = IndexSet(schema.pk_attribute, schema.sk_attribute, defs, self._dumps)
-        self._key_names = frozenset(
-            name for name in [schema.pk_attribute, schema.sk_attribute,
-                              *(n for ix in defs for n in (ix.pk_attribute, ix.sk_attribute))]
-            if name is not None)
-        self.engine.set_live_spaces({TABLE, TOKENS} | self._indexes.spaces())
+    def _install(self, catalog: Catalog) -> None:
+        self._catalog = catalog
         self._meta_sig = self._stat_meta()
         self._marks = self.engine.schema_marks
+        for name, table in list(self._tables.items()):
+            schema = catalog.tables.get(name)
+            if schema is None or schema.table_id != table.table_id:
+                table.detach()  # deleted (or deleted and created again) meanwhile
+                del self._tables[name]
+            else:
+                table.install(schema)
 
-    def reload_schema(self) -> None:
+    def _drop_orphans(self) -> None:
+        """Log the drop of every space holding data that no table of the
+        catalog owns: a table deletion or index drop a crash interrupted
+        between ``meta.json`` and its drop record. Exclusive lock held."""
+        orphans = self.engine.spaces() - self._catalog.spaces() - {TOKENS}
+        if orphans:
+            self.engine.write(lambda: ([Op("", None, None, None, FLAG_DROP_SPACE, space)
+                                        for space in sorted(orphans)], None))
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog as this process last read it (treat as read-only)."""
+        return self._catalog
+
+    def reload_catalog(self) -> None:
         """Reload ``meta.json`` when another process replaced it. One ``stat``."""
         if self._stat_meta() != self._meta_sig:
-            schema = Schema.read(self.layout.meta)
-            if schema is not None:
-                self._install(schema)
+            catalog = Catalog.read(self.layout.meta)
+            if catalog is not None:
+                self._install(catalog)
 
-    def change_schema(self, change: Callable[[Schema], bool]) -> bool:
-        """Apply ``change`` to a fresh copy of the schema under the exclusive
+    def current_catalog(self) -> Catalog:
+        """The catalog as of now, after catching up with every process."""
+        with self.engine.lock.thread_lock:
+            self.refresh()
+            self.reload_catalog()
+        return self._catalog
+
+    def change_catalog(self, change: Callable[[Catalog], bool]) -> bool:
+        """Apply ``change`` to a fresh copy of the catalog under the exclusive
         lock; when it returns ``True``, write ``meta.json`` and log a schema
         mark, so every process reloads it at its next read. Returns what
         ``change`` returned; if it raises, nothing is written.
 
         Raises:
-            DynafileError: the table is read-only.
+            DynafileError: the database is read-only.
         """
+        self.check_open()
         if self.read_only:
-            raise DynafileError("table is open read-only")
+            raise DynafileError("the database is open read-only")
         with self.engine.exclusive():
-            self.reload_schema()
-            schema = Schema.read(self.layout.meta) or self._schema
-            if not change(schema):
+            self.reload_catalog()
+            catalog = Catalog.read(self.layout.meta) or Catalog()
+            if not change(catalog):
                 return False
-            schema.write(self.layout.meta)
-            self._install(schema)
+            catalog.write(self.layout.meta)
+            self._install(catalog)
             self.engine.write(lambda: ([Op("", "", None, None, 0, SCHEMA)], None))
             self._marks = self.engine.schema_marks
         return True
+
+    # -------------------------------------------------------------- tables
+
+    def table(self, name: str, *, serializer: Serializer | None = None,
+              requested: Mapping[str, Any] | None = None) -> TableCore:
+        """Return the core of table ``name`` (opened once, then shared).
+
+        ``requested`` are table properties an opener names: checked against
+        the stored ones (a stream view type never stored is recorded).
+
+        Raises:
+            TableNotFoundError: no such table.
+            SchemaMismatchError: a named property differs from the stored one,
+                or the table's serializer is not built in and none was given.
+        """
+        self.check_open()
+        with self._guard:
+            self.reload_catalog()
+            schema = self._catalog.tables.get(name) if isinstance(name, str) else None
+            if schema is None:
+                raise _not_found(name)
+            wanted = dict(requested or {})
+            if serializer is not None:
+                wanted["serializer"] = serializer.name
+            if wanted and schema.reconcile(wanted) and not self.read_only:
+                def record(catalog: Catalog) -> bool:
+                    entry = catalog.tables.get(name)
+                    return entry is not None and entry.reconcile(wanted)
+                self.change_catalog(record)
+            table = self._tables.get(name)
+            if table is None:
+                if serializer is None:
+                    try:
+                        serializer = get_serializer(schema.serializer)
+                    except ValidationError:
+                        raise SchemaMismatchError(
+                            f"table {name} uses serializer {schema.serializer!r}, which is "
+                            "not built in: pass it as serializer=") from None
+                table = self._tables[name] = TableCore(self, self._catalog.tables[name],
+                                                       serializer)
+            return table
+
+    def create_table(self, schema: Schema, gsis: Sequence[Index] = ()) -> None:
+        """Record a new table (``schema.name``; its id is assigned here) with
+        its global indexes already ``ACTIVE`` (a new table holds no item).
+
+        Raises:
+            TableExistsError: a table of that name exists.
+        """
+        def add(catalog: Catalog) -> bool:
+            if schema.name in catalog.tables:
+                raise TableExistsError(f"Table already exists: {schema.name}")
+            catalog.add(schema)
+            for index in gsis:
+                schema.add_gsi(index.name, index.definition())["state"] = "ACTIVE"
+            return True
+
+        self.change_catalog(add)
+
+    def delete_table(self, name: str) -> None:
+        """Remove table ``name`` and log the drop of its spaces (its files go
+        at the next checkpoint).
+
+        Raises:
+            TableNotFoundError: no such table.
+        """
+        spaces: set[str] = set()
+
+        def remove(catalog: Catalog) -> bool:
+            if name not in catalog.tables:
+                raise _not_found(name)
+            spaces.update(catalog.remove(name).spaces())
+            return True
+
+        self.change_catalog(remove)
+        self.write(lambda: ([Op("", None, None, None, FLAG_DROP_SPACE, space)
+                             for space in sorted(spaces)], None))
+
+    def approximate_size(self, schema: Schema) -> tuple[int, int]:
+        """``(item count, item bytes)`` of a table as its partition files hold
+        it: as of the last checkpoint, without the log since (DynamoDB's
+        counts are approximate too). O(partitions)."""
+        spans = self.engine.manifest.spaces.get(schema.space, [])
+        return sum(s.item_count for s in spans), sum(s.size for s in spans)
+
+    def table_names(self) -> list[str]:
+        """The names of the database's tables, sorted."""
+        return sorted(self.current_catalog().tables)
+
+    def record_source(self, space: str
+                      ) -> tuple[str, tuple[str, str | None], Callable[[bytes], Any]] | None:
+        """What a change record of an item in ``space`` needs: the table's name,
+        its key attributes and a function decoding its stored items (deleted
+        tables included); ``None`` when ``space`` is no table's, or its
+        serializer is not built in and the table is not open here."""
+        if not space.startswith("t") or not space[1:].isdigit():
+            return None
+        table_id = int(space[1:])
+        for attempt in range(2):
+            for schema in self._catalog.tables.values():
+                if schema.table_id == table_id:
+                    open_here = self._tables.get(schema.name)
+                    loads = (open_here.serializer.loads if open_here is not None
+                             else _loads_of(schema.serializer))
+                    if loads is None:
+                        return None
+                    return schema.name, (schema.pk_attribute, schema.sk_attribute), loads
+            gone = self._catalog.dropped.get(table_id)
+            if gone is not None:
+                loads = _loads_of(gone.get("serializer", "pickle"))
+                if loads is None:
+                    return None
+                return gone["name"], (gone["pk_attribute"], gone["sk_attribute"]), loads
+            if attempt == 0:
+                self.reload_catalog()
+        return None
+
+    # -------------------------------------------------------------- state
+
+    @property
+    def closed(self) -> bool:
+        """Whether the database was closed."""
+        return self.engine.closed
+
+    def check_open(self) -> None:
+        """Raises :class:`~dynafile.errors.ClosedError` once the database is closed."""
+        if self.engine.closed:
+            raise ClosedError("the table is closed")
+
+    def refresh(self) -> None:
+        """Catch up with other processes' writes (and schema changes). Call
+        with the thread lock held. One ``fstat`` when nothing changed."""
+        self.engine.refresh()
+        if self.engine.schema_marks != self._marks:
+            self._marks = self.engine.schema_marks
+            self.reload_catalog()
+
+    @contextmanager
+    def reading(self) -> Iterator[Engine]:
+        """Hold the thread lock, caught up with every process's writes, and
+        give the engine to read collections from."""
+        with self.engine.lock.thread_lock:
+            self.refresh()
+            yield self.engine
+
+    def log_position(self) -> LogPosition:
+        """Where the log ends, as far as every process committed."""
+        with self.reading() as engine:
+            return engine.position()
+
+    # ------------------------------------------------------------- writes
+
+    def write(self, build: Callable[[], tuple[list[Op], R]]) -> R:
+        """Commit one record built by ``build`` and return its result.
+
+        ``build()`` runs under the exclusive lock, caught up with the log and
+        with ``meta.json``, and returns ``(ops, result)``; it may raise to
+        abort (nothing is written). Key types first used by the record are
+        fixed in ``meta.json`` just before it is appended. Listeners get the
+        record's changes before this returns.
+
+        Raises:
+            ClosedError: the database is closed.
+            DynafileError: it is read-only.
+            LockTimeoutError: another process held the lock too long.
+            whatever ``build`` raises.
+        """
+        self.check_open()
+        tables = list(self._tables.values())
+
+        def prepare() -> tuple[list[Op], R]:
+            for table in tables:
+                table.key_types.pending.clear()
+            self.reload_catalog()
+            ops, result = build()
+            if ops:
+                self._fix_pending_types()
+            return ops, result
+
+        try:
+            return self.engine.write(prepare)
+        finally:
+            for table in tables:
+                table.delivery.drain()
+
+    def _fix_pending_types(self) -> None:
+        pending: dict[str, dict[str, str | None]] = {
+            table.name: dict(table.key_types.pending)
+                   for table in self._tables.values() if table.key_types.pending}
+        if not pending:
+            return
+        # meta.json first: if writing it fails, the write fails and no record
+        # is ever appended under a key type that meta.json does not fix.
+        catalog = self._catalog
+        before: dict[str, dict[str, str | None]] = {
+            name: dict(catalog.tables[name].key_types) for name in pending}
+        for name, types in pending.items():
+            catalog.tables[name].key_types.update(types)
+        try:
+            catalog.write(self.layout.meta)
+        except BaseException:
+            for name, types in before.items():
+                catalog.tables[name].key_types.clear()
+                catalog.tables[name].key_types.update(types)
+            raise
+        for table in self._tables.values():
+            table.key_types.pending.clear()
+            table.note_key_types()
+        self._meta_sig = self._stat_meta()
+
+    def _observed(self, lsn: int, ops: list[Op], time_ms: int) -> None:
+        for table in self._tables.values():
+            table.delivery.queue(lsn, ops, time_ms)
+
+    # ------------------------------------------------------- housekeeping
+
+    def checkpoint(self) -> int:
+        """Fold the log into partition files now; return how many were written."""
+        self.check_open()
+        if self.read_only:
+            return 0
+        with self.engine.exclusive():
+            self.reload_catalog()
+            return self.engine.checkpoint()
+
+    def close(self, checkpoint: bool = True) -> None:
+        """Checkpoint (when anything is pending, unless ``checkpoint`` is
+        ``False``) and release files and locks. Idempotent. A failed
+        checkpoint is not an error: the log keeps everything and the next
+        open replays it."""
+        if self.engine.closed:
+            return
+        try:
+            if checkpoint and not self.read_only and self.engine.dirty:
+                try:
+                    self.checkpoint()
+                except DynafileError:
+                    pass
+        finally:
+            self.engine.close(checkpoint=False)
+
+
+class TableCore:
+    """One table of an open database.
+
+    Attributes:
+        database: the database core it belongs to.
+        serializer: its serializer.
+        delivery: its in-process listeners and their delivery queue.
+        text_keys: the key attributes when both are fixed to strings
+            (get_item's fast path), else ``None``.
+    """
+
+    def __init__(self, database: DatabaseCore, schema: Schema, serializer: Serializer) -> None:
+        self.database = database
+        self.engine = database.engine
+        self.serializer = serializer
+        self._dumps = serializer.dumps
+        self._load_stored = serializer.load_stored
+        self._strict_types = serializer.strict_types
+        self._detached = False
+        self.text_keys: tuple[str, str] | None = None
+        self.install(schema)
+        self.delivery = Delivery(self, self.load, lambda: self.view_type)
+
+    # ------------------------------------------------------------- schema
+
+    def install(self, schema: Schema) -> None:
+        """Take the table's (re)loaded schema. Called by the database core.
+
+        Raises:
+            CorruptFileError: an index definition ``meta.json`` holds is not
+                one dynafile could have written.
+        """
+        defs = []
+        for section in ("gsis", "lsis"):
+            for name, data in getattr(schema, section).items():
+                try:
+                    defs.append(index_from_json(section, name, data, schema.index_space(data)))
+                except ValidationError as exc:
+                    raise CorruptFileError(self.database.layout.meta, 0,
+                                           f"table {schema.name}: index {name!r} is not valid: "
+                                           f"{exc}") from None
+        self._schema = schema
+        self._types = KeyTypes(schema.key_types)
+        self._indexes = IndexSet(schema.pk_attribute, schema.sk_attribute, defs, self._dumps)
+        self._key_names = frozenset(
+            name for name in [schema.pk_attribute, schema.sk_attribute,
+                              *(n for ix in defs for n in (ix.pk_attribute, ix.sk_attribute))]
+            if name is not None)
+        self.note_key_types()
+
+    def note_key_types(self) -> None:
+        """Recompute what depends on the fixed key types."""
+        schema = self._schema
+        types = schema.key_types
+        sk = schema.sk_attribute
+        self.text_keys = ((schema.pk_attribute, sk) if sk is not None
+                          and types.get(schema.pk_attribute) == "S" and types.get(sk) == "S"
+                          else None)
+
+    def detach(self) -> None:
+        """The table was deleted: every later use raises TableNotFoundError."""
+        self._detached = True
+
+    def reload_schema(self) -> None:
+        """Reload ``meta.json`` when another process replaced it. One ``stat``."""
+        self.database.reload_catalog()
+
+    def change_schema(self, change: Callable[[Schema], bool]) -> bool:
+        """Apply ``change`` to a fresh copy of this table's schema (see
+        :meth:`DatabaseCore.change_catalog`).
+
+        Raises:
+            TableNotFoundError: the table was deleted.
+            DynafileError: the database is read-only.
+        """
+        name = self._schema.name
+
+        def apply(catalog: Catalog) -> bool:
+            schema = catalog.tables.get(name)
+            if schema is None or schema.table_id != self._schema.table_id:
+                raise _not_found(name)
+            return change(schema)
+
+        return self.database.change_catalog(apply)
 
     @property
     def schema(self) -> Schema:
@@ -204,12 +516,25 @@ class TableCore:
 
     def current_schema(self) -> Schema:
         """The schema as of now, after catching up with every process's
-        writes and schema changes (treat as read-only). One ``fstat`` and
-        one ``stat``."""
-        with self.engine.lock.thread_lock:
-            self.refresh()
-            self.reload_schema()
+        writes and schema changes (treat as read-only)."""
+        self.database.current_catalog()
+        self.check_open()
         return self._schema
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self._schema.name
+
+    @property
+    def table_id(self) -> int:
+        """The table's id."""
+        return self._schema.table_id
+
+    @property
+    def space(self) -> str:
+        """The space of the table's items."""
+        return self._schema.space
 
     @property
     def pk_attribute(self) -> str:
@@ -273,17 +598,41 @@ class TableCore:
 
     @property
     def closed(self) -> bool:
-        """Whether the table was closed."""
+        """Whether the database was closed."""
         return self.engine.closed
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the database is open read-only."""
+        return self.database.read_only
+
+    @property
+    def max_item_size(self) -> int:
+        """The largest item accepted, in bytes."""
+        return self.database.max_item_size
+
+    @property
+    def layout(self) -> Layout:
+        """The database's files."""
+        return self.database.layout
+
+    @property
+    def path(self) -> str:
+        """The database directory."""
+        return self.database.path
+
     def check_open(self) -> None:
-        """Raises :class:`~dynafile.errors.ClosedError` once the table is closed."""
+        """Raises :class:`~dynafile.errors.ClosedError` once the database is
+        closed, :class:`~dynafile.errors.TableNotFoundError` once the table
+        was deleted."""
         if self.engine.closed:
             raise ClosedError("the table is closed")
+        if self._detached:
+            raise _not_found(self._schema.name)
 
     def now(self) -> float:
-        """The current time, by the table's clock."""
-        return self.clock()
+        """The current time, by the database's clock."""
+        return self.database.clock()
 
     # --------------------------------------------------------------- keys
 
@@ -308,10 +657,8 @@ class TableCore:
         """
         result = self.item_key(key, "key")
         if len(key) != (1 if self.sk_attribute is None else 2):
-            extra = [n for n in key if n not in (self.pk_attribute, self.sk_attribute)]
-            raise ValidationError(
-                f"key holds attributes that are not part of the table's key: {sorted(extra)}",
-                attribute="key")
+            raise ValidationError("The provided key element does not match the schema",
+                                  attribute="key")
         return result
 
     def key_item(self, key: ItemKey) -> Item:
@@ -374,11 +721,12 @@ class TableCore:
 
         Cost: O(size of the item).
         """
+        limit = self.database.max_item_size
         if self._strict_types:
             item = validate_item(item, key_attributes=self._key_names)
             size = item_size(item)
-            if size > self.max_item_size:
-                raise ItemTooLargeError(size, self.max_item_size)
+            if size > limit:
+                raise ItemTooLargeError(size, limit)
             return item, self._dumps(item)
         for name in item:
             if not isinstance(name, str) or not name:
@@ -386,8 +734,8 @@ class TableCore:
                                       attribute="item")
         plain = item if item.__class__ is dict else dict(item)
         data = self._dumps(plain)
-        if len(data) > self.max_item_size:
-            raise ItemTooLargeError(len(data), self.max_item_size)
+        if len(data) > limit:
+            raise ItemTooLargeError(len(data), limit)
         return plain, data  # type: ignore[return-value]
 
     def dump(self, item: Mapping[str, Any]) -> bytes:
@@ -417,7 +765,7 @@ class TableCore:
             return None
         item = self._load_stored(data)
         if self.hides_expired and is_expired(item, self._schema.ttl_attribute,
-                                             self.clock() if now is None else now):
+                                             self.now() if now is None else now):
             return None
         return item  # type: ignore[no-any-return]
 
@@ -426,78 +774,69 @@ class TableCore:
     @contextmanager
     def reading(self) -> Iterator[Engine]:
         """Hold the thread lock, caught up with every process's writes, and
-        give the engine to read partitions from."""
-        with self.engine.lock.thread_lock:
-            self.refresh()
-            yield self.engine
+        give the engine to read collections from.
 
-    def refresh(self) -> None:
-        """Catch up with other processes' writes (and schema changes). Call
-        with the thread lock held. One ``fstat`` when nothing changed."""
-        self.engine.refresh()
-        if self.engine.schema_marks != self._marks:
-            self._marks = self.engine.schema_marks
-            self.reload_schema()
+        Raises:
+            ClosedError / TableNotFoundError: see :meth:`check_open`.
+        """
+        with self.database.reading() as engine:
+            self.check_open()
+            yield engine
 
     def get(self, npk: Any, nsk: Any) -> Item | None:
         """The visible item under a normalised key, or ``None``.
 
-        Cost: O(log n) when the partition is cached, one ``fstat``.
+        Cost: O(log n) when the collection is cached, one ``fstat``.
         """
         engine = self.engine
         with engine.lock.thread_lock:
-            engine.refresh()
-            if engine.schema_marks != self._marks:
-                self.refresh()
-            items = engine.partition(engine.digest(npk), npk).items
+            self.database.refresh()
+            if self._detached:
+                raise _not_found(self._schema.name)
+            items = engine.collection(engine.digest(npk), npk, self._schema.space).items
             data = items.get(nsk)
             if data is None:
                 return None
             item = self._load_stored(data)
             if data.__class__ is not bytes:
                 keep_checked(items, nsk, data)
-        if self.hides_expired and is_expired(item, self._schema.ttl_attribute, self.clock()):
+        if self.hides_expired and is_expired(item, self._schema.ttl_attribute, self.now()):
             return None
         return item  # type: ignore[no-any-return]
 
     def get_many(self, keys: Sequence[tuple[Any, Any]]) -> list[Item | None]:
         """:meth:`get` for each normalised key, all read between two writes."""
-        engine = self.engine
-        with engine.lock.thread_lock:
-            self.refresh()
-            found = [engine.partition(engine.digest(npk), npk).items.get(nsk)
+        with self.reading() as engine:
+            space = self._schema.space
+            found = [engine.collection(engine.digest(npk), npk, space).items.get(nsk)
                      for npk, nsk in keys]
-        now = self.clock()
+        now = self.now()
         return [self.visible(data, now) for data in found]
 
     def stored(self, npk: Any, nsk: Any) -> bytes | None:
         """The bytes stored under a normalised key. Call with the lock held,
         caught up (inside :meth:`write`'s build, or :meth:`reading`)."""
-        engine = self.engine
-        return engine.partition(engine.digest(npk), npk).items.get(nsk)  # type: ignore[no-any-return]
+        return self.items_of(npk).get(nsk)
 
     def items_of(self, npk: Any) -> Mapping[Any, bytes]:
-        """The stored bytes by sort key of partition ``npk`` (same conditions
-        as :meth:`stored`)."""
+        """The stored bytes by sort key of item collection ``npk`` (same
+        conditions as :meth:`stored`)."""
         engine = self.engine
-        return engine.partition(engine.digest(npk), npk).items  # type: ignore[no-any-return]
+        return engine.collection(engine.digest(npk), npk,  # type: ignore[no-any-return]
+                                 self._schema.space).items
 
-    def each_partition(self, space: str = TABLE) -> Iterator[tuple[Any, list[tuple[Any, bytes]]]]:
-        """Yield ``(partition key, [(sort key, bytes), ...])`` for every
-        partition of ``space``, each read as one snapshot. O(table)."""
-        with self.reading() as engine:
-            digests = engine.digests(space)
-        for digest in digests:
-            with self.engine.lock.thread_lock:
-                part = self.engine.partition(digest, None, space)
-                pairs = list(part.items.items())
-                pk = part.pk
-            yield pk, pairs
+    def each_partition(self, space: str | None = None
+                       ) -> Iterator[tuple[Any, list[tuple[Any, bytes]]]]:
+        """Yield ``(partition key, [(sort key, bytes), ...])`` for every item
+        collection of the table (or of ``space``), each read as one snapshot.
+        O(table)."""
+        self.check_open()
+        for _, collection in self.engine.scan(space or self._schema.space):
+            yield collection.pk, list(collection.items.items())
 
     def log_position(self) -> LogPosition:
         """Where the log ends, as far as every process committed."""
-        with self.reading() as engine:
-            return engine.position()
+        return self.database.log_position()
 
     # ------------------------------------------------------------- writes
 
@@ -511,74 +850,33 @@ class TableCore:
         return self._indexes.derive(changes, self._types)
 
     def write(self, build: Callable[[], tuple[list[Op], R]]) -> R:
-        """Commit one record built by ``build`` and return its result.
-
-        ``build()`` runs under the exclusive lock, caught up with the log and
-        with ``meta.json``, and returns ``(ops, result)``; it may raise to
-        abort (nothing is written). Key types first used by the record are
-        fixed in ``meta.json`` just before it is appended. Listeners get the
-        record's changes before this returns.
+        """Commit one record (see :meth:`DatabaseCore.write`).
 
         Raises:
-            ClosedError: the table is closed.
-            DynafileError: the table is read-only.
-            LockTimeoutError: another process held the lock too long.
-            whatever ``build`` raises.
+            as :meth:`DatabaseCore.write`; TableNotFoundError when the table
+            was deleted.
         """
         self.check_open()
 
-        def prepare() -> tuple[list[Op], R]:
-            self._types.pending.clear()
-            self.reload_schema()
-            ops, result = build()
-            if ops:
-                self._fix_pending_types()
-            return ops, result
+        def checked() -> tuple[list[Op], R]:
+            if self._detached:
+                raise _not_found(self._schema.name)
+            return build()
 
-        try:
-            return self.engine.write(prepare)
-        finally:
-            self.delivery.drain()
+        return self.database.write(checked)
 
     def commit(self, writes: Sequence[Write], *, now: float | None = None,
                atomic: bool = False, outcomes: bool = True) -> list[Outcome]:
         """Carry out ``writes`` as one record (see
-        :func:`dynafile.writes.prepare_record`) and return their outcomes
+        :func:`dynafile.writes.prepare_records`) and return their outcomes
         (none with ``outcomes=False``).
 
         Raises:
-            as :func:`~dynafile.writes.prepare_record` and :meth:`write`.
+            as :func:`~dynafile.writes.prepare_records` and :meth:`write`.
         """
-        when = self.clock() if now is None else now
-        return self.write(lambda: prepare_record(self, writes, now=when, atomic=atomic,
-                                                 outcomes=outcomes))
-
-    def _fix_pending_types(self) -> None:
-        pending = self._types.pending
-        if not pending:
-            return
-        # meta.json first: if writing it fails, the write fails and no record
-        # is ever appended under a key type that meta.json does not fix.
-        schema = self._schema
-        before = dict(schema.key_types)
-        schema.key_types.update(pending)
-        try:
-            schema.write(self.layout.meta)
-        except BaseException:
-            schema.key_types.clear()
-            schema.key_types.update(before)
-            raise
-        pending.clear()
-        self._meta_sig = self._stat_meta()
-        self._note_text_keys()
-
-    def _note_text_keys(self) -> None:
-        schema = self._schema
-        types = schema.key_types
-        sk = schema.sk_attribute
-        self.text_keys = ((schema.pk_attribute, sk) if sk is not None
-                          and types.get(schema.pk_attribute) == "S" and types.get(sk) == "S"
-                          else None)
+        when = self.now() if now is None else now
+        return self.write(lambda: prepare_records([(self, w) for w in writes], now=when,
+                                                  atomic=atomic, outcomes=outcomes))
 
     # ------------------------------------------------------- housekeeping
 
@@ -589,30 +887,9 @@ class TableCore:
 
     @property
     def records(self) -> Listeners:
-        """Listeners of :class:`~dynafile.streams.StreamRecord`."""
+        """Listeners of :class:`~dynafile.records.StreamRecord`."""
         return self.delivery.records
 
     def checkpoint(self) -> int:
         """Fold the log into partition files now; return how many were written."""
-        self.check_open()
-        if self.read_only:
-            return 0
-        with self.engine.exclusive():
-            self.reload_schema()
-            return self.engine.checkpoint()
-
-    def close(self, checkpoint: bool = True) -> None:
-        """Checkpoint (when anything is pending, unless ``checkpoint`` is
-        ``False``) and release files and locks. Idempotent. A failed
-        checkpoint is not an error: the log keeps everything and the next
-        open replays it."""
-        if self.engine.closed:
-            return
-        try:
-            if checkpoint and not self.read_only and self.engine.dirty:
-                try:
-                    self.checkpoint()
-                except DynafileError:
-                    pass
-        finally:
-            self.engine.close(checkpoint=False)
+        return self.database.checkpoint()

@@ -1,77 +1,58 @@
-"""A database: a directory of named tables, as a DynamoDB account has them.
+"""A database: a directory of named tables with one log, as a DynamoDB account has them.
 
 :class:`Database` creates, opens, describes and deletes tables by name.
 Table names follow DynamoDB's rules (3-255 characters of ``a-z A-Z 0-9 _ . -``)
-and never become paths: a catalog (``catalog.json``) maps each name to the
-table's id, and a table's files live under ``tables/<id>/``.
+and never become paths: the catalog (``meta.json``) gives each table an id,
+and its files are named by that id. Every table's writes go to the
+database's one log, so a transaction (:meth:`Database.transact_write`,
+:meth:`Database.transaction`) may span tables and stays all or nothing across
+processes and crashes, and one change stream (:meth:`Database.stream`)
+carries every table's changes in commit order.
 
-Each table is a :class:`~dynafile.table.Dynafile`: everything a table does
-(items, queries, indexes, TTL, streams, transactions within it) works the
-same whether it was opened alone or through a database.
+``Dynafile(path, ...)`` is a database holding one table: everything a table
+does works the same whether it was opened alone or through a database.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import secrets
-import threading
-import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable
 
-from .errors import (
-    ClosedError,
-    CorruptFileError,
-    TableExistsError,
-    TableNotFoundError,
-    ValidationError,
-)
+from .core import TableCore
+from .errors import TableNotFoundError, ValidationError
 from .indexes import GSI, LSI
-from .serialization import Serializer
-from .storage import fs
-from .storage.locking import TableLock
+from .names import TABLE_NAME, check_table_name
+from .options import check_indexes, choice, database_options, flag, open_database
+from .records import VIEW_TYPES, Position, StreamRecord
+from .schema import TTL_MODES, Catalog, Schema
+from .serialization import Serializer, get_serializer
+from .streams import ChangeStream
+from .streams import consumer_position as _consumer_position
+from .streams import reset_consumer as _reset_consumer
+from .streams import stream as _stream
 from .table import Dynafile
+from .transactions import Transaction, transact_get, transact_write
 
 __all__ = ["TABLE_NAME", "Database", "check_table_name"]
 
-#: DynamoDB's rule for table names.
-TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
-_CATALOG = "catalog.json"
-_TABLES = "tables"
-_FORMAT = 1
-
-
-def check_table_name(name: Any, attribute: str = "name") -> str:
-    """Return ``name`` when it is a valid DynamoDB table name.
-
-    Raises:
-        ValidationError: with DynamoDB's message otherwise.
-    """
-    if not isinstance(name, str) or not TABLE_NAME.match(name):
-        shown = name if isinstance(name, str) else repr(name)
-        raise ValidationError(
-            f"1 validation error detected: Value '{shown}' at 'tableName' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ "
-            "and have length between 3 and 255", attribute=attribute)
-    return name
+_KEY_TYPES = ("S", "N", "B")
 
 
 class Database:
-    """A directory of named tables.
+    """A directory of named tables sharing one log.
 
     Args:
         path: the database directory; created when missing.
         read_only: open without writing anything.
-        options: passed to every table it opens (``durability``,
-            ``cache_bytes``, ``lock_timeout``, ``checkpoint_bytes``,
-            ``clock``, ``watch``, ``retention``, ``segment_bytes``,
-            ``max_item_size``, ``ttl_sweep_interval``).
+        options: ``durability``, ``max_item_size``, ``cache_bytes``,
+            ``lock_timeout``, ``checkpoint_bytes``, ``clock``, ``watch``,
+            ``retention``, ``segment_bytes``, ``partition_bytes``: as for
+            :class:`~dynafile.table.Dynafile`, for every table.
 
     Raises:
-        ValidationError: a bad argument.
-        CorruptFileError: the catalog is unreadable.
+        ValidationError: a bad argument (nothing is touched).
+        UnsupportedFormatError / CorruptFileError: from the files.
 
     Example:
         >>> import tempfile
@@ -87,56 +68,15 @@ class Database:
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False,
                  **options: Any) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValidationError("must be a directory path", attribute="path")
-        self.path = os.path.abspath(os.fspath(path) or ".")
-        if not read_only:
-            fs.makedirs(self.path)
-        elif not os.path.isdir(self.path):
-            raise ValidationError(f"{self.path} does not exist", attribute="path")
-        self.read_only = read_only
-        self._options = dict(options)
-        self._catalog_path = os.path.join(self.path, _CATALOG)
-        self._lock = TableLock(os.path.join(self.path, "LOCK"),
-                               options.get("lock_timeout", 60.0), read_only)
-        self._open: dict[str, Dynafile] = {}
-        self._guard = threading.RLock()
-        self._closed = False
-
-    # ------------------------------------------------------------ catalog
-
-    def _read_catalog(self) -> dict[str, Any]:
-        try:
-            raw = fs.read_file(self._catalog_path)
-        except FileNotFoundError:
-            return {"format": _FORMAT, "tables": {}}
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
-                raise ValueError("not a catalog object")  # noqa: TRY004 - reported as corrupt
-        except ValueError as exc:
-            raise CorruptFileError(self._catalog_path, 0, f"unreadable catalog: {exc}") from None
-        return data
-
-    def _write_catalog(self, catalog: dict[str, Any]) -> None:
-        fs.atomic_write_bytes(self._catalog_path,
-                              json.dumps(catalog, indent=2, sort_keys=True).encode())
-
-    def _entry(self, name: str) -> dict[str, Any]:
-        entry = self._read_catalog()["tables"].get(name)
-        if entry is None:
-            raise TableNotFoundError(f"Requested resource not found: Table: {name} not found")
-        return entry  # type: ignore[no-any-return]
-
-    def _table_path(self, entry: dict[str, Any]) -> str:
-        ident = entry.get("id")
-        if not isinstance(ident, str) or not re.fullmatch(r"[0-9a-f]{32}", ident):
-            raise CorruptFileError(self._catalog_path, 0, f"bad table id {ident!r}")
-        return os.path.join(self.path, _TABLES, ident)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("the database is closed")
+        flag(read_only, "read_only")
+        unknown = set(options) - set(database_options.__kwdefaults__ or {})
+        if unknown:
+            raise ValidationError(f"unknown options {sorted(unknown)}", attribute="options")
+        self._core = open_database(path, read_only=read_only,
+                                   options=database_options(**options))
+        self.path = self._core.path
+        self.read_only = self._core.read_only
+        self._tables: dict[str, tuple[TableCore, Dynafile]] = {}
 
     # --------------------------------------------------------------- tables
 
@@ -151,8 +91,10 @@ class Database:
         lsis: Sequence[LSI] | None = None,
         stream_view_type: str = "NEW_AND_OLD_IMAGES",
         serializer: None | str | Serializer = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         ttl_mode: str = "hide",
+        key_types: Mapping[str, str] | None = None,
+        properties: Mapping[str, Any] | None = None,
     ) -> Dynafile:
         """Create a table and return it, open.
 
@@ -165,141 +107,242 @@ class Database:
                 as for :class:`~dynafile.table.Dynafile` (a DynamoDB-compatible
                 server creates its tables with ``ttl_mode="dynamodb"``).
             tags: the table's tags (DynamoDB's TagResource).
+            key_types: key attribute -> ``"S"``, ``"N"`` or ``"B"``, fixed now
+                (as DynamoDB's AttributeDefinitions) instead of on first use.
+            properties: other settings to keep with the table (a JSON object).
 
         Raises:
             ValidationError: a bad name or argument (nothing is created).
             TableExistsError: a table of that name exists.
 
-        Cost: one catalog write and the table's creation.
+        Cost: one catalog write.
         """
-        self._check_open()
+        self._core.check_open()
         check_table_name(name)
-        if tags is not None and (not isinstance(tags, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in tags.items())):
-            raise ValidationError("tags must be a dict of strings", attribute="tags")
-        with self._guard, self._lock.exclusive():
-            catalog = self._read_catalog()
-            if name in catalog["tables"]:
-                raise TableExistsError(f"Table already exists: {name}")
-            ident = secrets.token_hex(16)
-            path = os.path.join(self.path, _TABLES, ident)
-            try:
-                table = Dynafile(path, pk_attribute, sk_attribute, ttl_attribute,
-                                 gsis=gsis, lsis=lsis or [], stream_view_type=stream_view_type,
-                                 serializer=serializer, ttl_mode=ttl_mode, **self._options)
-            except BaseException:
-                fs.remove_tree(path)
-                raise
-            catalog["tables"][name] = {"id": ident, "created": time.time(),
-                                       "tags": dict(tags or {})}
-            try:
-                self._write_catalog(catalog)
-            except BaseException:
-                table.close()
-                fs.remove_tree(path)
-                raise
-            self._open[name] = table
-            return table
+        if not isinstance(pk_attribute, str) or not pk_attribute:
+            raise ValidationError("must be a non-empty string", attribute="pk_attribute")
+        if sk_attribute is not None and (not isinstance(sk_attribute, str) or not sk_attribute
+                                         or sk_attribute == pk_attribute):
+            raise ValidationError("must be a non-empty string other than the partition key, "
+                                  "or None", attribute="sk_attribute")
+        choice(stream_view_type, VIEW_TYPES, "stream_view_type")
+        choice(ttl_mode, TTL_MODES, "ttl_mode")
+        _check_strings(tags, "tags")
+        fixed = dict(key_types or {})
+        if not all(isinstance(k, str) and k and v in _KEY_TYPES for k, v in fixed.items()):
+            raise ValidationError("must map attribute names to S, N or B", attribute="key_types")
+        if properties is not None and not isinstance(properties, Mapping):
+            raise ValidationError("must be a dict", attribute="properties")
+        local = check_indexes(lsis, LSI, "lsis") if lsis is not None else []
+        wanted = check_indexes(gsis, GSI, "gsis") if gsis is not None else []
+        chosen = get_serializer(serializer)
+        schema = Schema(pk_attribute, sk_attribute, chosen.name, key_types=fixed,
+                        ttl_attribute=ttl_attribute, stream_view_type=stream_view_type,
+                        lsis={i.name: i.definition() for i in local}, ttl_mode=ttl_mode,
+                        name=name, tags=tags, properties=properties)
+        self._core.create_table(schema, wanted)
+        return self._attach(name, chosen)
 
-    def table(self, name: str) -> Dynafile:
-        """Return the open table ``name`` (opened on first use, then shared).
+    def _attach(self, name: str, serializer: Serializer | None = None) -> Dynafile:
+        core = self._core.table(name, serializer=serializer)
+        known = self._tables.get(name)
+        if known is not None and known[0] is core:
+            return known[1]
+        table = Dynafile.attach(core)
+        self._tables[name] = (core, table)
+        return table
+
+    def table(self, name: str, *, serializer: Serializer | None = None) -> Dynafile:
+        """Return the open table ``name`` (shared by every caller).
+
+        Args:
+            serializer: the table's serializer, when it is not one the
+                registry knows.
 
         Raises:
             TableNotFoundError: the database has no such table.
+            SchemaMismatchError: the table's serializer is unknown here.
         """
-        self._check_open()
-        with self._guard:
-            table = self._open.get(name)
-            if table is not None:
-                return table
-            if not isinstance(name, str):
-                raise TableNotFoundError(f"Requested resource not found: Table: {name} not found")
-            entry = self._entry(name)
-            table = Dynafile(self._table_path(entry), read_only=self.read_only, **self._options)
-            self._open[name] = table
-            return table
+        self._core.check_open()
+        return self._attach(name, serializer)
 
     def tables(self) -> list[str]:
-        """The names of the database's tables, sorted. Reads the catalog."""
-        self._check_open()
-        return sorted(self._read_catalog()["tables"])
+        """The names of the database's tables, sorted. One ``stat``."""
+        self._core.check_open()
+        return self._core.table_names()
 
     def describe_table(self, name: str) -> dict[str, Any]:
         """Return table ``name``'s definition (see :meth:`Dynafile.describe`)
-        with its ``name``, ``created`` time (epoch seconds) and ``tags``.
+        with its ``name``, ``table_id`` (a number never given to another
+        table of the database), ``created`` time (epoch seconds), ``tags``,
+        ``properties``, and ``item_count`` / ``size_bytes`` as of the last
+        checkpoint (DynamoDB's counts are approximate too).
 
         Raises:
             TableNotFoundError: the database has no such table.
         """
-        entry = self._entry(name)
-        described = self.table(name).describe()
-        described.update(name=name, created=entry.get("created"),
-                         tags=dict(entry.get("tags") or {}))
+        table = self.table(name)
+        described = table.describe()
+        schema = self._core.current_catalog().tables[name]
+        count, size = self._core.approximate_size(schema)
+        described.update(name=name, table_id=schema.table_id, created=schema.created,
+                         tags=dict(schema.tags),
+                         properties=dict(schema.properties), item_count=count,
+                         size_bytes=size)
         return described
 
-    def tag_table(self, name: str, tags: dict[str, str]) -> None:
+    def tag_table(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or replace tags of table ``name``.
 
         Raises:
             TableNotFoundError / ValidationError.
         """
-        self._change_tags(name, lambda current: {**current, **tags}, tags)
+        _check_strings(tags, "tags")
+        self._change(name, lambda schema: schema.tags.update(tags))
 
-    def untag_table(self, name: str, keys: Sequence[str]) -> None:
+    def untag_table(self, name: str, keys: Iterable[str]) -> None:
         """Remove tags of table ``name`` (missing keys are ignored).
 
         Raises:
             TableNotFoundError / ValidationError.
         """
-        drop = set(keys)
-        self._change_tags(name, lambda current: {k: v for k, v in current.items()
-                                                 if k not in drop}, {k: "" for k in drop})
+        drop = list(keys)
+        if not all(isinstance(k, str) for k in drop):
+            raise ValidationError("tag keys must be strings", attribute="keys")
+        self._change(name, lambda schema: [schema.tags.pop(k, None) for k in drop])
 
-    def _change_tags(self, name: str, change: Any, given: dict[str, str]) -> None:
-        self._check_open()
-        if not isinstance(given, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in given.items()):
-            raise ValidationError("tags must be strings", attribute="tags")
-        with self._guard, self._lock.exclusive():
-            catalog = self._read_catalog()
-            entry = catalog["tables"].get(name)
-            if entry is None:
+    def set_properties(self, name: str, properties: Mapping[str, Any]) -> None:
+        """Replace table ``name``'s application properties (a JSON object).
+
+        Raises:
+            TableNotFoundError / ValidationError.
+        """
+        if not isinstance(properties, Mapping):
+            raise ValidationError("must be a dict", attribute="properties")
+        self._change(name, lambda schema: setattr(schema, "properties", dict(properties)))
+
+    def _change(self, name: str, edit: Callable[[Schema], Any]) -> None:
+        self._core.check_open()
+
+        def apply(catalog: Catalog) -> bool:
+            schema = catalog.tables.get(name)
+            if schema is None:
                 raise TableNotFoundError(f"Requested resource not found: Table: {name} not found")
-            entry["tags"] = change(dict(entry.get("tags") or {}))
-            self._write_catalog(catalog)
+            edit(schema)
+            return True
+
+        self._core.change_catalog(apply)
 
     def delete_table(self, name: str) -> None:
-        """Delete table ``name`` and all its files.
+        """Delete table ``name``; its files go at the next checkpoint.
 
         Raises:
             TableNotFoundError: the database has no such table.
         """
-        self._check_open()
-        with self._guard, self._lock.exclusive():
-            catalog = self._read_catalog()
-            entry = catalog["tables"].get(name)
-            if entry is None:
-                raise TableNotFoundError(f"Requested resource not found: Table: {name} not found")
-            path = self._table_path(entry)
-            table = self._open.pop(name, None)
-            if table is not None:
-                table.close()
-            del catalog["tables"][name]
-            self._write_catalog(catalog)
-            fs.remove_tree(path)
+        self._core.check_open()
+        self._core.delete_table(name)
+        self._tables.pop(name, None)
 
-    # ---------------------------------------------------------------- close
+    # --------------------------------------------------------- transactions
+
+    def transact_write(self, actions: Sequence[Mapping[str, Any]], *, token: str | None = None,
+                       max_actions: int = 100) -> None:
+        """Commit put / update / delete / condition-check actions on one or
+        several tables, all or nothing, as one log record. Each action names
+        its table (``{"put": {"table": "orders", "item": {...}}}``); see
+        :func:`dynafile.transactions.transact_write`.
+
+        Raises:
+            ValidationError, TransactionCanceledError, TableNotFoundError.
+        """
+        self._core.check_open()
+        transact_write(self._core, actions, token=token, max_actions=max_actions)
+
+    def transact_get(self, keys: Sequence[tuple[str, Mapping[str, Any]]], *,
+                     projection: Any = None, names: Mapping[str, str] | None = None,
+                     max_items: int = 100) -> list[dict[str, Any] | None]:
+        """Read ``(table name, key)`` pairs as one consistent snapshot; the
+        items in order, ``None`` for each missing one (see
+        :func:`dynafile.transactions.transact_get`).
+
+        Raises:
+            ValidationError, TableNotFoundError.
+        """
+        self._core.check_open()
+        if isinstance(keys, (Mapping, str, bytes)) or not isinstance(keys, Iterable):
+            raise ValidationError("keys must be a list of (table, key) pairs", attribute="keys")
+        pairs = []
+        for entry in keys:
+            if not isinstance(entry, tuple) or len(entry) != 2:
+                raise ValidationError("each key must be a (table name, key) pair",
+                                      attribute="keys")
+            pairs.append((self._core.table(entry[0]), entry[1]))
+        return transact_get(self._core, pairs, projection=projection, names=names,
+                            max_items=max_items)
+
+    def transaction(self, *, retries: int = 0) -> Transaction:
+        """An optimistic, serializable transaction over the database's tables;
+        each of its methods takes ``table=`` (see
+        :class:`dynafile.transactions.Transaction`)."""
+        self._core.check_open()
+        return Transaction(self._core, retries=retries)
+
+    # -------------------------------------------------------------- streams
+
+    def stream(
+        self,
+        *,
+        from_sequence: None | int | Position | StreamRecord = None,
+        consumer: str | None = None,
+        timeout: float | None = None,
+        follow: bool = True,
+        batch: int = 1,
+        view_type: str | None = None,
+        auto_commit: bool = True,
+    ) -> ChangeStream:
+        """Read every table's committed changes from the log, in commit order;
+        each record names its ``table`` (see :func:`dynafile.streams.stream`).
+
+        Raises:
+            ValidationError, StreamTrimmedError, ConsumerBusyError,
+            CorruptFileError: see :func:`dynafile.streams.stream`.
+        """
+        return _stream(self._core, None, from_sequence=from_sequence, consumer=consumer,
+                       timeout=timeout, follow=follow, batch=batch, view_type=view_type,
+                       auto_commit=auto_commit)
+
+    def consumer_position(self, name: str) -> None | int | Position:
+        """Stream consumer ``name``'s committed position, or ``None``."""
+        return _consumer_position(self._core, name)
+
+    def reset_consumer(self, name: str) -> bool:
+        """Forget stream consumer ``name``'s position; return whether it had one."""
+        return _reset_consumer(self._core, name)
+
+    # ---------------------------------------------------------- maintenance
+
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last write committed, by any process."""
+        return self._core.log_position().lsn
+
+    def checkpoint(self) -> int:
+        """Fold the log into partition files now; return how many were written."""
+        return self._core.checkpoint()
+
+    def check(self) -> Any:
+        """Verify every file of the database and return a report
+        (see :func:`dynafile.check.check_database`)."""
+        from .check import check_database  # imported on first use
+
+        return check_database(self._core)
 
     def close(self) -> None:
-        """Close every open table and the database. Idempotent."""
-        with self._guard:
-            if self._closed:
-                return
-            self._closed = True
-            for table in self._open.values():
-                table.close()
-            self._open.clear()
-            self._lock.close()
+        """Close every table and the database. Idempotent."""
+        for _, table in self._tables.values():
+            table.close()
+        self._tables.clear()
+        self._core.close()
 
     def __enter__(self) -> Database:
         return self
@@ -309,3 +352,9 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.path!r})"
+
+
+def _check_strings(tags: Any, attribute: str) -> None:
+    if tags is not None and (not isinstance(tags, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items())):
+        raise ValidationError("must be a dict of strings", attribute=attribute)

@@ -110,7 +110,16 @@ class SchemaMismatchError(DynafileError, ValueError):
 
 
 class UnsupportedFormatError(SchemaMismatchError):
-    """``meta.json`` carries a format version this release cannot read."""
+    """``meta.json`` carries a format version this release cannot read.
+
+    Attributes:
+        version: the version found (``1``: a table of dynafile 0.2, which
+            ``dynafile migrate`` upgrades).
+    """
+
+    def __init__(self, message: str, version: Any = None) -> None:
+        self.version = version
+        super().__init__(message)
 
 
 class TableNotFoundError(DynafileError, LookupError):

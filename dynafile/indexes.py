@@ -23,7 +23,6 @@ from typing import Any, Callable, ClassVar, NamedTuple
 from .errors import ValidationError
 from .keys import normalize_key
 from .schema import KeyTypes
-from .storage.layout import gsi_space, lsi_space
 from .storage.log import Op
 
 __all__ = ["GSI", "LSI", "PROJECTIONS", "Change", "Index", "IndexSet", "index_from_json"]
@@ -66,6 +65,8 @@ class Index:
     def __init__(self, name: str, pk_attribute: str | None, sk_attribute: str | None,
                  projection: str, include: Sequence[str] | None) -> None:
         self.name = _check_name(name)
+        #: The space of this index's partitions, once it belongs to a table.
+        self.space = ""
         self.pk_attribute = pk_attribute
         self.sk_attribute = sk_attribute
         if projection not in PROJECTIONS:
@@ -82,11 +83,6 @@ class Index:
             raise ValidationError("include is only for projection='INCLUDE'", attribute="include")
         else:
             self.include = ()
-
-    @property
-    def space(self) -> str:
-        """The space of this index's partitions."""
-        raise NotImplementedError
 
     def partition_attribute(self, table_pk: str) -> str:
         """The attribute a query of this index names as its partition key."""
@@ -179,10 +175,6 @@ class GSI(Index):
         super().__init__(name, _check_attr(pk_attribute, "pk_attribute", False),
                          _check_attr(sk_attribute, "sk_attribute", True), projection, include)
 
-    @property
-    def space(self) -> str:
-        return gsi_space(self.name)
-
     def partition_attribute(self, table_pk: str) -> str:
         return self.pk_attribute  # type: ignore[return-value]
 
@@ -241,10 +233,6 @@ class LSI(Index):
         super().__init__(name, None, _check_attr(sk_attribute, "sk_attribute", False),
                          projection, include)
 
-    @property
-    def space(self) -> str:
-        return lsi_space(self.name)
-
     def partition_attribute(self, table_pk: str) -> str:
         return table_pk
 
@@ -279,13 +267,16 @@ class LSI(Index):
 KINDS: dict[str, type[Index]] = {GSI.section: GSI, LSI.section: LSI}
 
 
-def index_from_json(section: str, name: str, data: Mapping[str, Any]) -> Index:
-    """Rebuild an index definition from its ``meta.json`` section and entry.
+def index_from_json(section: str, name: str, data: Mapping[str, Any], space: str = "") -> Index:
+    """Rebuild an index definition from its ``meta.json`` section and entry,
+    in ``space`` (its table's :meth:`~dynafile.schema.Schema.index_space`).
 
     Raises:
         KeyError / ValidationError / TypeError: a malformed definition.
     """
-    return KINDS[section].from_json(name, data)
+    index = KINDS[section].from_json(name, data)
+    index.space = space
+    return index
 
 
 class Change(NamedTuple):

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 from .errors import ValidationError
-from .records import StreamRecord, table_changes, to_record
+from .records import StreamRecord, item_changes, to_record
 from .storage.log import Op
 
 __all__ = ["Delivery", "Event", "Listeners", "StreamListener"]
@@ -95,6 +95,26 @@ class Listeners:
                 log.exception("dynafile stream listener %r raised", fn)
 
 
+class Source(Protocol):
+    """What a delivery needs to know of its table (the table core provides it)."""
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+
+    @property
+    def space(self) -> str:
+        """The space of the table's items."""
+
+    @property
+    def pk_attribute(self) -> str:
+        """The partition key attribute."""
+
+    @property
+    def sk_attribute(self) -> str | None:
+        """The sort key attribute."""
+
+
 class Delivery:
     """Hands a table's committed records to its listeners, in commit order.
 
@@ -105,26 +125,26 @@ class Delivery:
     listener can write without waiting on itself.
 
     Args:
-        key_names: the table's partition and sort key attributes.
+        table: the table whose changes it delivers.
         loads: decodes stored item bytes.
         view_type: the images record listeners get.
     """
 
-    def __init__(self, key_names: tuple[str, str | None], loads: Callable[[bytes], Any],
+    def __init__(self, table: Source, loads: Callable[[bytes], Any],
                  view_type: Callable[[], str]) -> None:
         self.events = Listeners()
         self.records = Listeners()
-        self._key_names = key_names
+        self._table = table
         self._loads = loads
         self._view_type = view_type
-        self._queue: deque[tuple[int, list[Op]]] = deque()
+        self._queue: deque[tuple[int, list[Op], int]] = deque()
         self._lock = threading.Lock()
         self._local = threading.local()
 
-    def queue(self, lsn: int, ops: list[Op]) -> None:
-        """Note a committed record (under the write lock). O(1)."""
+    def queue(self, lsn: int, ops: list[Op], time_ms: int) -> None:
+        """Note a committed record and its time (under the write lock). O(1)."""
         if self.events or self.records:
-            self._queue.append((lsn, ops))
+            self._queue.append((lsn, ops, time_ms))
 
     def drain(self) -> None:
         """Deliver every queued record, unless this thread is delivering already
@@ -138,17 +158,22 @@ class Delivery:
             self._local.active = True
             try:
                 while self._queue:
-                    lsn, ops = self._queue.popleft()
-                    self._deliver(lsn, ops)
+                    lsn, ops, time_ms = self._queue.popleft()
+                    self._deliver(lsn, ops, time_ms)
             finally:
                 self._local.active = False
 
-    def _deliver(self, lsn: int, ops: list[Op]) -> None:
-        changes = table_changes(ops)
+    def _deliver(self, lsn: int, ops: list[Op], time_ms: int) -> None:
+        changes = item_changes(ops)
         view = self._view_type()
+        table = self._table
+        space = table.space
+        names = (table.pk_attribute, table.sk_attribute)
         for index, op in enumerate(changes):
-            full = to_record(lsn, index, len(changes), op, self._key_names, self._loads,
-                             "NEW_AND_OLD_IMAGES")
+            if op.space != space:
+                continue
+            full = to_record(lsn, index, len(changes), op, names, self._loads,
+                             "NEW_AND_OLD_IMAGES", table.name, time_ms)
             if self.events:
                 self.events.emit(Event("PUT" if full.new is not None else "DELETE", full.new,
                                        full.old, lsn, full.expired))

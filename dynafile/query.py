@@ -25,7 +25,6 @@ from .expressions import (
 from .indexes import Index
 from .keys import check_key_value, normalize_key
 from .pages import PAGE_BYTES, Page, Progress
-from .storage.layout import TABLE
 from .storage.partition import keep_checked
 from .ttl import is_expired
 
@@ -100,12 +99,12 @@ def query(
         if spk != npk:
             raise ValidationError("exclusive_start_key belongs to another partition",
                                   attribute="exclusive_start_key")
-    space = TABLE if ix is None else ix.space
+    space = core.space if ix is None else ix.space
     fetch = _fetches(ix, spec, names, values, project, core)
 
     def page(start: Any, left: int | None) -> Page:
         with core.reading() as engine:
-            part = engine.partition(engine.digest(npk), npk, space)
+            part = engine.collection(engine.digest(npk), npk, space)
             pairs = _range(part.items, bounds, not scan_index_forward, start, left,
                            tuple_mode=ix is not None)
         progress = Progress()
@@ -166,7 +165,7 @@ def scan(
             spk, ssk = ix.start_entry(dict(exclusive_start_key), core.pk_attribute,
                                       core.sk_attribute)
         start = (core.engine.digest(spk), ssk)
-    space = TABLE if ix is None else ix.space
+    space = core.space if ix is None else ix.space
     fetch = _fetches(ix, spec, names, values, project, core)
 
     def page(begin: tuple[str, Any] | None, left: int | None) -> Page:
@@ -229,24 +228,36 @@ def projection_of(projection: Any, names: Any, used: Used | None = None) -> Proj
 
 def _scan_pairs(core: TableCore, start: tuple[str, Any] | None, segment: int | None,
                 total: int | None, space: str) -> Iterator[tuple[Any, Any, bytes, Any]]:
-    with core.reading() as engine:
-        digests = engine.digests(space)
-    for digest in digests:
-        if total is not None and int(digest[:8], 16) % total != segment:
-            continue
-        if start is not None and digest < start[0]:
-            continue
+    """Every item of ``space`` after ``start`` (``(digest, sort key)``), in
+    digest then sort key order, as ``(pk, sk, bytes, items)``; only the
+    collections of ``segment`` when the scan is split."""
+    def wanted(digest: str) -> bool:
+        return total is None or int(digest[:8], 16) % total == segment
+
+    after = None
+    if start is not None:
+        digest, sk = start
+        after = digest
         with core.reading() as engine:
-            part = engine.partition(digest, None, space)
-            items = part.items
-            if start is not None and digest == start[0]:
-                keys = list(items.irange(minimum=start[1], inclusive=(False, True)))
-                pairs = [(k, items[k]) for k in keys]
-            else:
-                pairs = list(items.items())
-            pk = part.pk
-        for sk, data in pairs:
-            yield pk, sk, data, items
+            collection = engine.collection(digest, None, space)
+            items = collection.items
+            pairs = [(k, items[k]) for k in items.irange(minimum=sk, inclusive=(False, True))]
+            pk = collection.pk
+        if wanted(digest):
+            for k, data in pairs:
+                yield pk, k, data, items
+    core.check_open()
+    engine = core.engine
+    for digest, collection in engine.scan(space, after):
+        if not wanted(digest):
+            continue
+        core.check_open()  # a partition's collections come at once: closed meanwhile?
+        with engine.lock.thread_lock:
+            items = collection.items
+            pairs = list(items.items())
+            pk = collection.pk
+        for k, data in pairs:
+            yield pk, k, data, items
 
 
 def _filter_spec(positional: FilterSpec, keyword: FilterSpec) -> FilterSpec:

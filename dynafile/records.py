@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from .storage.layout import TABLE
-from .storage.log import FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
+from .storage.log import FLAG_DROP_SPACE, FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
 
-__all__ = ["VIEW_TYPES", "Position", "StreamRecord", "table_changes", "to_record"]
+__all__ = ["VIEW_TYPES", "Position", "StreamRecord", "is_item_space", "item_changes",
+           "to_record"]
 
 #: The view types a stream accepts, as DynamoDB Streams names them.
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
@@ -41,7 +41,10 @@ class StreamRecord(NamedTuple):
         expired: ``True`` for a REMOVE made by the TTL sweep.
         count: how many changes the write made (records ``index`` 0 to
             ``count - 1`` share its sequence).
-        approximate_time: always ``None``: log records carry no timestamp.
+        approximate_time: when the write was committed (epoch seconds, from
+            the log; ``None`` for in-process listeners' records and records
+            written before format 2).
+        table: the name of the table the item belongs to.
     """
 
     sequence: int
@@ -53,6 +56,7 @@ class StreamRecord(NamedTuple):
     expired: bool = False
     count: int = 1  # type: ignore[assignment]
     approximate_time: float | None = None
+    table: str | None = None
 
     @property
     def user_identity(self) -> dict[str, str] | None:
@@ -71,9 +75,11 @@ class StreamRecord(NamedTuple):
 
 
 def to_record(lsn: int, index: int, count: int, op: Op, key_names: tuple[str, str | None],
-              loads: Callable[[bytes], Any], view_type: str) -> StreamRecord:
-    """Return the :class:`StreamRecord` of table operation ``op``, the
-    ``index``-th of ``count`` changes of record ``lsn``, with the images
+              loads: Callable[[bytes], Any], view_type: str,
+              table: str | None = None, time_ms: int | None = None) -> StreamRecord:
+    """Return the :class:`StreamRecord` of an item operation ``op`` of table
+    ``table``, the ``index``-th of ``count`` item changes of record ``lsn``
+    (committed at ``time_ms``, when the record says), with the images
     ``view_type`` asks for (decoded with ``loads``).
 
     An old image the write replaced but readers did not see (an expired
@@ -90,9 +96,17 @@ def to_record(lsn: int, index: int, count: int, op: Op, key_names: tuple[str, st
         event = "INSERT" if old_data is None else "MODIFY"
     new = loads(op.new) if op.new is not None and view_type in _WITH_NEW else None
     old = loads(old_data) if old_data is not None and view_type in _WITH_OLD else None
-    return StreamRecord(lsn, index, event, keys, new, old, bool(op.flags & FLAG_EXPIRED), count)
+    return StreamRecord(lsn, index, event, keys, new, old, bool(op.flags & FLAG_EXPIRED), count,
+                        None if time_ms is None else time_ms / 1000, table)
 
 
-def table_changes(ops: list[Op]) -> list[Op]:
-    """The operations of a record that are item changes (not index upkeep)."""
-    return [op for op in ops if op.space == TABLE]
+def is_item_space(space: str) -> bool:
+    """Whether ``space`` holds a table's items (not an index, the tokens or
+    the schema marks): see :func:`dynafile.storage.layout.table_space`."""
+    return space[:1] == "t" and space[1:].isdigit()
+
+
+def item_changes(ops: list[Op]) -> list[Op]:
+    """The operations of a record that are item changes, of every table (not
+    index upkeep); a change's index in a record counts these."""
+    return [op for op in ops if is_item_space(op.space) and not op.flags & FLAG_DROP_SPACE]

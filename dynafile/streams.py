@@ -59,15 +59,15 @@ from .errors import (
     StreamTrimmedError,
     ValidationError,
 )
-from .records import VIEW_TYPES, Position, StreamRecord, table_changes, to_record
+from .records import VIEW_TYPES, Position, StreamRecord, item_changes, to_record
 from .storage import fs
 from .storage.layout import Layout
 from .storage.locking import TableLock
-from .storage.log import WRITE, Frame, LogReader, decode_write
+from .storage.log import WRITES, Frame, LogReader, decode_record
 from .storage.watch import watcher
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import TableCore
+    from .core import DatabaseCore, TableCore
 
 __all__ = [
     "VIEW_TYPES",
@@ -109,7 +109,7 @@ def _read_position(path: str) -> Position | None:
         raise CorruptFileError(path, 0, f"unreadable consumer position: {exc}") from None
 
 
-def consumer_position(core: TableCore, name: str) -> None | int | Position:
+def consumer_position(core: TableCore | DatabaseCore, name: str) -> None | int | Position:
     """Return consumer ``name``'s committed position: a sequence number (that
     whole write was processed), a ``(sequence, index)`` position, or ``None``
     when it never committed. Either form can be passed as ``from_sequence``.
@@ -122,7 +122,7 @@ def consumer_position(core: TableCore, name: str) -> None | int | Position:
     return None if position is None else _public(position)
 
 
-def reset_consumer(core: TableCore, name: str) -> bool:
+def reset_consumer(core: TableCore | DatabaseCore, name: str) -> bool:
     """Forget consumer ``name``'s position (its next stream starts at its
     ``from_sequence``); return whether there was one.
 
@@ -167,7 +167,8 @@ class ChangeStream(Iterator[StreamRecord]):
 
     def __init__(
         self,
-        core: TableCore,
+        core: DatabaseCore,
+        table: TableCore | None,
         after: Position,
         segment: int,
         offset: int,
@@ -184,6 +185,8 @@ class ChangeStream(Iterator[StreamRecord]):
         store_start: bool = False,
     ) -> None:
         self.path = core.path
+        self._database = core if table is None else table.database
+        self._space = None if table is None else table.space
         self.consumer = consumer
         self.view_type = view_type
         self.follow = follow
@@ -191,8 +194,6 @@ class ChangeStream(Iterator[StreamRecord]):
         self.batch = batch
         self.auto_commit = auto_commit
         self._layout: Layout = core.layout
-        self._loads = core.serializer.loads  # bytes from disk: always checked
-        self._key_names = (core.pk_attribute, core.sk_attribute)
         self._after = after
         # Until construction succeeds the caller owns the consumer lock.
         self._closed, self._consumer_lock, self._watching = True, None, False
@@ -389,20 +390,28 @@ class ChangeStream(Iterator[StreamRecord]):
     def _decode(self, frame: Frame) -> None:
         """Turn one frame into records, skipping those not after the start."""
         after_lsn, after_index = self._after
-        if frame.rtype != WRITE or frame.lsn < after_lsn or (
+        if frame.rtype not in WRITES or frame.lsn < after_lsn or (
                 frame.lsn == after_lsn and after_index == _MAX_POS):
             self._scanned = (frame.lsn, _MAX_POS)
             return
         try:
-            ops = table_changes(decode_write(frame.body))
+            time_ms, all_ops = decode_record(frame.rtype, frame.body)
+            ops = item_changes(all_ops)
         except ValueError as exc:
             raise CorruptFileError(self._layout.segment_path(frame.segment), frame.start,
                                    f"malformed record: {exc}") from None
         count = len(ops)
         first = after_index + 1 if frame.lsn == after_lsn else 0
         for index in range(first, count):
-            self._records.append(to_record(frame.lsn, index, count, ops[index], self._key_names,
-                                           self._loads, self.view_type))
+            op = ops[index]
+            if self._space is not None and op.space != self._space:
+                continue
+            source = self._database.record_source(op.space)
+            if source is None:
+                continue  # a table this process cannot describe
+            name, key_names, loads = source
+            self._records.append(to_record(frame.lsn, index, count, op, key_names, loads,
+                                           self.view_type, name, time_ms))
         self._scanned = (frame.lsn, _MAX_POS)
 
 
@@ -459,7 +468,8 @@ def _empty(layout: Layout, first: int) -> bool:
 
 
 def stream(
-    core: TableCore,
+    core: DatabaseCore,
+    table: TableCore | None = None,
     *,
     from_sequence: None | int | Position | StreamRecord = None,
     consumer: str | None = None,
@@ -473,7 +483,9 @@ def stream(
     in commit order, each exactly once (see the module docs for consumers).
 
     Args:
-        core: an open table (only its directory, schema and serializer are used).
+        core: an open database.
+        table: the table whose changes to read, or ``None`` for every
+            table's (each record names its ``table``).
         from_sequence: where to start: ``None`` (default) after the last
             committed write, so only new changes; ``0`` at the oldest record
             still retained; a sequence number ``n`` after record ``n``; a
@@ -505,7 +517,7 @@ def stream(
         CorruptFileError: the log or the consumer file fails its checks.
     """
     if view_type is None:
-        view_type = core.view_type
+        view_type = "NEW_AND_OLD_IMAGES" if table is None else table.view_type
     if view_type not in VIEW_TYPES:
         raise ValidationError(f"must be one of {', '.join(VIEW_TYPES)}", attribute="view_type")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -514,7 +526,7 @@ def stream(
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValidationError("must be a positive int", attribute="batch")
     start = None if from_sequence is None else _check_position(from_sequence, "from_sequence")
-    core.check_open()
+    (core if table is None else table).check_open()
     end, end_segment, end_offset = core.log_position()
     consumer_file = lock = None
     if consumer is not None:
@@ -544,7 +556,7 @@ def stream(
                 start = (segment - 1, _MAX_POS)
             after = start
             offset, last_lsn = 0, segment - 1
-        result = ChangeStream(core, after, segment, offset, last_lsn, consumer=consumer,
+        result = ChangeStream(core, table, after, segment, offset, last_lsn, consumer=consumer,
                               consumer_file=consumer_file, consumer_lock=lock,
                               timeout=timeout, follow=follow, batch=batch,
                               view_type=view_type, auto_commit=auto_commit,

@@ -10,26 +10,33 @@ deserialized dicts.
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .batch import BatchWriter
-from .core import TableCore
-from .errors import ValidationError
+from .core import DatabaseCore, TableCore
+from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index
 from .keys import MAX_KEY_BYTES
 from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
+from .names import check_table_name, default_table_name
+from .options import (
+    attribute_name,
+    check_indexes,
+    choice,
+    database_options,
+    open_database,
+    positive_int,
+    seconds,
+)
 from .pages import Page
 from .query import UNSET, projection_of, query, scan
 from .records import VIEW_TYPES, Position, StreamRecord
 from .schema import TTL_MODES, Schema
 from .serialization import Serializer, get_serializer
-from .storage import fs
 from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer
@@ -51,71 +58,24 @@ _RETURN_UPDATE = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 _SHORT_KEY = MAX_KEY_BYTES // 4
 
 
-def _positive_int(value: Any, attribute: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError("must be a positive int" if minimum == 1
-                              else f"must be an int >= {minimum}", attribute=attribute)
-    return value
-
-
-def _seconds(value: Any, attribute: str, *, optional: bool, positive: bool) -> float | None:
-    if value is None and optional:
-        return None
-    if (not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value)
-            or value < 0 or (positive and value == 0)):
-        kind = "a positive" if positive else "a"
-        raise ValidationError(f"must be {kind} number of seconds"
-                              + (" >= 0" if not positive else "")
-                              + (" or None" if optional else ""), attribute=attribute)
-    return float(value)
-
-
-def _flag(value: Any, attribute: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError("must be True or False", attribute=attribute)
-    return value
-
-
-def _attribute_name(value: Any, attribute: str, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValidationError("must be a non-empty string" + (" or None" if optional else ""),
-                              attribute=attribute)
-    return value
-
-
-def _check_indexes(indexes: Any, cls: type, attribute: str) -> list[Any]:
-    if isinstance(indexes, (str, bytes)) or not isinstance(indexes, Iterable):
-        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
-    out = list(indexes)
-    if not all(isinstance(index, cls) for index in out):
-        raise ValidationError(f"must be a list of {cls.__name__} objects", attribute=attribute)
-    if len({index.name for index in out}) != len(out):
-        raise ValidationError("index names must be unique", attribute=attribute)
-    return out
-
-
-def _choice(value: Any, choices: Sequence[str], attribute: str) -> str:
-    if value not in choices:
-        raise ValidationError(f"must be one of {', '.join(choices)}, got {value!r}",
-                              attribute=attribute)
-    return value  # type: ignore[no-any-return]
-
-
 class Dynafile:
-    """A table of dict items in a directory, keyed by partition and sort key.
+    """A table of dict items, keyed by partition and sort key, in a database directory.
+
+    ``Dynafile(path)`` opens the database in ``path`` (creating it when
+    missing) and the table in it: its only table, or the one named by
+    ``table=``; a table that does not exist is created with the properties
+    given. A directory of several tables is a :class:`~dynafile.database.Database`.
 
     Table properties (the key attributes, ``ttl_attribute``,
     ``stream_view_type``, ``serializer``, ``lsis``) belong to the table: they
-    are stored in its ``meta.json`` when it is created. An opener that omits
+    are stored in the database's ``meta.json`` when it is created. An opener that omits
     one gets the stored value; one that names another value gets
     :class:`~dynafile.errors.SchemaMismatchError`. Change the TTL attribute
     with :meth:`update_time_to_live` and the stream view type with
     :meth:`update_table`.
 
     Args:
-        path: the table directory; created when missing.
+        path: the database directory; created when missing.
         pk_attribute: name of the partition key attribute (``"PK"`` for a new
             table when omitted).
         sk_attribute: name of the sort key attribute, or ``None`` for a table
@@ -132,6 +92,9 @@ class Dynafile:
         lock_timeout: seconds to wait for another writer before raising
             :class:`~dynafile.errors.LockTimeoutError` (``None``: forever).
         checkpoint_bytes: log volume after which partitions are rewritten.
+            These options (``durability`` to ``partition_bytes``, but not
+            the table properties) belong to the open database: every table
+            of it opened through one ``Dynafile`` or ``Database`` shares them.
         read_only: open without writing anything (automatic when the
             directory is not writable).
         clock: function returning the current epoch seconds (for TTL tests).
@@ -154,13 +117,20 @@ class Dynafile:
             items are invisible to every read and absent for every write) or
             ``"dynamodb"`` (DynamoDB's: they stay, readable, until
             :meth:`sweep_expired` deletes them).
+        table: the table's name in the database (DynamoDB's naming rules).
+            By default the database's only table, or for a new database
+            the directory's name when it is a valid table name, else
+            ``"default"``.
+        partition_bytes: a partition file holding more item bytes than
+            this is split in two at the next checkpoint (1 MiB by default,
+            at least 256).
 
     Raises:
         SchemaMismatchError: a table property differs from the stored one.
         UnsupportedFormatError: its ``meta.json`` has an unknown format version.
         CorruptFileError: a file fails its checks.
         ValidationError: an argument is invalid (checked before anything is
-            touched).
+            touched), or ``table`` is omitted for a database of several tables.
 
     Example:
         >>> import tempfile
@@ -194,69 +164,83 @@ class Dynafile:
         segment_bytes: int = 64 << 20,
         stream_view_type: str = UNSET,
         ttl_mode: str = UNSET,
+        table: str | None = None,
+        partition_bytes: int = 1 << 20,
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValidationError("must be a directory path", attribute="path")
         requested: dict[str, Any] = {}
         if pk_attribute is not UNSET:
-            requested["pk_attribute"] = _attribute_name(pk_attribute, "pk_attribute", False)
+            requested["pk_attribute"] = attribute_name(pk_attribute, "pk_attribute", False)
         if sk_attribute is not UNSET:
-            requested["sk_attribute"] = _attribute_name(sk_attribute, "sk_attribute", True)
+            requested["sk_attribute"] = attribute_name(sk_attribute, "sk_attribute", True)
         if ttl_attribute is not UNSET:
-            requested["ttl_attribute"] = _attribute_name(ttl_attribute, "ttl_attribute", True)
+            requested["ttl_attribute"] = attribute_name(ttl_attribute, "ttl_attribute", True)
         if stream_view_type is not UNSET:
-            requested["stream_view_type"] = _choice(stream_view_type, VIEW_TYPES,
-                                                    "stream_view_type")
+            requested["stream_view_type"] = choice(stream_view_type, VIEW_TYPES,
+                                                   "stream_view_type")
         if ttl_mode is not UNSET:
-            requested["ttl_mode"] = _choice(ttl_mode, TTL_MODES, "ttl_mode")
+            requested["ttl_mode"] = choice(ttl_mode, TTL_MODES, "ttl_mode")
         if lsis is not None:
-            requested["lsis"] = {i.name: i.definition() for i in _check_indexes(lsis, LSI,
-                                                                                "lsis")}
-        wanted_gsis = _check_indexes(gsis, GSI, "gsis") if gsis is not None else []
-        if durability not in ("full", "normal"):
-            raise ValidationError("must be 'full' or 'normal'", attribute="durability")
+            requested["lsis"] = {i.name: i.definition() for i in check_indexes(lsis, LSI,
+                                                                               "lsis")}
+        if requested.get("sk_attribute", "SK") == requested.get("pk_attribute", "PK"):
+            raise ValidationError("sort key must differ from the partition key",
+                                  attribute="sk_attribute")
+        wanted_gsis = check_indexes(gsis, GSI, "gsis") if gsis is not None else []
+        if table is not None:
+            check_table_name(table, "table")
         chosen = None if serializer is None else get_serializer(serializer)
-        _positive_int(max_item_size, "max_item_size")
-        _positive_int(cache_bytes, "cache_bytes", 0)
-        _positive_int(checkpoint_bytes, "checkpoint_bytes")
-        _positive_int(segment_bytes, "segment_bytes", 4096)
-        _seconds(lock_timeout, "lock_timeout", optional=True, positive=False)
-        _seconds(retention, "retention", optional=False, positive=False)
-        interval = _seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
-                            positive=True)
-        _flag(read_only, "read_only")
-        _flag(watch, "watch")
-        if clock is not None and not callable(clock):
-            raise ValidationError("must be a function returning epoch seconds", attribute="clock")
-        self.path = os.path.abspath(os.fspath(path) or ".")
-        self.durability = durability
-        if not read_only:
-            if not os.path.isdir(self.path):
-                fs.makedirs(self.path)
-            read_only = not os.access(self.path, os.W_OK)
-        elif not os.path.isdir(self.path):
-            raise ValidationError(f"{self.path} does not exist", attribute="path")
-        self.read_only = read_only
-        self._sweeper: Sweeper | None = None
-        self._core = TableCore(
-            self.path, requested=requested, serializer=chosen, gsis=wanted_gsis,
-            read_only=read_only,
-            max_item_size=max_item_size, clock=clock or time.time, durability=durability,
-            cache_bytes=cache_bytes, checkpoint_bytes=checkpoint_bytes,
-            segment_bytes=segment_bytes, retention=float(retention),
-            lock_timeout=lock_timeout, watch=watch)
+        interval = seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
+                           positive=True)
+        options = database_options(
+            durability=durability, max_item_size=max_item_size, cache_bytes=cache_bytes,
+            lock_timeout=lock_timeout, checkpoint_bytes=checkpoint_bytes, clock=clock,
+            watch=watch, retention=retention, segment_bytes=segment_bytes,
+            partition_bytes=partition_bytes)
+        database = open_database(path, read_only=read_only, options=options)
         try:
-            if not read_only:
-                for index in wanted_gsis:
-                    create_gsi(self._core, index)
-                for name, data in list(self._core.schema.gsis.items()):
-                    if data.get("state") != "ACTIVE":
-                        create_gsi(self._core, GSI.from_json(name, data))  # resume a backfill
-            if interval is not None and not read_only:
-                self._sweeper = Sweeper(self._core, interval)
+            name = _choose_table(database, table, requested, chosen, wanted_gsis)
+            core = database.table(name, serializer=chosen, requested=_opened(requested))
+            _check_gsis(core, wanted_gsis)
         except BaseException:
-            self._core.close(checkpoint=False)
+            database.close(checkpoint=False)
             raise
+        self._owned: DatabaseCore | None = database
+        self._setup(core, wanted_gsis, interval)
+
+    @classmethod
+    def attach(cls, core: TableCore) -> Dynafile:
+        """A :class:`Dynafile` for a table of an open database (what
+        :meth:`Database.table <dynafile.database.Database.table>` returns);
+        closing it leaves the database open."""
+        table = cls.__new__(cls)
+        table._owned = None
+        table._setup(core, [], None)
+        return table
+
+    def _setup(self, core: TableCore, gsis: Sequence[GSI], interval: float | None) -> None:
+        self._core = core
+        self.path = core.path
+        self.read_only = core.read_only
+        self.durability = core.engine.durability
+        self._sweeper: Sweeper | None = None
+        try:
+            if not core.read_only:
+                for index in gsis:
+                    create_gsi(core, index)
+                for name, data in list(core.schema.gsis.items()):
+                    if data.get("state") != "ACTIVE":
+                        create_gsi(core, GSI.from_json(name, data))  # resume a backfill
+            if interval is not None and not core.read_only:
+                self._sweeper = Sweeper(core, interval)
+        except BaseException:
+            if self._owned is not None:
+                self._owned.close(checkpoint=False)
+            raise
+
+    @property
+    def name(self) -> str:
+        """The table's name in its database."""
+        return self._core.name
 
     # ---------------------------------------------------------- properties
 
@@ -371,7 +355,7 @@ class Dynafile:
         stored, data = core.prepare_item(item)
         predicate, want_old = self._condition(condition, names, values, Used(),
                                               return_values_on_condition_check_failure)
-        _choice(return_values, _RETURN_WRITE, "return_values")
+        choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Put(key, data, stored, predicate, want_old)])
         return outcome.old if return_values == "ALL_OLD" else None
 
@@ -398,7 +382,7 @@ class Dynafile:
         item_key = core.key(key)
         predicate, want_old = self._condition(condition, names, values, Used(),
                                               return_values_on_condition_check_failure)
-        _choice(return_values, _RETURN_WRITE, "return_values")
+        choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Delete(item_key, predicate, want_old)])
         return outcome.old if return_values == "ALL_OLD" else None
 
@@ -446,7 +430,7 @@ class Dynafile:
                                 delete=delete)
         predicate, want_old = self._condition(condition, names, values, used,
                                               return_values_on_condition_check_failure)
-        _choice(return_values, _RETURN_UPDATE, "return_values")
+        choice(return_values, _RETURN_UPDATE, "return_values")
         (outcome,) = core.commit([Update(item_key, plan, predicate, want_old)])
         old, new = outcome
         if return_values == "ALL_OLD":
@@ -466,7 +450,7 @@ class Dynafile:
         predicate = None if condition is None else to_predicate(condition, names, values,
                                                                 used=used)
         check_placeholders(names, values, used)
-        want_old = _choice(on_failure, _RETURN_WRITE,
+        want_old = choice(on_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure") == "ALL_OLD"
         return predicate, want_old
 
@@ -653,26 +637,31 @@ class Dynafile:
                        token: str | None = None, max_actions: int = 100) -> None:
         """Commit put/update/delete/condition-check actions all or nothing.
 
+        An action may name another table of the database (``"table": name``).
         See :func:`dynafile.transactions.transact_write` for the actions'
         form, ``token`` idempotency and the errors raised.
         """
         self._core.check_open()
-        transact_write(self._core, actions, token=token, max_actions=max_actions)
+        transact_write(self._core.database, actions, default=self._core, token=token,
+                       max_actions=max_actions)
 
     def transact_get(self, keys: Sequence[Mapping[str, Any]], *, projection: Any = None,
                      names: Mapping[str, str] | None = None,
                      max_items: int = 100) -> list[Item | None]:
         """Read up to ``max_items`` items as one consistent snapshot
         (see :func:`dynafile.transactions.transact_get`)."""
-        self._core.check_open()
-        return transact_get(self._core, keys, projection=projection, names=names,
-                            max_items=max_items)
+        core = self._core
+        core.check_open()
+        if isinstance(keys, (Mapping, str, bytes)) or not isinstance(keys, Iterable):
+            raise ValidationError("keys must be a list of key dicts", attribute="keys")
+        return transact_get(core.database, [(core, key) for key in keys],
+                            projection=projection, names=names, max_items=max_items)
 
     def transaction(self, *, retries: int = 0) -> Transaction:
         """Return an optimistic, serializable transaction context manager
         (see :class:`dynafile.transactions.Transaction`)."""
         self._core.check_open()
-        return Transaction(self._core, retries=retries)
+        return Transaction(self._core.database, self._core, retries=retries)
 
     # ------------------------------------------------------------- streams
 
@@ -718,7 +707,8 @@ class Dynafile:
             ValidationError, StreamTrimmedError, ConsumerBusyError,
             CorruptFileError: see :func:`dynafile.streams.stream`.
         """
-        return _stream(self._core, from_sequence=from_sequence, consumer=consumer,
+        return _stream(self._core.database, self._core, from_sequence=from_sequence,
+                       consumer=consumer,
                        timeout=timeout, follow=follow, batch=batch, view_type=view_type,
                        auto_commit=auto_commit)
 
@@ -771,7 +761,7 @@ class Dynafile:
             ValidationError: ``attribute`` is not a non-empty string or ``None``.
         """
         self._core.check_open()
-        name = _attribute_name(attribute, "attribute", True)
+        name = attribute_name(attribute, "attribute", True)
 
         def change(schema: Schema) -> bool:
             if schema.ttl_attribute == name:
@@ -790,8 +780,8 @@ class Dynafile:
         """
         self._core.check_open()
         view = (None if stream_view_type is UNSET
-                else _choice(stream_view_type, VIEW_TYPES, "stream_view_type"))
-        mode = None if ttl_mode is UNSET else _choice(ttl_mode, TTL_MODES, "ttl_mode")
+                else choice(stream_view_type, VIEW_TYPES, "stream_view_type"))
+        mode = None if ttl_mode is UNSET else choice(ttl_mode, TTL_MODES, "ttl_mode")
 
         def change(schema: Schema) -> bool:
             changed = False
@@ -816,7 +806,7 @@ class Dynafile:
         Raises:
             ValidationError: ``batch_size`` is not a positive int.
         """
-        return sweep(self._core, _positive_int(batch_size, "batch_size"))
+        return sweep(self._core, positive_int(batch_size, "batch_size"))
 
     def check(self) -> CheckReport:
         """Verify every file of the table and return a report
@@ -842,10 +832,67 @@ class Dynafile:
 
     def close(self) -> None:
         """Fold the log into partition files and release locks. Idempotent.
+        A table handed out by a :class:`~dynafile.database.Database` leaves
+        its database open.
 
-        Using the table afterwards raises :class:`~dynafile.errors.ClosedError`.
+        Using the table afterwards raises :class:`~dynafile.errors.ClosedError`
+        (for a table of a database: once the database is closed).
         """
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
-        self._core.close()
+        if self._owned is not None:
+            self._owned.close()
+
+
+def _opened(requested: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties to check against an existing table (all of them)."""
+    return dict(requested)
+
+
+def _choose_table(database: DatabaseCore, table: str | None, requested: Mapping[str, Any],
+                  serializer: Serializer | None, gsis: Sequence[GSI]) -> str:
+    """The table ``Dynafile(path, ...)`` opens: ``table`` when given, else the
+    database's only table; created (with ``requested`` properties) when the
+    database has none of that name.
+
+    Raises:
+        ValidationError: the database holds several tables and none was named.
+    """
+    names = database.table_names()
+    if table is None:
+        if len(names) > 1:
+            raise ValidationError(f"{database.path} holds the tables {names}: name one "
+                                  "(table=...)", attribute="table")
+        table = names[0] if names else default_table_name(database.path)
+    if table in names or database.read_only:
+        return table
+    pk = requested.get("pk_attribute", "PK")
+    sk = requested.get("sk_attribute", "SK")
+    schema = Schema(pk, sk, (serializer or get_serializer(None)).name,
+                    ttl_attribute=requested.get("ttl_attribute"),
+                    stream_view_type=requested.get("stream_view_type"),
+                    lsis={n: dict(d) for n, d in requested.get("lsis", {}).items()},
+                    ttl_mode=requested.get("ttl_mode", "hide"), name=table)
+    try:
+        database.create_table(schema, gsis)
+    except TableExistsError:
+        pass  # another process created it meanwhile: open it
+    return table
+
+
+def _check_gsis(core: TableCore, gsis: Sequence[GSI]) -> None:
+    """Refuse GSIs an opener names that exist with another definition, or
+    that are local indexes, before anything is created.
+
+    Raises:
+        SchemaMismatchError: a conflicting definition.
+    """
+    schema = core.schema
+    for index in gsis:
+        stored = schema.gsis.get(index.name)
+        if stored is not None and GSI.from_json(index.name, stored) != index:
+            raise SchemaMismatchError(f"global index {index.name!r} exists with another "
+                                      f"definition: {stored}")
+        if index.name in schema.lsis:
+            raise SchemaMismatchError(f"{index.name!r} is a local index")

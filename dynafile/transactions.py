@@ -42,11 +42,11 @@ from .writes import (
     Unchanged,
     Update,
     Write,
-    prepare_record,
+    prepare_records,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import TableCore
+    from .core import DatabaseCore, TableCore
 
 __all__ = ["TOKEN_LIFETIME", "Transaction", "transact_get", "transact_write"]
 
@@ -66,11 +66,13 @@ _KINDS = {
     "condition_check": "condition_check", "ConditionCheck": "condition_check",
 }
 _ALLOWED = {
-    "put": {"item", "condition", "names", "values", "return_values_on_condition_check_failure"},
-    "update": {"key", "update", "set", "remove", "add", "delete", "condition", "names", "values",
+    "put": {"table", "item", "condition", "names", "values",
+            "return_values_on_condition_check_failure"},
+    "update": {"table", "key", "update", "set", "remove", "add", "delete", "condition", "names",
+               "values", "return_values_on_condition_check_failure"},
+    "delete": {"table", "key", "condition", "names", "values",
                "return_values_on_condition_check_failure"},
-    "delete": {"key", "condition", "names", "values", "return_values_on_condition_check_failure"},
-    "condition_check": {"key", "condition", "names", "values",
+    "condition_check": {"table", "key", "condition", "names", "values",
                         "return_values_on_condition_check_failure"},
 }
 
@@ -81,7 +83,26 @@ def _check_max(value: Any, attribute: str) -> int:
     return value
 
 
-def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
+def _table_of(database: DatabaseCore, default: TableCore | None, name: Any,
+              where: str) -> TableCore:
+    """The table an action names (``table=``), or the default one.
+
+    Raises:
+        ValidationError: no table named and no default.
+        TableNotFoundError: no such table.
+    """
+    if name is None:
+        if default is None:
+            raise ValidationError("each action must name its table (table=...)",
+                                  attribute=where)
+        return default
+    table = database.table(name)
+    table.check_open()
+    return table
+
+
+def _compile_action(database: DatabaseCore, default: TableCore | None, index: int,
+                    entry: Any) -> tuple[TableCore, Write]:
     where = f"actions[{index}]"
     if not isinstance(entry, Mapping) or len(entry) != 1:
         raise ValidationError("each action must be a dict with one key: put, update, delete or "
@@ -96,6 +117,7 @@ def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
     unknown = set(body) - _ALLOWED[kind]
     if unknown:
         raise ValidationError(f"unknown arguments for {kind}: {sorted(unknown)}", attribute=where)
+    core = _table_of(database, default, body.get("table"), where)
     names, values = body.get("names"), body.get("values")
     used = Used()
     plan = None
@@ -123,12 +145,12 @@ def _compile_action(core: TableCore, index: int, entry: Any) -> Write:
                               attribute=where)
     want_item = mode == "ALL_OLD"
     if kind == "put":
-        return Put(key, data, stored, predicate, want_item)
+        return core, Put(key, data, stored, predicate, want_item)
     if kind == "update":
-        return Update(key, plan, predicate, want_item)
+        return core, Update(key, plan, predicate, want_item)
     if kind == "delete":
-        return Delete(key, predicate, want_item)
-    return ConditionCheck(key, predicate, want_item)
+        return core, Delete(key, predicate, want_item)
+    return core, ConditionCheck(key, predicate, want_item)
 
 
 def _canonical(value: Any, depth: int = 0) -> Any:
@@ -163,8 +185,9 @@ def _fingerprint(actions: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
-                   token: str | None = None, max_actions: int = 100) -> None:
+def transact_write(database: DatabaseCore, actions: Sequence[Mapping[str, Any]], *,
+                   default: TableCore | None = None, token: str | None = None,
+                   max_actions: int = 100) -> None:
     """Commit put / update / delete / condition-check actions all or nothing.
 
     Each action is a dict with one key, ``"put"``, ``"update"``, ``"delete"``
@@ -172,11 +195,15 @@ def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
     work), whose value holds the arguments of the matching table method:
     ``item`` or ``key``, ``condition``, ``names``, ``values``, ``update`` (or
     ``set`` / ``remove`` / ``add`` / ``delete``) and
-    ``return_values_on_condition_check_failure``.
+    ``return_values_on_condition_check_failure``; and ``table``, the name of
+    the table the action writes to (optional when ``default`` is given).
+    The actions may write to several tables of the database: they are still
+    one log record.
 
     Args:
-        core: the table.
+        database: the database.
         actions: up to ``max_actions`` actions, each on a different item.
+        default: the table of actions that name none.
         token: an idempotency token (ClientRequestToken): repeating the same
             request with the same token within 10 minutes writes nothing and
             returns as the first call did.
@@ -205,22 +232,24 @@ def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
                               f"{len(entries)}", attribute="actions")
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
         raise ValidationError("must be a string of 1 to 36 characters", attribute="token")
-    writes = [_compile_action(core, i, entry) for i, entry in enumerate(entries)]
-    total = sum(item_size(w.item) for w in writes if isinstance(w, Put) and w.item is not None)
+    writes = [_compile_action(database, default, i, entry) for i, entry in enumerate(entries)]
+    total = sum(item_size(w.item) for _, w in writes if isinstance(w, Put) and w.item is not None)
     if total > MAX_TRANSACTION_BYTES:
         raise ValidationError("The aggregate size of the items in the transaction cannot exceed "
                               "4 MB", attribute="actions")
-    if len({(w.key.npk, w.key.nsk) for w in writes}) != len(writes):
+    if len({(t.table_id, w.key.npk, w.key.nsk) for t, w in writes}) != len(writes):
         raise ValidationError("Transaction request cannot include multiple operations on "
                               "one item", attribute="actions")
     fingerprint = _fingerprint(entries) if token is not None else ""
 
     def build() -> tuple[list[Op], None]:
-        now = core.now()
+        for table, _ in writes:
+            table.check_open()  # deleted meanwhile?
+        now = database.clock()
         tokens = None
         if token is not None:
-            engine = core.engine
-            tokens = engine.partition(engine.digest(_TOKEN_PK), _TOKEN_PK, TOKENS).items
+            engine = database.engine
+            tokens = engine.collection(engine.digest(_TOKEN_PK), _TOKEN_PK, TOKENS).items
             held = tokens.get(token)
             if held is not None:
                 record = json.loads(bytes(held))
@@ -230,7 +259,7 @@ def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
                             "IdempotentParameterMismatch: the token was used for a different "
                             "request within the last 10 minutes", attribute="token")
                     return [], None
-        ops = prepare_record(core, writes, now=now, atomic=True).ops
+        ops = prepare_records(writes, now=now, atomic=True).ops
         if tokens is not None:
             record = json.dumps({"request": fingerprint, "time": now}).encode()
             ops.append(Op(_TOKEN_PK, token, record, None, 0, TOKENS))
@@ -239,17 +268,19 @@ def transact_write(core: TableCore, actions: Sequence[Mapping[str, Any]], *,
                     ops.append(Op(_TOKEN_PK, old_token, None, None, 0, TOKENS))
         return ops, None
 
-    core.write(build)
+    database.write(build)
 
 
-def transact_get(core: TableCore, keys: Sequence[Mapping[str, Any]], *,
-                 projection: Any = None, names: Mapping[str, str] | None = None,
+def transact_get(database: DatabaseCore, keys: Sequence[tuple[TableCore, Mapping[str, Any]]],
+                 *, projection: Any = None, names: Mapping[str, str] | None = None,
                  max_items: int = 100) -> list[Item | None]:
-    """Read up to ``max_items`` items as one consistent snapshot.
+    """Read up to ``max_items`` items, of one or several tables, as one
+    consistent snapshot.
 
-    Returns the items in the order of ``keys``, ``None`` for each missing
-    (or expired) one. No write of any process is half-seen: every write is
-    one log record and the reads happen between two records.
+    Returns the items in the order of ``keys`` (``(table, key)`` pairs),
+    ``None`` for each missing (or expired) one. No write of any process is
+    half-seen: every write is one log record and the reads happen between
+    two records.
 
     Raises:
         ValidationError: a bad key, the same key twice, or too many keys.
@@ -260,12 +291,15 @@ def transact_get(core: TableCore, keys: Sequence[Mapping[str, Any]], *,
     keys = list(keys)
     if len(keys) > max_items:
         raise ValidationError(f"at most {max_items} keys, got {len(keys)}", attribute="keys")
-    slots = [(k.npk, k.nsk) for k in map(core.key, keys)]
-    if len(set(slots)) != len(slots):
+    slots = [(table, table.key(key)) for table, key in keys]
+    if len({(t.table_id, k.npk, k.nsk) for t, k in slots}) != len(slots):
         raise ValidationError("Transaction request cannot include multiple operations on one "
                               "item", attribute="keys")
     project = projection_of(projection, names)
-    items = core.get_many(slots)
+    with database.reading():
+        found = [(table, table.stored(key.npk, key.nsk)) for table, key in slots]
+    now = database.clock()
+    items = [table.visible(data, now) for table, data in found]
     if project is not None:
         items = [None if item is None else project(item) for item in items]
     return items
@@ -274,14 +308,15 @@ def transact_get(core: TableCore, keys: Sequence[Mapping[str, Any]], *,
 class Transaction:
     """An optimistic, serializable transaction (``with db.transaction() as tx:``).
 
-    Inside the block, ``tx.get_item`` / ``tx.batch_get`` read the table as
+    Inside the block, ``tx.get_item`` / ``tx.batch_get`` read the database as
     one consistent snapshot plus the transaction's own writes, and
     ``tx.put_item`` / ``tx.update_item`` / ``tx.delete_item`` /
-    ``tx.condition_check`` buffer changes. Leaving the block commits them as
-    one log record if nothing the transaction read has changed since, in
-    any process; otherwise it raises
-    :class:`~dynafile.errors.TransactionConflictError` and writes nothing.
-    An exception in the block discards everything.
+    ``tx.condition_check`` buffer changes. Every method takes ``table=``, the
+    name of the table it reads or writes (optional on a table's transaction:
+    its own). Leaving the block commits the changes as one log record if
+    nothing the transaction read has changed since, in any process;
+    otherwise it raises :class:`~dynafile.errors.TransactionConflictError`
+    and writes nothing. An exception in the block discards everything.
 
     Used as a decorator, ``@db.transaction(retries=5)`` runs the function as
     ``fn(tx, *args, **kwargs)`` and re-runs it on conflict, up to
@@ -289,18 +324,20 @@ class Transaction:
 
     Raises:
         ValidationError: a transaction opened inside another one of the
-            same table in the same thread, or used after it ended.
+            same database in the same thread, or used after it ended.
     """
 
-    def __init__(self, core: TableCore, *, retries: int = 0) -> None:
+    def __init__(self, database: DatabaseCore, default: TableCore | None = None, *,
+                 retries: int = 0) -> None:
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValidationError("must be an int >= 0", attribute="retries")
-        self._core = core
+        self._database = database
+        self._default = default
         self.retries = retries
-        # (npk, nsk) -> (key, stored bytes seen), in first-read order
-        self._reads: dict[tuple[Any, Any], tuple[ItemKey, bytes | None]] = {}
-        # (npk, nsk) -> (key, item bytes or None for a delete), in first-write order
-        self._writes: dict[tuple[Any, Any], tuple[ItemKey, bytes | None]] = {}
+        # (table id, npk, nsk) -> (table, key, stored bytes seen), in first-read order
+        self._reads: dict[tuple[int, Any, Any], tuple[TableCore, ItemKey, bytes | None]] = {}
+        # (table id, npk, nsk) -> (table, key, item bytes or None for a delete)
+        self._writes: dict[tuple[int, Any, Any], tuple[TableCore, ItemKey, bytes | None]] = {}
         self._state = "new"
         self._seen_lsn = -1
 
@@ -308,18 +345,18 @@ class Transaction:
 
     def __enter__(self) -> Transaction:
         open_here = _open_tables()
-        if id(self._core) in open_here:
+        if id(self._database) in open_here:
             raise ValidationError("transactions do not nest: this thread already has an open "
                                   "transaction on this table; use that one", attribute="transaction")
         if self._state != "new":
             raise ValidationError("a transaction can be entered only once; open a new one",
                                   attribute="transaction")
-        open_here.add(id(self._core))
+        open_here.add(id(self._database))
         self._state = "open"
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        _open_tables().discard(id(self._core))
+        _open_tables().discard(id(self._database))
         if exc_type is not None:
             self._state = "rolled back"
             return
@@ -329,14 +366,14 @@ class Transaction:
             self._state = "done"
 
     def __call__(self, fn: F) -> F:
-        core, retries = self._core, self.retries
+        database, default, retries = self._database, self._default, self.retries
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             attempt = 0
             while True:
                 try:
-                    with Transaction(core) as tx:
+                    with Transaction(database, default) as tx:
                         result = fn(tx, *args, **kwargs)
                     return result
                 except TransactionConflictError:
@@ -350,55 +387,59 @@ class Transaction:
             raise ValidationError(f"the transaction is {self._state}; use it inside its "
                                   "with block", attribute="transaction")
 
+    def _table(self, name: str | None) -> TableCore:
+        self._check_state()
+        return _table_of(self._database, self._default, name, "table")
+
     # --------------------------------------------------------------- reads
 
-    def _stored(self, key: ItemKey) -> bytes | None:
+    def _stored(self, table: TableCore, key: ItemKey) -> bytes | None:
         """Current stored bytes, validating the snapshot (conflict if any item
         read earlier has changed since)."""
-        core = self._core
-        with core.reading() as engine:
+        with self._database.reading() as engine:
             if engine.lsn != self._seen_lsn:
-                for seen_key, seen in self._reads.values():
-                    if core.stored(seen_key.npk, seen_key.nsk) != seen:
+                for seen_table, seen_key, seen in self._reads.values():
+                    if seen_table.stored(seen_key.npk, seen_key.nsk) != seen:
                         raise TransactionConflictError(
                             "an item this transaction read was changed by another writer")
                 self._seen_lsn = engine.lsn
-            data = core.stored(key.npk, key.nsk)
-        slot = (key.npk, key.nsk)
+            data = table.stored(key.npk, key.nsk)
+        slot = (table.table_id, key.npk, key.nsk)
         if slot not in self._reads:
-            self._reads[slot] = (key, None if data is None else bytes(data))
+            self._reads[slot] = (table, key, None if data is None else bytes(data))
         return data
 
-    def _view(self, key: ItemKey) -> Item | None:
-        slot = (key.npk, key.nsk)
+    def _view(self, table: TableCore, key: ItemKey) -> Item | None:
+        slot = (table.table_id, key.npk, key.nsk)
         if slot in self._writes:
-            data = self._writes[slot][1]  # bytes this process wrote: a fresh copy each load
-            return None if data is None else self._core.load(data)
-        return self._core.visible(self._stored(key))
+            data = self._writes[slot][2]  # bytes this process wrote: a fresh copy each load
+            return None if data is None else table.load(data)
+        return table.visible(self._stored(table, key))
 
     def get_item(self, *, key: Mapping[str, Any], projection: Any = None,
-                 names: Mapping[str, str] | None = None) -> Item | None:
+                 names: Mapping[str, str] | None = None, table: str | None = None) -> Item | None:
         """The item as this transaction sees it (its own writes included), or ``None``.
 
         Raises:
             ValidationError: a bad key or projection.
             TransactionConflictError: an item read earlier has changed since.
         """
-        self._check_state()
-        item_key = self._core.key(key)
+        core = self._table(table)
+        item_key = core.key(key)
         project = projection_of(projection, names)
-        item = self._view(item_key)
+        item = self._view(core, item_key)
         return item if item is None or project is None else project(item)
 
-    def batch_get(self, keys: Sequence[Mapping[str, Any]]) -> list[Item | None]:
+    def batch_get(self, keys: Sequence[Mapping[str, Any]], *,
+                  table: str | None = None) -> list[Item | None]:
         """:meth:`get_item` for each key, in order."""
-        return [self.get_item(key=key) for key in keys]
+        return [self.get_item(key=key, table=table) for key in keys]
 
     # -------------------------------------------------------------- writes
 
-    def _check(self, key: ItemKey, condition: Any, names: Any, values: Any,
+    def _check(self, table: TableCore, key: ItemKey, condition: Any, names: Any, values: Any,
                used: Used) -> Item | None:
-        current = self._view(key)
+        current = self._view(table, key)
         if condition is not None:
             predicate = to_predicate(condition, names, values, used=used)
             check_placeholders(names, values, used)
@@ -410,7 +451,7 @@ class Transaction:
 
     def put_item(self, *, item: Mapping[str, Any], condition: Any = None,
                  names: Mapping[str, str] | None = None,
-                 values: Mapping[str, Any] | None = None) -> None:
+                 values: Mapping[str, Any] | None = None, table: str | None = None) -> None:
         """Buffer a put; with a condition, it is checked now against this
         transaction's view (and the item counts as read).
 
@@ -418,27 +459,27 @@ class Transaction:
             ValidationError / ItemTooLargeError: a bad item.
             ConditionalCheckFailedError: the condition does not hold.
         """
-        self._check_state()
-        key = self._core.item_key(item)
-        data = self._core.prepare_item(item)[1]  # validates types and size now
+        core = self._table(table)
+        key = core.item_key(item)
+        data = core.prepare_item(item)[1]  # validates types and size now
         if condition is not None or names is not None or values is not None:
-            self._check(key, condition, names, values, Used())
-        self._writes[(key.npk, key.nsk)] = (key, data)
+            self._check(core, key, condition, names, values, Used())
+        self._writes[(core.table_id, key.npk, key.nsk)] = (core, key, data)
 
     def delete_item(self, *, key: Mapping[str, Any], condition: Any = None,
                     names: Mapping[str, str] | None = None,
-                    values: Mapping[str, Any] | None = None) -> None:
+                    values: Mapping[str, Any] | None = None, table: str | None = None) -> None:
         """Buffer a delete (missing items are fine).
 
         Raises:
             ValidationError: a bad key or condition.
             ConditionalCheckFailedError: the condition does not hold.
         """
-        self._check_state()
-        item_key = self._core.key(key)
+        core = self._table(table)
+        item_key = core.key(key)
         if condition is not None or names is not None or values is not None:
-            self._check(item_key, condition, names, values, Used())
-        self._writes[(item_key.npk, item_key.nsk)] = (item_key, None)
+            self._check(core, item_key, condition, names, values, Used())
+        self._writes[(core.table_id, item_key.npk, item_key.nsk)] = (core, item_key, None)
 
     def update_item(self, *, key: Mapping[str, Any], update: str | None = None,
                     names: Mapping[str, str] | None = None,
@@ -446,7 +487,8 @@ class Transaction:
                     set: Mapping[str, Any] | None = None,
                     remove: Sequence[str] | None = None,
                     add: Mapping[str, Any] | None = None,
-                    delete: Mapping[str, Any] | None = None) -> Item | None:
+                    delete: Mapping[str, Any] | None = None,
+                    table: str | None = None) -> Item | None:
         """Apply an update to this transaction's view of the item (reading it)
         and buffer the result; returns the item as it will be written
         (``None`` for an update of a missing item that writes nothing).
@@ -455,48 +497,51 @@ class Transaction:
             ValidationError: a bad key, expression, or operand type.
             ConditionalCheckFailedError: the condition does not hold.
         """
-        self._check_state()
-        core = self._core
+        core = self._table(table)
         item_key = core.key(key)
         used = Used()
         plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
                                 delete=delete)
-        current = self._check(item_key, condition, names, values, used)
+        current = self._check(core, item_key, condition, names, values, used)
         image = Update(item_key, plan).new_image(current, core)
         if image is None:  # nothing to write (an update of a missing item that only removes)
             return current
         new, data = cast(tuple[Item, bytes], image)
-        self._writes[(item_key.npk, item_key.nsk)] = (item_key, data)
+        self._writes[(core.table_id, item_key.npk, item_key.nsk)] = (core, item_key, data)
         return new
 
     def condition_check(self, *, key: Mapping[str, Any], condition: Any,
                         names: Mapping[str, str] | None = None,
-                        values: Mapping[str, Any] | None = None) -> None:
+                        values: Mapping[str, Any] | None = None,
+                        table: str | None = None) -> None:
         """Check a condition on an item now; the item counts as read, so the
         commit fails if it changes before then.
 
         Raises:
             ConditionalCheckFailedError: the condition does not hold.
         """
-        self._check_state()
-        self._check(self._core.key(key), condition, names, values, Used())
+        core = self._table(table)
+        self._check(core, core.key(key), condition, names, values, Used())
 
     # -------------------------------------------------------------- commit
 
     def _commit(self) -> None:
         if not self._writes:
             return  # a read-only transaction saw one consistent snapshot
-        writes: list[Write] = [Unchanged(key, seen) for key, seen in self._reads.values()]
-        for key, data in self._writes.values():
-            writes.append(Delete(key) if data is None else Put(key, data))
-        self._core.commit(writes)
+        writes: list[tuple[TableCore, Write]] = [
+            (table, Unchanged(key, seen)) for table, key, seen in self._reads.values()]
+        for table, key, data in self._writes.values():
+            writes.append((table, Delete(key) if data is None else Put(key, data)))
+        database = self._database
+        now = database.clock()
+        database.write(lambda: prepare_records(writes, now=now))
 
 
 _threads = threading.local()
 
 
 def _open_tables() -> set[int]:
-    """The ids of the tables this thread has a transaction open on."""
+    """The ids of the databases this thread has a transaction open on."""
     tables = getattr(_threads, "tables", None)
     if tables is None:
         tables = _threads.tables = set()

@@ -37,7 +37,6 @@ from .errors import (
     ValidationError,
 )
 from .indexes import Change
-from .storage.layout import TABLE
 from .storage.log import FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
 from .types import equal
 
@@ -54,6 +53,7 @@ __all__ = [
     "Update",
     "Write",
     "prepare_record",
+    "prepare_records",
 ]
 
 Item = dict[str, Any]
@@ -101,6 +101,10 @@ class Store(Protocol):
     @property
     def hides_expired(self) -> bool:
         """Whether expired items count as absent (the table's TTL mode)."""
+
+    @property
+    def space(self) -> str:
+        """The space of the table's items."""
 
     def index_ops(self, changes: Sequence[Change]) -> list[Op]:
         """The index operations ``changes`` cause."""
@@ -253,14 +257,22 @@ class Record(NamedTuple):
 
 def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
                    atomic: bool = False, outcomes: bool = True) -> Record:
-    """Turn ``writes`` into one record's operations. Call under the write lock.
+    """:func:`prepare_records` for writes that all go to one table."""
+    return prepare_records([(store, write) for write in writes], now=now, atomic=atomic,
+                           outcomes=outcomes)
+
+
+def prepare_records(writes: Sequence[tuple[Store, Write]], *, now: float,
+                    atomic: bool = False, outcomes: bool = True) -> Record:
+    """Turn ``writes`` (each with the table it goes to) into one record's
+    operations. Call under the write lock.
 
     Later writes to a key see the earlier writes of the same record (a
     batch's last write wins).
 
     Args:
-        store: the table.
-        writes: the writes, in order.
+        writes: ``(table, write)`` pairs, in order; a transaction may name
+            several tables.
         now: the time TTL is judged at.
         atomic: a transaction: check every write, then raise one
             :class:`~dynafile.errors.TransactionCanceledError` with a reason
@@ -281,45 +293,45 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
     ops: list[Op] = []
     seen: list[Outcome] = []
     make_op = Op._make
-    changes: list[Change] = []
+    changes: dict[int, tuple[Store, list[Change]]] = {}
     reasons: list[CancellationReason] = []
     failed = False
-    indexed = store.indexed
-    hiding = store.hides_expired
-    pending: dict[tuple[Any, Any], bytes | None] = {}
-    partitions: dict[Any, Mapping[Any, bytes]] = {}  # a batch comes back to few partitions
-    typed: set[tuple[type, type]] = set()  # key types depend on the values' classes only
-    for write in writes:
+    pending: dict[tuple[int, Any, Any], bytes | None] = {}
+    partitions: dict[tuple[int, Any], Mapping[Any, bytes]] = {}  # few collections, many writes
+    typed: set[tuple[int, type, type]] = set()  # key types depend on the values' classes only
+    for store, write in writes:
+        table = id(store)
         key = write.key
-        slot = (key.npk, key.nsk)
+        slot = (table, key.npk, key.nsk)
         if slot in pending:
             current = pending[slot]
         else:
-            items = partitions.get(key.npk)
+            items = partitions.get((table, key.npk))
             if items is None:
-                items = partitions[key.npk] = store.items_of(key.npk)
+                items = partitions[(table, key.npk)] = store.items_of(key.npk)
             current = items.get(key.nsk)
         if current is None and write.__class__ is Put and write.condition is None:
             # A new item, unconditionally (a load): the rules below reduce to this.
-            classes = (key.pk.__class__, key.sk.__class__)
+            classes = (table, key.pk.__class__, key.sk.__class__)
             if classes not in typed:
                 store.fix_key_types(key)
                 typed.add(classes)
             put: Put = write  # type: ignore[assignment]
             made = put.item
-            if indexed:
+            if store.indexed:
                 made = store.load(put.data) if made is None else made
-                changes.append(Change(key.npk, key.nsk, None, made, put.data))
+                changes.setdefault(table, (store, []))[1].append(
+                    Change(key.npk, key.nsk, None, made, put.data))
             if outcomes:
                 seen.append(Outcome(None, made))
             if atomic:
                 reasons.append(CancellationReason(None))
-            ops.append(make_op((key.npk, key.nsk, put.data, None, 0, TABLE)))
+            ops.append(make_op((key.npk, key.nsk, put.data, None, 0, store.space)))
             pending[slot] = put.data
             continue
         write.check_stored(current)
         actual = None if current is None else store.load(current)
-        hidden = (actual is not None and hiding and write.hides_expired
+        hidden = (actual is not None and store.hides_expired and write.hides_expired
                   and store.is_expired(actual, now))
         old = None if hidden else actual
         if not write.applies(actual, store, now):
@@ -340,7 +352,7 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
                 continue
             image = write.new_image(old, store)
             if image is not None and image[1] is not None:
-                classes = (key.pk.__class__, key.sk.__class__)
+                classes = (table, key.pk.__class__, key.sk.__class__)
                 if classes not in typed:
                     store.fix_key_types(key)
                     typed.add(classes)
@@ -367,20 +379,20 @@ def prepare_record(store: Store, writes: Sequence[Write], *, now: float,
                 if outcomes:
                     seen.append(Outcome(old, old))
                 continue  # the same bytes: nothing to write
-            if new is None and (indexed or old is not None):
+            if new is None and (store.indexed or old is not None):
                 new = store.load(data)
             if outcomes:
                 seen.append(Outcome(old, new))
             if old is not None and equal(old, new):
                 continue  # the same item by value: nothing to write
         ops.append(make_op((key.npk, key.nsk, data, current,
-                            write.flags | (FLAG_OLD_HIDDEN if hidden else 0), TABLE)))
-        if indexed:
-            changes.append(Change(key.npk, key.nsk, actual, new, data))
+                            write.flags | (FLAG_OLD_HIDDEN if hidden else 0), store.space)))
+        if store.indexed:
+            changes.setdefault(table, (store, []))[1].append(
+                Change(key.npk, key.nsk, actual, new, data))
         pending[slot] = data
     if failed:
         raise TransactionCanceledError(reasons)
-    if changes:
-        ops.extend(store.index_ops(changes))
+    for store, table_changes in changes.values():
+        ops.extend(store.index_ops(table_changes))
     return Record(ops, seen)
-

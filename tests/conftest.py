@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 
@@ -40,3 +41,26 @@ def abandon(db):
     """Release a table's files and locks without a checkpoint, leaving its log
     to replay, as a process that is killed does."""
     db._core.engine.abandon()
+
+
+def table_meta(path, name=None):
+    """The ``meta.json`` entry of table ``name`` (default: the only table)
+    of the database in ``path``."""
+    with open(os.path.join(path, "meta.json")) as f:
+        tables = json.load(f)["tables"]
+    if name is None:
+        (name,) = tables
+    return tables[name]
+
+
+def edit_table_meta(path, change, name=None):
+    """Rewrite ``meta.json`` with ``change(entry)`` applied to a table's entry
+    (as an older release or a hand edit would leave it)."""
+    meta_path = os.path.join(path, "meta.json")
+    with open(meta_path) as f:
+        data = json.load(f)
+    if name is None:
+        (name,) = data["tables"]
+    change(data["tables"][name])
+    with open(meta_path, "w") as f:
+        json.dump(data, f)

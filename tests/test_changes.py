@@ -33,6 +33,7 @@ def summary(records):
 
 @pytest.mark.timeout(20)
 def test_insert_modify_remove_in_commit_order(db):
+    b = db.sequence  # creating the table wrote a record
     s = db.stream(timeout=0.2)
     db.put_item(item={"PK": "a", "SK": "1", "v": 1})
     db.put_item(item={"PK": "a", "SK": "1", "v": 2})
@@ -41,36 +42,38 @@ def test_insert_modify_remove_in_commit_order(db):
     db.delete_item(key={"PK": "a", "SK": "missing"})  # writes nothing
     records = list(s)
     assert [r.event_name for r in records] == ["INSERT", "MODIFY", "INSERT", "REMOVE"]
-    assert [r.sequence for r in records] == [1, 2, 3, 4]
+    assert [r.sequence for r in records] == [b + 1, b + 2, b + 3, b + 4]
     assert all(r.index == 0 and r.count == 1 and not r.expired for r in records)
     assert records[1].old == {"PK": "a", "SK": "1", "v": 1}
     assert records[1].new == {"PK": "a", "SK": "1", "v": 2}
     assert records[3].new is None and records[3].old == {"PK": "a", "SK": "1", "v": 2}
     assert records[0].keys == {"PK": "a", "SK": "1"}
-    assert records[0].approximate_time is None
-    assert s.position == 4
+    assert abs(records[0].approximate_time - time.time()) < 60
+    assert s.position == b + 4
     s.close()
 
 
 @pytest.mark.timeout(20)
 def test_from_sequence_none_only_new_zero_oldest_n_after(db):
+    b = db.sequence
     for i in range(5):
         db.put_item(item={"PK": "a", "SK": str(i), "v": i})
     assert list(db.stream(follow=False)) == []  # None: only what comes next
-    assert [r.sequence for r in db.stream(from_sequence=0, follow=False)] == [1, 2, 3, 4, 5]
-    assert [r.sequence for r in db.stream(from_sequence=3, follow=False)] == [4, 5]
-    assert list(db.stream(from_sequence=5, follow=False)) == []
+    assert [r.sequence - b for r in db.stream(from_sequence=0, follow=False)] == [1, 2, 3, 4, 5]
+    assert [r.sequence - b for r in db.stream(from_sequence=b + 3, follow=False)] == [4, 5]
+    assert list(db.stream(from_sequence=b + 5, follow=False)) == []
     with pytest.raises(ValidationError):
-        db.stream(from_sequence=6)
-    s = db.stream(from_sequence=2, follow=False)
+        db.stream(from_sequence=b + 6)
+    s = db.stream(from_sequence=b + 2, follow=False)
     first = next(s)
-    assert first.sequence == 3
-    assert [r.sequence for r in db.stream(from_sequence=first, follow=False)] == [4, 5]
+    assert first.sequence == b + 3
+    assert [r.sequence - b for r in db.stream(from_sequence=first, follow=False)] == [4, 5]
     s.close()
 
 
 @pytest.mark.timeout(20)
 def test_batch_gives_one_record_per_op_in_order(db):
+    b = db.sequence
     s = db.stream(timeout=0.2)
     with db.batch_writer() as w:
         for i in range(50):
@@ -80,15 +83,15 @@ def test_batch_gives_one_record_per_op_in_order(db):
     records = list(s)
     assert len(records) == 52
     batch = records[:51]
-    assert {r.sequence for r in batch} == {1}
+    assert {r.sequence for r in batch} == {b + 1}
     assert [r.index for r in batch] == list(range(51))
     assert all(r.count == 51 for r in batch)
     assert [r.new["v"] for r in batch[:50]] == list(range(50))
     assert batch[50].event_name == "REMOVE" and batch[50].old["v"] == 0
-    assert records[-1].position == (2, 0) and records[-1].new["v"] == 99
+    assert records[-1].position == (b + 2, 0) and records[-1].new["v"] == 99
     # resume in the middle of the write
-    rest = list(db.stream(from_sequence=(1, 40), follow=False))
-    assert [r.position for r in rest] == [(1, i) for i in range(41, 51)] + [(2, 0)]
+    rest = list(db.stream(from_sequence=(b + 1, 40), follow=False))
+    assert [r.position for r in rest] == [(b + 1, i) for i in range(41, 51)] + [(b + 2, 0)]
     s.close()
 
 
@@ -180,7 +183,7 @@ def test_timeout_ends_iteration_and_stream_stays_usable(db):
     assert list(s) == []
     assert 0.25 <= time.monotonic() - start < 2.0
     db.put_item(item={"PK": "a", "SK": "1", "v": 1})
-    assert [r.sequence for r in s] == [1]  # iterating again waits again
+    assert [r.sequence for r in s] == [db.sequence]  # iterating again waits again
     s.close()
     assert list(s) == []
 
@@ -248,14 +251,16 @@ def test_close_from_another_thread_ends_a_waiting_stream(db):
 def test_torn_tail_is_not_delivered_and_reading_resumes(db_path):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1", "v": 1})
+    b = db.sequence
     s = db.stream(from_sequence=0, timeout=0.3)
-    assert [r.sequence for r in s] == [1]
-    frame = wal.encode_frame(2, wal.WRITE, wal.encode_write([wal.Op("a", "x", b"junk", None)]))
-    with open(os.path.join(db_path, "wal", segment_name(1)), "ab") as f:
+    assert [r.sequence for r in s] == [b]
+    frame = wal.encode_frame(b + 1, wal.WRITE,
+                             wal.encode_write([wal.Op("a", "x", b"junk", None, 0, "t1")]))
+    with open(os.path.join(db_path, "log", segment_name(1)), "ab") as f:
         f.write(frame[: len(frame) // 2])  # a writer died mid-append
     assert list(s) == []
     db.put_item(item={"PK": "a", "SK": "2", "v": 2})  # the next writer cuts the torn tail
-    assert [(r.sequence, r.new["v"]) for r in s] == [(2, 2)]
+    assert [(r.sequence, r.new["v"]) for r in s] == [(b + 1, 2)]
     s.close()
     db.close()
 
@@ -272,7 +277,7 @@ def test_events_across_segment_rotation(db):
     with db.batch_writer() as w:
         for i in range(200, 230):
             w.put_item(item={"PK": "b", "SK": f"{i:04d}", "v": i})
-    segments = [n for n in os.listdir(os.path.join(db.path, "wal")) if n.endswith(".log")]
+    segments = [n for n in os.listdir(os.path.join(db.path, "log")) if n.endswith(".log")]
     assert len(segments) > 5
     expected = list(range(230))
     assert [r.new["v"] for r in live] == expected
@@ -294,18 +299,18 @@ def test_trimmed_position_raises(db):
     for i in range(100):
         db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
     consumer = db.stream(consumer="slow", from_sequence=0, follow=False)
-    assert next(consumer).sequence == 1
+    first = next(consumer).sequence
     consumer.close(commit=True)
-    assert db.consumer_position("slow") == 1
+    assert db.consumer_position("slow") == first
     db.checkpoint()  # folds the log; with retention 0 every segment it covers goes
     for i in range(100, 105):
         db.put_item(item={"PK": "a", "SK": f"{i:04d}", "v": i, "pad": "x" * 40})
-    firsts = sorted(segment_lsn(n) for n in os.listdir(os.path.join(db.path, "wal"))
+    firsts = sorted(segment_lsn(n) for n in os.listdir(os.path.join(db.path, "log"))
                     if segment_lsn(n))
     oldest = firsts[0]
-    assert oldest > 2
+    assert oldest > first + 1
     with pytest.raises(StreamTrimmedError) as info:
-        db.stream(from_sequence=1)
+        db.stream(from_sequence=first)
     assert info.value.oldest == oldest and "retention" in str(info.value)
     with pytest.raises(StreamTrimmedError, match="slow"):
         db.stream(consumer="slow")
@@ -337,10 +342,11 @@ def test_reader_overtaken_by_retention_raises(db):
 
 @pytest.mark.timeout(30)
 def test_consumer_resumes_and_commits(db):
+    b = db.sequence
     for i in range(10):
         db.put_item(item={"PK": "a", "SK": f"{i:02d}", "v": i})
     new = db.stream(consumer="new")  # a new consumer stores where it starts at once
-    assert db.consumer_position("new") == 10
+    assert db.consumer_position("new") == b + 10
     new.close()
     db.put_item(item={"PK": "a", "SK": "x", "v": 100})
     with db.stream(consumer="new", follow=False) as new:
@@ -350,16 +356,16 @@ def test_consumer_resumes_and_commits(db):
     assert s.committed == 0
     got = [next(s).new["v"] for _ in range(4)]
     assert got == [0, 1, 2, 3]
-    assert s.committed == 3  # asking for record 4 committed record 3
+    assert s.committed == b + 3  # asking for record 4 committed record 3
     with pytest.raises(ConsumerBusyError):
         db.stream(consumer="c")
     s.close()  # the last record handed out is not known processed
-    assert db.consumer_position("c") == 3
+    assert db.consumer_position("c") == b + 3
     assert os.path.exists(os.path.join(db.path, "streams", "c.json"))
     # a stored position wins over from_sequence
     with db.stream(consumer="c", from_sequence=0, follow=False) as s:
         assert [r.new["v"] for r in s if r.new] == list(range(3, 10)) + [100]
-    assert db.consumer_position("c") == 12
+    assert db.consumer_position("c") == b + 12
     db.put_item(item={"PK": "a", "SK": "10", "v": 10})
     with db.stream(consumer="c", timeout=0.2) as s:
         assert [r.new["v"] for r in s] == [10]
@@ -369,27 +375,28 @@ def test_consumer_resumes_and_commits(db):
     assert db.reset_consumer("c") is True
     assert db.consumer_position("c") is None
     assert db.reset_consumer("c") is False
-    with db.stream(consumer="c", from_sequence=8, follow=False) as s:
+    with db.stream(consumer="c", from_sequence=b + 8, follow=False) as s:
         assert [r.new["v"] for r in s if r.new] == [8, 9, 100, 10]
 
 
 @pytest.mark.timeout(30)
 def test_consumer_manual_commit_and_mid_record_position(db):
+    b = db.sequence + 1  # the batch's record
     with db.batch_writer() as w:
         for i in range(10):
             w.put_item(item={"PK": "a", "SK": f"{i:02d}", "v": i})
     s = db.stream(consumer="m", from_sequence=0, follow=False, auto_commit=False)
     records = [next(s) for _ in range(6)]
     s.commit(records[3])
-    assert db.consumer_position("m") == (1, 3)
+    assert db.consumer_position("m") == (b, 3)
     with pytest.raises(ValidationError):
-        s.commit((1, 8))  # not handed out yet
+        s.commit((b, 8))  # not handed out yet
     s.close()
-    assert db.consumer_position("m") == (1, 3)
+    assert db.consumer_position("m") == (b, 3)
     s = db.stream(consumer="m", follow=False, batch=3)
     assert [r.index for r in s] == [4, 5, 6, 7, 8, 9]
     s.close()
-    assert db.consumer_position("m") == 1
+    assert db.consumer_position("m") == b
 
 
 @pytest.mark.timeout(30)
@@ -408,7 +415,7 @@ def test_read_only_table_streams_but_has_no_consumers(db_path):
 def test_stream_function_and_record_type(db):
     db.put_item(item={"PK": "a", "SK": "1"})
     (record,) = db.stream(from_sequence=0, follow=False)
-    assert isinstance(record, StreamRecord) and record.position == (1, 0)
+    assert isinstance(record, StreamRecord) and record.position == (db.sequence, 0)
 
 
 # ------------------------------------------ another process, SIGKILL, restart

@@ -1,5 +1,6 @@
 """Global and local secondary indexes: maintenance, queries, backfill, drop."""
 
+import json
 import os
 import random
 import subprocess
@@ -115,16 +116,24 @@ def test_index_key_of_wrong_type_is_rejected(idb, db_path):
     assert idb.get_item(key={"PK": "u#9", "SK": "p"}) is None
 
 
+def _index_dir(path, name):
+    """The data directory of index ``name`` of the database's one table."""
+    with open(os.path.join(path, "meta.json")) as f:
+        (table,) = json.load(f)["tables"].values()
+    entry = table["gsis"].get(name) or table["lsis"][name]
+    return os.path.join(path, "data", f"t{table['id']}i{entry['id']}")
+
+
 def test_layout_on_disk(idb, db_path):
     users(idb)
     idb.checkpoint()
-    gsi_root = os.path.join(db_path, "_gsi-by_email", "_partitions")
-    parts = os.listdir(gsi_root)
-    assert len(parts) == 3
-    assert all(os.listdir(os.path.join(gsi_root, p)) == ["data.pickle"] for p in parts)
-    base = os.path.join(db_path, "_partitions")
-    files = {f for p in os.listdir(base) for f in os.listdir(os.path.join(base, p))}
-    assert files == {"data.pickle", "lsi-by_age.pickle"}
+    names = ["by_email", "by_city", "city_keys", "city_inc", "by_age"]
+    spaces = sorted(os.listdir(os.path.join(db_path, "data")))
+    assert spaces == sorted(["MANIFEST", "t1", *(os.path.basename(_index_dir(db_path, n))
+                                                 for n in names)])
+    # a handful of items: one partition file per space, however many collections
+    for space in spaces[1:]:
+        assert len(os.listdir(os.path.join(db_path, "data", space))) == 1
 
 
 def test_create_gsi_backfills_and_drop_removes(db_path):
@@ -136,14 +145,14 @@ def test_create_gsi_backfills_and_drop_removes(db_path):
     with pytest.raises(SchemaMismatchError):
         db.create_gsi("by_city", pk_attribute="email")
     db.checkpoint()
-    assert os.path.isdir(os.path.join(db_path, "_gsi-by_city"))
+    first = _index_dir(db_path, "by_city")
+    assert os.path.isdir(first)
     db.drop_gsi("by_city")
-    assert not os.path.exists(os.path.join(db_path, "_gsi-by_city"))
     with pytest.raises(ValidationError, match="no index"):
         db.query("Oslo", index="by_city")
     db.put_item(item={"PK": "u#5", "SK": "profile", "city": "Oslo", "age": 1})
-    db.checkpoint()
-    assert not os.path.exists(os.path.join(db_path, "_gsi-by_city"))
+    db.checkpoint()  # the drop's files go with the next checkpoint
+    assert not os.path.exists(first)
     # re-created: holds exactly the current items
     db.delete_item(key={"PK": "u#2", "SK": "profile"})
     db.create_gsi("by_city", pk_attribute="city", sk_attribute="age")

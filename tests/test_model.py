@@ -1,7 +1,8 @@
 """Model-based test: the table must agree with a dict-of-dicts after every step,
 through puts, updates, deletes, batches, transactions, TTL with a moving
-clock, sweeps, a global and a local index, checkpoints, reopening, a crash
-and a second instance; and ``check()`` must find nothing wrong."""
+clock, sweeps, a global and a local index, checkpoints that split tiny
+partitions, reopening, a crash and a second instance; and ``check()`` must
+find nothing wrong."""
 
 import os
 import shutil
@@ -20,6 +21,8 @@ VALUES = st.one_of(st.integers(-5, 5), st.text(max_size=4), st.none(),
                    st.lists(st.integers(0, 3), max_size=3),
                    st.decimals(min_value=-10, max_value=10, places=2))
 GROUPS = st.one_of(st.none(), st.sampled_from(["g1", "g2"]))
+# partitions this small split at most checkpoints, collections by sort key too
+PARTITION = 512
 # an expiry relative to the clock: None never expires
 EXPIRY = st.one_of(st.none(), st.integers(-5, 20))
 
@@ -39,14 +42,15 @@ class TableModel(RuleBasedStateMachine):
         self.path = os.path.join(self.dir, "db")
         self.clock = Clock()
         self.db = Dynafile(self.path, ttl_attribute="exp", durability="normal",
-                           checkpoint_bytes=4096, clock=self.clock,
+                           checkpoint_bytes=4096, clock=self.clock, partition_bytes=PARTITION,
                            gsis=[GSI("by_g", "g", "SK", projection="KEYS_ONLY")],
                            lsis=[LSI("by_v", "n")])
         self.other = None
         self.model = {}  # (pk, sk) -> item, expired ones included until swept
 
     def open(self):
-        return Dynafile(self.path, durability="normal", checkpoint_bytes=4096, clock=self.clock)
+        return Dynafile(self.path, durability="normal", checkpoint_bytes=4096, clock=self.clock,
+                        partition_bytes=PARTITION)
 
     def teardown(self):
         self.db.close()

@@ -2,14 +2,12 @@
 gets the stored value, one that names another value is refused and changes
 nothing, and changing one is an explicit operation seen by every process."""
 
-import json
-import os
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import snapshot_files
+from conftest import edit_table_meta, snapshot_files, table_meta
 
 from dynafile import LSI, Dynafile, SchemaMismatchError, ValidationError
 from dynafile.cli import main as cli_main
@@ -86,14 +84,14 @@ def test_update_time_to_live_reaches_every_process(db_path):
         db.update_time_to_live("")
     other.close()
     db.close()
-    assert json.load(open(os.path.join(db_path, "meta.json")))["ttl_attribute"] is None
+    assert table_meta(db_path)["ttl_attribute"] is None
 
 
 def test_stream_view_type_is_stored_and_changed_explicitly(db_path):
     db = Dynafile(db_path, durability="normal", stream_view_type="OLD_IMAGE")
     db.put_item(item={"PK": "a", "SK": "1"})
     db.put_item(item={"PK": "a", "SK": "1", "x": 1})
-    (record,) = db.stream(from_sequence=1, follow=False)
+    (record,) = db.stream(from_sequence=db.sequence - 1, follow=False)
     assert record.old == {"PK": "a", "SK": "1"} and record.new is None
     db.update_table(stream_view_type="NEW_AND_OLD_IMAGES")
     db.close()
@@ -106,13 +104,9 @@ def test_stream_view_type_is_stored_and_changed_explicitly(db_path):
 
 def test_a_table_from_before_stream_view_types_were_stored_records_the_first_one(db_path):
     Dynafile(db_path, durability="normal").close()
-    meta = os.path.join(db_path, "meta.json")
-    data = json.load(open(meta))
-    data.pop("stream_view_type", None)
-    with open(meta, "w") as f:
-        json.dump(data, f)
+    edit_table_meta(db_path, lambda entry: entry.pop("stream_view_type", None))
     with Dynafile(db_path, stream_view_type="KEYS_ONLY") as db:
         assert db.stream_view_type == "KEYS_ONLY"
-    assert json.load(open(meta))["stream_view_type"] == "KEYS_ONLY"
+    assert table_meta(db_path)["stream_view_type"] == "KEYS_ONLY"
     with pytest.raises(SchemaMismatchError):
         Dynafile(db_path, stream_view_type="NEW_IMAGE")

@@ -265,7 +265,7 @@ def test_dynamodb_ttl_mode_keeps_expired_items_until_the_sweep(db_path):
         db.put_item(item={**K, "v": 1}, condition="attribute_not_exists(PK)")
     assert db.sweep_expired() == 1
     assert db.get_item(key=K) is None
-    (record,) = list(db.stream(from_sequence=1, follow=False))
+    (record,) = list(db.stream(from_sequence=db.sequence - 1, follow=False))
     assert record.event_name == "REMOVE" and record.expired
     assert record.user_identity == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     db.close()

@@ -1,44 +1,95 @@
-"""The engine's files: log framing, torn tails, corruption, checkpoints, rotation."""
+"""The engine's files: log framing, torn tails, corruption, checkpoints, rotation.
+
+The format 2 layout (see ``dynafile/storage/layout.py``): ``log/`` segments,
+``data/MANIFEST`` naming the partition files ``data/<space>/<n>.part``, each
+holding many item collections.
+"""
 
 import os
+import pickle
+import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
 from conftest import abandon, engine
+from sortedcontainers import SortedDict
 
 from dynafile import CorruptFileError, Dynafile, UnsafeDataError
+from dynafile.check import check_path
+from dynafile.keys import partition_digest
 from dynafile.storage import log as wal
 from dynafile.storage.layout import segment_name
-from dynafile.storage.partition import decode_partition, encode_partition
+from dynafile.storage.manifest import MIN_BOUND, Manifest
+from dynafile.storage.partition import decode_part, encode_part
+
+SPACE = "t1"  # the items of the first (here: only) table of a database
 
 
 def segment_path(db_path, first=1):
-    return os.path.join(db_path, "wal", segment_name(first))
+    return os.path.join(db_path, "log", segment_name(first))
+
+
+def read_manifest(db_path):
+    path = os.path.join(db_path, "data", "MANIFEST")
+    with open(path, "rb") as f:
+        return Manifest.decode(f.read(), path)
+
+
+def partition_files(db_path):
+    """Every ``data/<space>/<n>.part`` on disk, relative to ``db_path``."""
+    found = []
+    data = os.path.join(db_path, "data")
+    for d, _, names in os.walk(data):
+        found.extend(os.path.relpath(os.path.join(d, n), db_path) for n in names
+                     if n.endswith(".part"))
+    return sorted(found)
+
+
+def frame(lsn, ops, ms=1_700_000_000_000):
+    return wal.encode_frame(lsn, wal.WRITE_AT, wal.encode_record(ops, ms))
+
+
+def part_bytes(body, flags=0):
+    """A partition file around ``body`` (the stored body) with a valid checksum."""
+    return b"DYP2" + struct.pack("<BIQ", flags, zlib.crc32(body), len(body)) + body
 
 
 def test_frame_roundtrip_and_checksum():
-    ops = [wal.Op("pk", "sk", b"new", None), wal.Op(5, None, None, b"old", wal.FLAG_EXPIRED)]
-    body = wal.encode_write(ops)
-    frame = wal.encode_frame(7, wal.WRITE, body)
-    frames, stop, end = wal.parse_frames(frame + frame[:5])
-    assert stop == "short" and end == len(frame)
-    assert frames[0].lsn == 7 and wal.decode_write(frames[0].body) == ops
-    flipped = bytearray(frame)
+    ops = [wal.Op("pk", "sk", b"new", None, 0, SPACE),
+           wal.Op(5, None, None, b"old", wal.FLAG_EXPIRED, "t1i2")]
+    body = wal.encode_record(ops, 1234567)
+    data = wal.encode_frame(7, wal.WRITE_AT, body)
+    frames, stop, end = wal.parse_frames(data + data[:5])
+    assert stop == "short" and end == len(data)
+    assert frames[0].lsn == 7 and frames[0].rtype == wal.WRITE_AT
+    assert wal.decode_record(frames[0].rtype, frames[0].body) == (1234567, ops)
+    # the format 1 record type (no time) still decodes
+    old = wal.encode_frame(8, wal.WRITE, wal.encode_write(ops))
+    (parsed,), stop, _ = wal.parse_frames(old)
+    assert stop is None and wal.decode_record(parsed.rtype, parsed.body) == (None, ops)
+    flipped = bytearray(data)
     flipped[-1] ^= 1
     assert wal.parse_frames(bytes(flipped))[1] == "bad"
+    with pytest.raises(ValueError, match="trailing bytes"):
+        wal.decode_record(wal.WRITE_AT, body + b"x")
+    with pytest.raises(ValueError, match="truncated record time"):
+        wal.decode_record(wal.WRITE_AT, b"\x01\x02")
 
 
 def test_torn_tail_is_cut_on_open(db_path):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
     db.put_item(item={"PK": "a", "SK": "2"})
+    lsn = engine(db).lsn
     abandon(db)
     path = segment_path(db_path)
     good = os.path.getsize(path)
-    frame = wal.encode_frame(3, wal.WRITE, wal.encode_write([wal.Op("a", "3", b"x", None)]))
+    torn = frame(lsn + 1, [wal.Op("a", "3", pickle.dumps({"PK": "a", "SK": "3"}), None, 0,
+                                  SPACE)])
     with open(path, "ab") as f:
-        f.write(frame[: len(frame) // 2])  # a write that never finished
+        f.write(torn[: len(torn) // 2])  # a write that never finished
     db = Dynafile(db_path)
     assert [i["SK"] for i in db.query("a")] == ["1", "2"]
     assert os.path.getsize(path) == good
@@ -56,61 +107,123 @@ def test_flipped_bit_inside_the_log_is_reported(db_path):
     abandon(db)
     path = segment_path(db_path)
     data = bytearray(open(path, "rb").read())
-    data[40] ^= 0x10  # inside the first record: valid records follow it
+    frames, stop, _ = wal.parse_frames(bytes(data))
+    assert stop is None and len(frames) == 6  # the table's creation mark, then the puts
+    victim = frames[2]  # valid records follow it
+    data[(victim.start + victim.end) // 2] ^= 0x10
     open(path, "wb").write(bytes(data))
     with pytest.raises(CorruptFileError) as info:
         Dynafile(db_path)
-    assert info.value.path == path and info.value.offset == 0
-    assert len(open(path, "rb").read()) == len(data)  # nothing was cut off
+    assert info.value.path == path and info.value.offset == victim.start
+    assert "followed by valid ones" in str(info.value)
+    assert open(path, "rb").read() == bytes(data)  # nothing was cut off
 
 
 def test_corrupt_partition_file_is_reported(db_path):
     db = Dynafile(db_path)
     db.put_item(item={"PK": "a", "SK": "1"})
     db.close()
-    part_dir = os.path.join(db_path, "_partitions")
-    (digest,) = os.listdir(part_dir)
-    path = os.path.join(part_dir, digest, "data.pickle")
+    (name,) = partition_files(db_path)
+    assert name.startswith(os.path.join("data", SPACE, ""))
+    path = os.path.join(db_path, name)
     data = bytearray(open(path, "rb").read())
     data[-3] ^= 0xFF
     open(path, "wb").write(bytes(data))
     db = Dynafile(db_path)
-    with pytest.raises(CorruptFileError, match="checksum"):
+    with pytest.raises(CorruptFileError, match="checksum") as info:
         db.get_item(key={"PK": "a", "SK": "1"})
+    assert info.value.path == path
     db.close()
 
 
-def test_partition_file_that_would_run_code_is_refused(tmp_path):
+def test_partition_file_roundtrip():
+    parts = [(partition_digest(pk), pk, SortedDict({"1": b"x", "2": b"yy"}))
+             for pk in ("a", "b")]
+    parts.sort(key=lambda p: p[0])
+    for compress in (True, False):
+        data = encode_part(9, parts, compress=compress)
+        assert data[:4] == b"DYP2" and data[4] == int(compress)
+        lsn, decoded = decode_part(data, "f")
+        assert lsn == 9
+        assert [(p.digest, p.pk, dict(p.items)) for p in decoded] == [
+            (d, pk, {"1": b"x", "2": b"yy"}) for d, pk, _ in parts]
+
+
+class _Evil:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("where", ["body", "collection", "pk", "compressed"])
+def test_partition_file_that_would_run_code_is_refused(tmp_path, where):
     canary = tmp_path / "canary"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {canary}",))
-
-    from sortedcontainers import SortedDict
-
-    data = encode_partition("a", SortedDict({"1": b"x"}), 1)
-    import pickle
-    import struct
-    import zlib
-
-    body = pickle.dumps((1, 1, "a", ["1"], [Evil()]))
-    data = b"DYNP" + struct.pack("<IQ", zlib.crc32(body), len(body)) + body
-    with pytest.raises(UnsafeDataError):
-        decode_partition(data, "x")
+    evil = _Evil(f"touch {canary}")
+    digest = partition_digest("a")
+    if where == "body":
+        body = pickle.dumps(evil)
+    elif where == "collection":
+        body = pickle.dumps((2, 1, [evil]))
+    else:
+        body = pickle.dumps((2, 1, [(digest, evil if where == "pk" else "a", ["1"], [b"x"]),
+                                    (digest + "0", "b", ["1"], [evil])]))
+    data = part_bytes(zlib.compress(body), 1) if where == "compressed" else part_bytes(body)
+    with pytest.raises(UnsafeDataError) as info:
+        decode_part(data, "the-file")
+    assert info.value.path == "the-file" and "not allowlisted" in str(info.value)
     assert not canary.exists()
 
 
-def test_checkpoint_writes_partitions_and_marker(db_path):
+def test_checkpoint_writes_partitions_and_manifest(db_path):
     db = Dynafile(db_path, durability="normal")
     for i in range(10):
         db.put_item(item={"PK": f"p{i % 2}", "SK": str(i)})
-    assert db.checkpoint() == 2
+    assert not os.path.exists(os.path.join(db_path, "data", "MANIFEST"))
+    assert db.checkpoint() == 1  # both collections share one partition file
     assert db.checkpoint() == 0  # nothing dirty
+    manifest = read_manifest(db_path)
+    (span,) = manifest.spaces[SPACE]
+    assert manifest.lsn == engine(db).lsn == span.lsn
+    assert span.start == MIN_BOUND and span.item_count == 10
+    assert partition_files(db_path) == [os.path.join("data", SPACE, span.file)]
+    lsn, parts = decode_part(open(os.path.join(db_path, "data", SPACE, span.file), "rb").read(),
+                             span.file)
+    assert lsn == manifest.lsn
+    assert sorted(p.pk for p in parts) == ["p0", "p1"]
+    assert span.size == sum(len(v) for p in parts for v in p.items.values())
     db.delete_item(key={"PK": "p0", "SK": "0"})
     abandon(db)
     db = Dynafile(db_path)
     assert len(list(db.scan())) == 9
+    db.close()
+    # the close checkpointed: a new file replaced the old one
+    manifest = read_manifest(db_path)
+    (new,) = manifest.spaces[SPACE]
+    assert new.file != span.file and new.item_count == 9
+    assert partition_files(db_path) == [os.path.join("data", SPACE, new.file)]
+
+
+def test_large_table_is_split_into_range_partitions(db_path):
+    db = Dynafile(db_path, durability="normal", partition_bytes=4096)
+    for i in range(200):
+        db.put_item(item={"PK": f"p{i % 7}", "SK": f"{i:04d}", "pad": "x" * 60})
+    for i in range(80):  # one collection larger than a partition: split by sort key
+        db.put_item(item={"PK": "big", "SK": f"{i:04d}", "pad": "y" * 100})
+    db.checkpoint()
+    spans = read_manifest(db_path).spaces[SPACE]
+    assert len(spans) > 4
+    assert all(span.size <= 4096 for span in spans)
+    assert sum(span.item_count for span in spans) == 280
+    assert len(partition_files(db_path)) == len(spans)
+    assert len(read_manifest(db_path).covering(SPACE, partition_digest("big"))) > 1
+    db.close()
+    db = Dynafile(db_path)
+    assert len(list(db.scan())) == 280
+    assert [i["SK"] for i in db.query("big")] == [f"{i:04d}" for i in range(80)]
+    assert db.get_item(key={"PK": "p3", "SK": "0003"})["pad"] == "x" * 60
+    assert db.check().ok
     db.close()
 
 
@@ -118,9 +231,11 @@ def test_empty_partition_is_removed_at_checkpoint(db_path):
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "gone", "SK": "1"})
     db.checkpoint()
+    assert len(partition_files(db_path)) == 1
     db.delete_item(key={"PK": "gone", "SK": "1"})
     db.checkpoint()
-    assert os.listdir(os.path.join(db_path, "_partitions")) == []
+    assert partition_files(db_path) == []
+    assert read_manifest(db_path).spaces == {}
     assert list(db.scan()) == []
     db.close()
 
@@ -134,10 +249,14 @@ def test_segments_rotate_and_old_ones_go_after_retention(db_path):
         db.put_item(item={"PK": "p", "SK": f"{i:03d}", "pad": "x" * 100})
     segments = eng.layout.segments()
     assert len(segments) > 3
+    assert sorted(os.listdir(os.path.join(db_path, "log"))) == [segment_name(s)
+                                                                for s in segments]
     other = Dynafile(db_path, durability="normal")  # reads across segments
     assert len(list(other.query("p"))) == 60
     db.checkpoint()
     assert len(eng.layout.segments()) == 1
+    manifest = read_manifest(db_path)
+    assert manifest.segment == eng.layout.segments()[0]
     db.put_item(item={"PK": "p", "SK": "new"})
     assert len(list(other.query("p"))) == 61
     other.close()
@@ -156,6 +275,7 @@ def test_reader_behind_removed_segments_recovers(db_path):
     for i in range(40):
         db.put_item(item={"PK": "p", "SK": f"{i:03d}", "pad": "x" * 100})
     db.checkpoint()
+    assert not os.path.exists(segment_path(db_path))  # the reader's segment is gone
     db.put_item(item={"PK": "q", "SK": "1"})
     assert len(list(reader.query("p"))) == 40
     assert reader.get_item(key={"PK": "q", "SK": "1"}) is not None
@@ -163,27 +283,40 @@ def test_reader_behind_removed_segments_recovers(db_path):
     db.close()
 
 
-def test_stale_temp_files_are_removed(db_path):
+def test_stale_temp_files_and_orphan_partitions_are_removed(db_path):
     db = Dynafile(db_path)
     db.put_item(item={"PK": "a", "SK": "1"})
     db.close()
-    (digest,) = os.listdir(os.path.join(db_path, "_partitions"))
-    stale = os.path.join(db_path, "_partitions", digest, ".tmp-dynafile-abc")
-    open(stale, "wb").write(b"half")
-    open(os.path.join(db_path, "CHECKPOINTING"), "wb").close()
-    open(os.path.join(db_path, ".tmp-dynafile-meta"), "wb").close()
+    (named,) = partition_files(db_path)
+    space_dir = os.path.join(db_path, "data", SPACE)
+    stale = [os.path.join(space_dir, ".tmp-dynafile-abc"),
+             os.path.join(db_path, "data", ".tmp-dynafile-manifest"),
+             os.path.join(db_path, "log", ".tmp-dynafile-seg"),
+             os.path.join(db_path, ".tmp-dynafile-meta")]
+    for path in stale:
+        open(path, "wb").write(b"half")
+    # a partition file a checkpoint wrote before a crash stopped it short of the manifest
+    orphan = os.path.join(space_dir, "000000000099.part")
+    open(orphan, "wb").write(encode_part(99, []))
+    other_space = os.path.join(db_path, "data", "t7")
+    os.mkdir(other_space)
+    open(os.path.join(other_space, "000000000098.part"), "wb").write(encode_part(98, []))
     db = Dynafile(db_path)
-    assert not os.path.exists(stale)
-    assert sorted(os.listdir(db_path)) == ["LOCK", "_partitions", "meta.json", "wal"]
+    assert [p for p in stale + [orphan] if os.path.exists(p)] == []
+    assert not os.path.exists(other_space)
+    assert partition_files(db_path) == [named]
+    assert sorted(os.listdir(db_path)) == ["LOCK", "data", "log", "meta.json"]
+    assert sorted(os.listdir(os.path.join(db_path, "data"))) == ["MANIFEST", SPACE]
+    assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1"}
     db.close()
 
 
 KILL_CHILD = r"""
 import sys
 from dynafile import Dynafile
-db = Dynafile(sys.argv[1], checkpoint_bytes=1)
+db = Dynafile(sys.argv[1], checkpoint_bytes=1, partition_bytes=4096)
 for i in range(1000):
-    db.put_item(item={"PK": f"p{i % 3}", "SK": f"{i:05d}"})
+    db.put_item(item={"PK": f"p{i % 3}", "SK": f"{i:05d}", "pad": "x" * 400})
     print(i, flush=True)
 """
 
@@ -193,20 +326,29 @@ for i in range(1000):
     "point",
     ["log.append.before", "log.append.after", "log.fsync.before", "log.fsync.after",
      "checkpoint.write.before", "rename.before", "rename.after", "checkpoint.write.after",
-     "dir.fsync.before", "dir.fsync.after"],
+     "dir.fsync.before", "dir.fsync.after", "file.remove.before", "file.remove.after"],
 )
 def test_kill_at_named_points(db_path, point):
     Dynafile(db_path).close()
-    env = dict(os.environ, DYNAFILE_CRASH_AT=f"{point}:5")
+    env = dict(os.environ, DYNAFILE_CRASH_AT=f"{point}:25")
     out = subprocess.run([sys.executable, "-c", KILL_CHILD, db_path], env=env,
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == -9
+    assert out.returncode == -9, out.stderr
     acked = [int(x) for x in out.stdout.split()]
+    assert len(acked) >= 5
+    before = check_path(db_path)  # a crash leaves warnings at most (orphans, a torn tail)
+    assert before.ok, str(before)
     db = Dynafile(db_path)
     for i in acked:
         assert db.get_item(key={"PK": f"p{i % 3}", "SK": f"{i:05d}"}) is not None
     total = len(list(db.scan()))
     assert len(acked) <= total <= len(acked) + 1
+    # the writable open removed what the crash left: every file is named by the manifest
+    named = {os.path.join("data", space, span.file)
+             for space, spans in engine(db).manifest.spaces.items() for span in spans}
+    assert set(partition_files(db_path)) == named
+    report = db.check()
+    assert report.ok and report.warnings == [], str(report)
     db.put_item(item={"PK": "after", "SK": "crash"})
     db.close()
     db = Dynafile(db_path)
@@ -272,21 +414,12 @@ def test_objects_the_allowlist_refuses_are_rejected_at_write(db_path):
 
 
 def test_crafted_pickle_in_the_log_runs_nothing(db_path, tmp_path):
-    import pickle
-
     canary = tmp_path / "canary"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {canary}",))
-
+    evil = pickle.dumps({"PK": "a", "SK": "2", "x": _Evil(f"touch {canary}")})
     db = Dynafile(db_path, durability="normal")
     db.put_item(item={"PK": "a", "SK": "1"})
-    evil = pickle.dumps({"PK": "a", "SK": "2", "x": Evil()})
-    frame = wal.encode_frame(engine(db).lsn + 1, wal.WRITE,
-                             wal.encode_write([wal.Op("a", "2", evil, None)]))
     with open(segment_path(db_path), "ab") as f:
-        f.write(frame)
+        f.write(frame(engine(db).lsn + 1, [wal.Op("a", "2", evil, None, 0, SPACE)]))
     with pytest.raises(UnsafeDataError):
         db.get_item(key={"PK": "a", "SK": "2"})
     with pytest.raises(UnsafeDataError):
@@ -314,5 +447,8 @@ def test_every_file_is_private_to_its_owner(db_path):
         for n in names:
             path = os.path.join(d, n)
             modes[os.path.relpath(path, db_path)] = stat.S_IMODE(os.stat(path).st_mode)
-    assert any(p.startswith("wal") for p in modes) and any("_gsi-g" in p for p in modes)
+    assert any(p.startswith("log" + os.sep) for p in modes)
+    assert os.path.join("data", "MANIFEST") in modes
+    assert any(p.startswith(os.path.join("data", "t1i1", "")) for p in modes)  # the GSI
+    assert any(p.startswith("streams" + os.sep) for p in modes)
     assert {p: m for p, m in modes.items() if m != 0o600} == {}

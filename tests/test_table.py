@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import abandon, engine, snapshot_files
+from conftest import abandon, engine, snapshot_files, table_meta
 
 from dynafile import (
     ClosedError,
@@ -145,9 +145,8 @@ def test_key_types_are_fixed_on_first_write(db, db_path):
         db.put_item(item={"PK": 1, "SK": "b"})
     with pytest.raises(ValidationError, match="SK"):
         db.put_item(item={"PK": "a", "SK": b"bytes"})
-    meta = json.load(open(os.path.join(db_path, "meta.json")))
-    assert meta["key_types"] == {"PK": "S", "SK": "S"}
-    assert meta["format_version"] == 1
+    assert table_meta(db_path)["key_types"] == {"PK": "S", "SK": "S"}
+    assert json.load(open(os.path.join(db_path, "meta.json")))["format_version"] == 2
     db2 = Dynafile(db_path, durability="normal")
     with pytest.raises(ValidationError):
         db2.put_item(item={"PK": 5, "SK": "b"})
@@ -214,7 +213,7 @@ def test_item_size_limit_is_configurable(db_path):
 
 
 def test_key_dict_with_extra_attributes_is_rejected(db):
-    with pytest.raises(ValidationError, match="not part of the table's key"):
+    with pytest.raises(ValidationError, match="The provided key element does not match the schema"):
         db.get_item(key={"PK": "a", "SK": "b", "extra": 1})
 
 
@@ -407,7 +406,7 @@ def test_retention_zero_and_a_checkpoint_free_the_log(db_path):
     db = Dynafile(db_path, durability="normal", retention=0)
     for i in range(200):
         db.put_item(item={"PK": "p", "SK": f"{i:04d}", "pad": "x" * 200})
-    wal = os.path.join(db_path, "wal")
+    wal = os.path.join(db_path, "log")
 
     def log_bytes():
         return sum(os.path.getsize(os.path.join(wal, n)) for n in os.listdir(wal)
@@ -428,14 +427,11 @@ def test_on_disk_layout_matches_design(db_path):
     db.put_item(item={"PK": "user/1\0", "SK": "x"})
     db.close()
     entries = sorted(os.listdir(db_path))
-    assert entries == ["LOCK", "_partitions", "meta.json", "wal"]
-    parts = os.listdir(os.path.join(db_path, "_partitions"))
-    assert len(parts) == 2
-    for name in parts:
-        assert len(name) == 32 and all(c in "0123456789abcdef" for c in name)
-        assert os.listdir(os.path.join(db_path, "_partitions", name)) == ["data.pickle"]
-    wal = os.listdir(os.path.join(db_path, "wal"))
-    assert "00000000000000000001.log" in wal and "checkpoint.json" in wal
+    assert entries == ["LOCK", "data", "log", "meta.json"]
+    # both item collections share one partition file of the table's space
+    assert sorted(os.listdir(os.path.join(db_path, "data"))) == ["MANIFEST", "t1"]
+    assert os.listdir(os.path.join(db_path, "data", "t1")) == ["000000000001.part"]
+    assert os.listdir(os.path.join(db_path, "log")) == ["00000000000000000001.log"]
 
 
 def test_json_serializer(db_path):

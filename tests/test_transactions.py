@@ -152,7 +152,7 @@ def test_token_survives_checkpoint_and_reopen(shop, db_path):
     db = Dynafile(db_path)
     checkout(db, token="t-1")  # remembered: no cancellation
     assert db.get_item(key=k("stock"))["qty"] == 3
-    assert os.listdir(os.path.join(db_path, "_txtokens", "_partitions"))
+    assert os.listdir(os.path.join(db_path, "data", "x"))  # the tokens' space
     db.close()
 
 

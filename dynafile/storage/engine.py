@@ -1,26 +1,30 @@
 """The storage engine: one write-ahead log, partitions folded from it.
 
-State of one open table in one process:
+State of one open database in one process:
 
 * the log position (a :class:`~dynafile.storage.log.LogReader`): the last
   record this process has applied;
-* the overlay: for every partition changed since the last checkpoint this
-  process knows of, the latest ``(lsn, bytes or None)`` per sort key: the
-  log's content not yet in partition files;
-* the cache: an LRU of materialised partitions (file snapshot + overlay),
+* the manifest (:mod:`dynafile.storage.manifest`): which partition file holds
+  which range of each space's keys, as of the last checkpoint this process
+  knows of;
+* the overlay: for every item collection changed since that checkpoint, the
+  latest ``(lsn, bytes or None)`` per sort key: the log's content not yet in
+  partition files;
+* the cache: an LRU of materialised item collections (file + overlay),
   bounded by ``cache_bytes``.
 
 Writers hold the exclusive lock, catch up with the log, append one record
 and apply it. Readers compare the log's size with their position (one
 ``fstat``) and, when it grew, read the new records under a shared lock, so
 every read sees every write that returned before it began, in any process.
-A checkpoint writes every dirty partition atomically, then
-``wal/checkpoint.json``; recovery is just catching up from that marker.
+A checkpoint writes each changed partition to a new file (splitting it when
+it grew too large), then replaces the manifest, then removes the files no
+manifest names any more; recovery is catching up from the manifest's
+position.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -35,20 +39,22 @@ from ..errors import ClosedError, CorruptFileError, DynafileError, ValidationErr
 from ..keys import partition_digest
 from ..serialization import Unvetted
 from . import fs
-from .layout import SCHEMA, TABLE, Layout
+from .layout import SCHEMA, Layout, part_name
 from .locking import TableLock
 from .log import (
     FLAG_DROP_SPACE,
     MAX_PAYLOAD,
     ROTATE,
-    WRITE,
+    WRITE_AT,
+    WRITES,
     LogReader,
     Op,
-    decode_write,
+    decode_record,
     encode_frame,
-    encode_write,
+    encode_record,
 )
-from .partition import Partition, decode_partition, encode_partition
+from .manifest import MIN_BOUND, Bound, Manifest, Span, bound_of, collection_start, cut
+from .partition import Collection, Part, decode_part, encode_part
 from .watch import watcher
 
 __all__ = ["Engine", "LogPosition"]
@@ -58,6 +64,7 @@ log = logging.getLogger("dynafile")
 R = TypeVar("R")
 Slot = tuple[str, str]
 _ENTRY_OVERHEAD = 64
+_RETRIES = 5
 
 
 class LogPosition(NamedTuple):
@@ -70,15 +77,17 @@ class LogPosition(NamedTuple):
 
 
 class Engine:
-    """Log, partitions, cache and locks of one table directory.
+    """Log, partitions, cache and locks of one database directory.
 
     Args:
-        layout: the table directory's paths (the directory exists).
+        layout: the database directory's paths (the directory exists).
         durability: ``"full"`` (fsync each commit) or ``"normal"``.
-        cache_bytes: memory budget of the partition cache.
+        cache_bytes: memory budget of the item collection cache.
         checkpoint_bytes: fold the log into partition files once this much
             has been written since the last checkpoint.
         segment_bytes: start a new log segment past this size.
+        partition_bytes: split a partition file that holds more item bytes
+            than this (into pieces of about half).
         retention: seconds a log segment is kept after a checkpoint covered
             it (for stream readers); with ``0`` a checkpoint also starts a
             new segment, so the whole log it covers is deleted.
@@ -99,6 +108,7 @@ class Engine:
         cache_bytes: int = 256 << 20,
         checkpoint_bytes: int = 16 << 20,
         segment_bytes: int = 64 << 20,
+        partition_bytes: int = 1 << 20,
         retention: float = 24 * 3600.0,
         lock_timeout: float | None = 60.0,
         read_only: bool = False,
@@ -110,22 +120,25 @@ class Engine:
         self.cache_bytes = cache_bytes
         self.checkpoint_bytes = checkpoint_bytes
         self.segment_bytes = segment_bytes
+        self.partition_bytes = partition_bytes
         self.retention = retention
         self.read_only = read_only
         self._clock = clock or time.time
         self.lock = TableLock(layout.lock, lock_timeout, read_only)
-        # Partitions are named by a slot: (space, digest).
-        self._cache: OrderedDict[Slot, Partition] = OrderedDict()
+        self._cache: OrderedDict[Slot, Collection] = OrderedDict()
         self._cache_used = 0
         self._overlay: dict[Slot, dict[Any, tuple[int, bytes | None]]] = {}
         self._overlay_pk: dict[Slot, Any] = {}
         self._overlay_bytes = 0
         self._digests: dict[Any, str] = {}
         self._lsn = 0
-        self._marker_lsn = 0
+        self._manifest = Manifest()
+        self._manifest_sig: Any = None
         self._log: LogReader | None = None
-        self._observer: Callable[[int, list[Op]], None] | None = None
-        self._live_spaces: set[str] = {TABLE}
+        self._observer: Callable[[int, list[Op], int], None] | None = None
+        #: space -> lsn of the latest drop record this process applied that
+        #: the manifest may not reflect yet (see :meth:`_drop_space`).
+        self._drops: dict[str, int] = {}
         self._watching = False
         #: How many schema-change marks this process has applied (see
         #: :data:`~dynafile.storage.layout.SCHEMA`).
@@ -146,16 +159,11 @@ class Engine:
 
     # ------------------------------------------------------------ settings
 
-    def observe(self, callback: Callable[[int, list[Op]], None] | None) -> None:
-        """Call ``callback(lsn, ops)`` for each record this engine commits,
+    def observe(self, callback: Callable[[int, list[Op], int], None] | None) -> None:
+        """Call ``callback(lsn, ops, time_ms)`` for each record this engine commits,
         under the write lock, right after it is applied (so calls come in
         commit order). It must be quick and must not raise."""
         self._observer = callback
-
-    def set_live_spaces(self, spaces: Iterable[str]) -> None:
-        """Set the spaces whose partitions checkpoints write (the table, the
-        token space and the live indexes); others are forgotten."""
-        self._live_spaces = set(spaces)
 
     # ------------------------------------------------------------ watching
 
@@ -166,7 +174,7 @@ class Engine:
         try:
             if not self.closed:
                 self.refresh()
-                if self._overlay_bytes and self._read_marker()[0] > self._marker_lsn:
+                if self._overlay_bytes:
                     with self.lock.shared():
                         self._prune_overlay()
         except Exception:  # noqa: BLE001, S110 - a reader meets the same problem and reports it
@@ -180,18 +188,32 @@ class Engine:
         """Open under the exclusive lock: clean up after a crash, then catch up."""
         layout = self.layout
         fs.makedirs(layout.wal)
+        fs.makedirs(layout.data)
         fs.remove_stale_temp_files(layout.root)
         fs.remove_stale_temp_files(layout.wal)
-        if os.path.exists(layout.checkpointing):
-            for directory in layout.partition_roots():
-                for name in os.listdir(directory) if os.path.isdir(directory) else ():
-                    fs.remove_stale_temp_files(os.path.join(directory, name))
-            fs.remove(layout.checkpointing)
+        fs.remove_stale_temp_files(layout.data)
         if not layout.segments():
             fs.create_empty(layout.segment_path(1))
         self._reset()
+        self._remove_orphans()
         self._catch_up(exclusive=True)
         self._remove_stale_segments()
+
+    def _remove_orphans(self) -> None:
+        """Delete partition files no manifest names: written by a checkpoint a
+        crash interrupted before its manifest, or left by one that was
+        interrupted before it removed the files it replaced."""
+        named = self._manifest.files()
+        for found in self.layout.walk():
+            if found.space is None:
+                if os.path.basename(found.path).startswith(fs.TEMP_PREFIX):
+                    fs.remove(found.path)
+                continue
+            if (found.space, found.name) not in named:
+                fs.remove(found.path)
+        for space in self.layout.space_dirs():
+            if space not in self._manifest.spaces:
+                fs.remove_dir(self.layout.space_dir(space))  # emptied above
 
     def _reader(self) -> LogReader:
         if self._log is None:
@@ -211,41 +233,58 @@ class Engine:
         if stale:
             fs.sync_dir(self.layout.wal)
 
-    def _read_marker(self) -> tuple[int, int, int]:
-        """Return ``(lsn, segment, offset)`` of the last checkpoint, or the log's start."""
-        path = self.layout.marker
+    def _stat_manifest(self) -> Any:
+        try:
+            st = os.stat(self.layout.manifest)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _read_manifest(self) -> Manifest:
+        """The manifest on disk, or the log's start when there is none."""
+        path = self.layout.manifest
         try:
             raw = fs.read_file(path)
         except FileNotFoundError:
             segments = self.layout.segments()
             first = segments[0] if segments else 1
-            return first - 1, first, 0
-        try:
-            data = json.loads(raw)
-            lsn, segment, offset = int(data["lsn"]), int(data["segment"]), int(data["offset"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptFileError(path, 0, f"unreadable checkpoint marker: {exc}") from None
-        if lsn < 0 or segment < 1 or offset < 0 or segment > lsn + 1:
-            raise CorruptFileError(path, 0, f"impossible checkpoint marker {data}")
-        return lsn, segment, offset
+            if first != 1:
+                raise CorruptFileError(path, 0, f"missing, and the log starts at lsn {first}: "
+                                       "the records before it are lost") from None
+            return Manifest(first - 1, first, 0)
+        return Manifest.decode(raw, path)
+
+    def _reload_manifest(self) -> bool:
+        """Read the manifest again when another process replaced it (one
+        ``stat``); return whether it changed."""
+        sig = self._stat_manifest()
+        if sig == self._manifest_sig:
+            return False
+        self._manifest = self._read_manifest()
+        self._manifest_sig = sig
+        return True
 
     def _reset(self) -> None:
-        """Forget everything in memory and start again from the checkpoint marker."""
-        lsn, segment, offset = self._read_marker()
+        """Forget everything in memory and start again from the manifest."""
+        self._manifest_sig = self._stat_manifest()
+        manifest = self._read_manifest()
         try:
-            reader = LogReader(self.layout, segment, offset, lsn, writable=not self.read_only)
+            reader = LogReader(self.layout, manifest.segment, manifest.offset, manifest.lsn,
+                               writable=not self.read_only)
         except FileNotFoundError:
-            raise CorruptFileError(self.layout.marker, 0, f"checkpoint marker names log "
-                                   f"segment {segment}, which does not exist") from None
+            raise CorruptFileError(self.layout.manifest, 0, f"the manifest names log "
+                                   f"segment {manifest.segment}, which does not exist") from None
         if self._log is not None:
             self._log.close()
         self._log = reader
+        self._manifest = manifest
         self._cache.clear()
         self._cache_used = 0
         self._overlay.clear()
         self._overlay_pk.clear()
         self._overlay_bytes = 0
-        self._lsn = self._marker_lsn = lsn
+        self._drops.clear()
+        self._lsn = manifest.lsn
 
     # ------------------------------------------------------------ catch-up
 
@@ -268,10 +307,8 @@ class Engine:
     def _prune_overlay(self) -> None:
         """Drop overlay entries that another process's checkpoint has put in
         partition files, so a process that only reads stays within bounds."""
-        marker = self._read_marker()[0]
-        if marker <= self._marker_lsn:
-            return
-        self._marker_lsn = marker
+        self._reload_manifest()
+        marker = self._manifest.lsn
         kept = 0
         for slot in list(self._overlay):
             entries = self._overlay[slot]
@@ -288,10 +325,10 @@ class Engine:
         while True:
             reader = self._reader()
             for frame in reader.read():
-                if frame.rtype == WRITE:
+                if frame.rtype in WRITES:
                     try:
                         ops = [op._replace(new=Unvetted(op.new)) if op.new is not None else op
-                               for op in decode_write(frame.body)]
+                               for op in decode_record(frame.rtype, frame.body)[1]]
                     except ValueError as exc:
                         raise CorruptFileError(self.layout.segment_path(frame.segment),
                                                frame.start, f"malformed record: {exc}") from None
@@ -315,7 +352,7 @@ class Engine:
     # --------------------------------------------------------------- apply
 
     def digest(self, pk: Any) -> str:
-        """Return the directory digest of a (normalised) partition key, memoised."""
+        """Return the digest of a (normalised) partition key, memoised."""
         d = self._digests.get(pk)
         if d is None:
             if len(self._digests) > 100_000:
@@ -328,11 +365,11 @@ class Engine:
         cache = self._cache
         digest = self.digest
         added = 0
-        # A batch touches few partitions many times: look each up once.
-        seen: dict[tuple[str, Any], tuple[dict[Any, Any], Partition | None]] = {}
+        # A batch touches few collections many times: look each up once.
+        seen: dict[tuple[str, Any], tuple[dict[Any, Any], Collection | None]] = {}
         for op in ops:
             if op.flags & FLAG_DROP_SPACE:
-                self._drop_space(op.space)
+                self._drop_space(op.space, lsn)
                 seen.clear()
                 continue
             if op.space == SCHEMA:
@@ -368,8 +405,15 @@ class Engine:
                 part.lsn = lsn
         self._overlay_bytes += added
 
-    def _drop_space(self, space: str) -> None:
-        """Forget every cached and pending partition of ``space`` (an index drop)."""
+    def _drop_space(self, space: str, lsn: int) -> None:
+        """Forget every cached and pending collection of ``space`` (a dropped
+        table or index, or an index whose backfill starts again).
+
+        Its partition files stay named by the manifest until the next
+        checkpoint removes them; until then reads skip them (see
+        :meth:`_spans`). Every process applies every drop after the manifest it
+        started from, so whichever checkpoints next knows of it."""
+        self._drops[space] = lsn
         for slot in [slot for slot in self._overlay if slot[0] == space]:
             del self._overlay[slot]
             self._overlay_pk.pop(slot, None)
@@ -378,33 +422,111 @@ class Engine:
 
     # ---------------------------------------------------------- partitions
 
-    def _materialize(self, slot: Slot, pk: Any) -> Partition:
-        """Build a partition from its file and the overlay, without caching it."""
-        path = self.layout.partition_path(*slot)
-        try:
-            data = fs.read_file(path)
-        except FileNotFoundError:
-            file_pk, items, file_lsn = pk, SortedDict(), 0
-        else:
-            file_pk, items, file_lsn = decode_partition(data, path)
-        for sk, (lsn, new) in self._overlay.get(slot, {}).items():
-            if lsn > file_lsn:
-                if new is None:
-                    items.pop(sk, None)
-                else:
-                    items[sk] = new
-        return Partition(file_pk if pk is None else pk, items, max(file_lsn, self._lsn))
+    def _read_span(self, space: str, span: Span) -> tuple[int, list[Part]]:
+        """Decode the partition file of ``span``.
 
-    def partition(self, digest: str, pk: Any = None, space: str = TABLE) -> Partition:
-        """Return the cached partition ``digest`` of ``space``, loading it when needed.
+        Raises:
+            FileNotFoundError: a checkpoint elsewhere replaced it (the caller
+                reloads the manifest and tries again).
+            CorruptFileError: the file fails its checks.
+        """
+        path = self.layout.partition_path(space, span.file)
+        return decode_part(fs.read_file(path), path)
+
+    def _materialize(self, space: str, digest: str, pk: Any) -> Collection:
+        """Build a collection from its partition file(s) and the overlay, and
+        cache the other complete collections of a file it had to read."""
+        for attempt in range(_RETRIES):
+            self._reload_manifest()
+            try:
+                return self._build(space, digest, pk)
+            except FileNotFoundError as exc:
+                if attempt == _RETRIES - 1:
+                    raise _missing(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _dropped(self, space: str) -> bool:
+        """Whether ``space`` was dropped after the manifest's files were written."""
+        return self._drops.get(space, -1) > self._manifest.lsn
+
+    def _build(self, space: str, digest: str, pk: Any) -> Collection:
+        spans = [] if self._dropped(space) else self._manifest.covering(space, digest)
+        if not spans:
+            return self._finish(space, digest, pk, SortedDict(), [])
+        if len(spans) == 1:
+            file_lsn, parts = self._read_span(space, spans[0])
+            self._cache_neighbours(space, spans[0], file_lsn, parts, digest)
+            part = _find(parts, digest)
+            if part is None:
+                return self._finish(space, digest, pk, SortedDict(), [(None, file_lsn)])
+            return self._finish(space, digest, part.pk if pk is None else pk, part.items,
+                                [(None, file_lsn)])
+        # A collection split by sort key across partitions.
+        items = SortedDict()
+        ranges: list[tuple[Any, int]] = []
+        for span in spans:
+            file_lsn, parts = self._read_span(space, span)
+            part = _find(parts, digest)
+            if part is not None:
+                items.update(part.items)
+                if pk is None:
+                    pk = part.pk
+            ranges.append((span.start, file_lsn))
+        return self._finish(space, digest, pk, items, ranges)
+
+    def _finish(self, space: str, digest: str, pk: Any, items: SortedDict,
+                ranges: list[tuple[Any, int]]) -> Collection:
+        """Apply the overlay to a collection's file content. ``ranges`` holds
+        ``(start bound or None, file lsn)`` of each file part, in order."""
+        slot = (space, digest)
+        entries = self._overlay.get(slot)
+        if entries:
+            for sk, (lsn, new) in entries.items():
+                if lsn > _file_lsn(ranges, digest, sk):
+                    if new is None:
+                        items.pop(sk, None)
+                    else:
+                        items[sk] = new
+        if pk is None:
+            pk = self._overlay_pk.get(slot)
+        return Collection(pk, items, self._lsn)
+
+    def _cache_neighbours(self, space: str, span: Span, file_lsn: int, parts: list[Part],
+                          wanted: str) -> None:
+        """Cache the collections a decoded partition file holds whole (reading
+        one costs the file: its neighbours come free)."""
+        spans = self._manifest.spaces.get(space, [])
+        index = self._manifest.span_index(space, span.start)
+        following = spans[index + 1].start if index + 1 < len(spans) else None
+        for part in parts:
+            if part.digest == wanted or (space, part.digest) in self._cache:
+                continue
+            if span.start[0] == part.digest and span.start[1] == 1:
+                continue  # it began in an earlier partition
+            if following is not None and following[0] == part.digest:
+                continue  # it goes on in the next partition
+            self._insert((space, part.digest),
+                         self._finish(space, part.digest, part.pk, part.items,
+                                      [(None, file_lsn)]))
+
+    def _insert(self, slot: Slot, part: Collection) -> None:
+        self._cache[slot] = part
+        self._cache_used += part.nbytes
+        while self._cache_used > self.cache_bytes and len(self._cache) > 1:
+            _, evicted = self._cache.popitem(last=False)
+            self._cache_used -= evicted.nbytes
+
+    def collection(self, digest: str, pk: Any = None, space: str = "") -> Collection:
+        """Return the cached item collection ``digest`` of ``space``, loading it
+        when needed.
 
         ``pk`` may be ``None`` when unknown (scans); the file says. Call with
         the thread lock held and after :meth:`refresh`. O(1) when cached,
-        O(n) to load.
+        O(partition file) to load.
 
         Raises:
             ClosedError: the engine is closed.
-            CorruptFileError: the partition file fails its checks.
+            CorruptFileError: a partition file fails its checks.
         """
         if self.closed:
             raise ClosedError("the table is closed")
@@ -413,20 +535,59 @@ class Engine:
         if part is not None:
             self._cache.move_to_end(slot)
             return part
-        part = self._materialize(slot, pk if pk is not None else self._overlay_pk.get(slot))
-        self._cache[slot] = part
-        self._cache_used += part.nbytes
-        while self._cache_used > self.cache_bytes and len(self._cache) > 1:
-            _, evicted = self._cache.popitem(last=False)
-            self._cache_used -= evicted.nbytes
+        part = self._materialize(space, digest, pk if pk is not None else
+                                 self._overlay_pk.get(slot))
+        cached = self._cache.get(slot)  # a neighbour load may have cached it meanwhile
+        if cached is not None:
+            return cached
+        self._insert(slot, part)
         return part
 
-    def digests(self, space: str = TABLE) -> list[str]:
-        """Return the digests of every partition of ``space`` that may hold
-        items, sorted. One ``listdir`` plus the overlay."""
-        names = set(self.layout.digests(space))
-        names.update(digest for sp, digest in self._overlay if sp == space)
-        return sorted(names)
+    def scan(self, space: str, after: str | None = None) -> Iterator[tuple[str, Collection]]:
+        """Yield ``(digest, collection)`` for every item collection of ``space``
+        with a digest above ``after``, in digest order, one partition file at
+        a time. Takes the thread lock (and catches up) for each partition,
+        not between them: collections are current when yielded. O(space).
+
+        Raises:
+            ClosedError / CorruptFileError: as :meth:`collection`.
+        """
+        cursor = after  # every digest up to here was yielded
+        position: Bound = MIN_BOUND if after is None else (after, 2, None)
+        while True:
+            with self.lock.thread_lock:
+                self.refresh()
+                for attempt in range(_RETRIES):
+                    self._reload_manifest()
+                    try:
+                        batch, end = self._next_batch(space, cursor, position)
+                        break
+                    except FileNotFoundError as exc:  # a checkpoint elsewhere replaced it
+                        if attempt == _RETRIES - 1:
+                            raise _missing(exc) from None
+            yield from batch
+            if batch:
+                cursor = batch[-1][0]
+            if end is None:
+                return
+            position = end
+
+    def _next_batch(self, space: str, cursor: str | None, position: Bound
+                    ) -> tuple[list[tuple[str, Collection]], Bound | None]:
+        """The collections of the partition holding ``position`` whose digests
+        are above ``cursor``, and the start of the next partition (``None``
+        after the last). Lock held."""
+        spans = [] if self._dropped(space) else self._manifest.spaces.get(space, [])
+        overlay = [d for d in self.overlay_slots(space) if cursor is None or d > cursor]
+        if not spans:
+            return [(d, self.collection(d, None, space)) for d in overlay], None
+        index = max(0, self._manifest.span_index(space, position))
+        end = spans[index + 1].start if index + 1 < len(spans) else None
+        _, parts = self._read_span(space, spans[index])
+        digests = {p.digest for p in parts}
+        digests.update(d for d in overlay if end is None or collection_start(d) < end)
+        chosen = sorted(d for d in digests if cursor is None or d > cursor)
+        return [(d, self.collection(d, None, space)) for d in chosen], end
 
     # ---------------------------------------------------------------- write
 
@@ -457,7 +618,8 @@ class Engine:
         return result
 
     def _commit(self, ops: list[Op]) -> None:
-        body = encode_write(ops)
+        time_ms = int(time.time() * 1000)
+        body = encode_record(ops, time_ms)
         if len(body) >= MAX_PAYLOAD:
             raise ValidationError(f"one write of {len(body)} bytes is larger than a log record "
                                   f"may be ({MAX_PAYLOAD} bytes); split it (a batch writer's "
@@ -467,11 +629,11 @@ class Engine:
         if reader.offset >= self.segment_bytes:
             self._rotate(lsn)
             lsn += 1
-        self._append(encode_frame(lsn, WRITE, body), lsn)
+        self._append(encode_frame(lsn, WRITE_AT, body), lsn)
         self._apply(lsn, ops)
         self._lsn = lsn
         if self._observer is not None:
-            self._observer(lsn, ops)
+            self._observer(lsn, ops, time_ms)
         if self._overlay_bytes >= self.checkpoint_bytes:
             try:
                 self._checkpoint()
@@ -526,48 +688,98 @@ class Engine:
     def _checkpoint(self) -> int:
         reader = self._reader()
         free_log = self.retention <= 0 and reader.offset > 0
-        if not self._overlay and not free_log:
+        self._reload_manifest()
+        old = self._manifest
+        dropped = [s for s in old.spaces if self._dropped(s)]
+        if not self._overlay and not free_log and not dropped:
             return 0
         if self.durability != "full":
-            # Partition files and the marker will claim every record up to
+            # Partition files and the manifest will claim every record up to
             # self._lsn: those records must be on disk before they are.
             fs.sync(reader.fd, reader.path)
-        layout = self.layout
-        fs.create_empty(layout.checkpointing, durable=False)
+        new = old.copy()
+        for space in dropped:
+            del new.spaces[space]
         written = 0
-        for slot in sorted(self._overlay):
-            if slot[0] not in self._live_spaces:
-                continue  # an index dropped since: its files are gone
-            part = self._cache.get(slot)
-            if part is None:
-                part = self._materialize(slot, self._overlay_pk.get(slot))
-            path = layout.partition_path(*slot)
-            if part.items:
-                fs.atomic_write_bytes(path, encode_partition(part.pk, part.items, self._lsn))
-            else:
-                self._remove_partition(path)
-            written += 1
+        by_space: dict[str, list[str]] = {}
+        for space, digest in self._overlay:
+            by_space.setdefault(space, []).append(digest)
+        for space, digests in sorted(by_space.items()):
+            written += self._checkpoint_space(new, space, digests)
         if free_log:
-            # Nothing needs the covered log: start a segment the marker can
+            # Nothing needs the covered log: start a segment the manifest can
             # point at, so every earlier one can go now.
             self._rotate(self._lsn + 1)
-        marker = {"lsn": self._lsn, "segment": reader.segment, "offset": reader.offset}
-        fs.atomic_write_bytes(layout.marker, json.dumps(marker).encode())
-        fs.remove(layout.checkpointing)
+        new.lsn, new.segment, new.offset = self._lsn, reader.segment, reader.offset
+        fs.atomic_write_bytes(self.layout.manifest, new.encode())
+        self._manifest = new
+        self._manifest_sig = self._stat_manifest()
+        for space, name in sorted(old.files() - new.files()):
+            fs.remove(self.layout.partition_path(space, name))
+        for space in dropped:
+            if space not in new.spaces:
+                fs.remove_dir(self.layout.space_dir(space))
         self._overlay.clear()
         self._overlay_pk.clear()
         self._overlay_bytes = 0
-        self._marker_lsn = self._lsn
+        self._drops.clear()
         self._drop_old_segments()
         return written
 
-    def _remove_partition(self, path: str) -> None:
-        """Remove an emptied partition's file, and its directory once empty."""
-        if not fs.remove(path):
-            return
-        directory = os.path.dirname(path)
-        if not fs.remove_dir(directory):  # still holds another index's file
-            fs.sync_dir(directory)
+    def _checkpoint_space(self, manifest: Manifest, space: str, digests: list[str]) -> int:
+        """Rewrite the partitions of ``space`` that ``digests`` changed, into
+        ``manifest``; return how many files were written."""
+        spans = manifest.spaces.get(space, [])
+        groups: dict[int, dict[str, dict[Any, tuple[int, bytes | None]]]] = {}
+        for digest in digests:
+            entries = self._overlay[(space, digest)]
+            if len(manifest.covering(space, digest)) <= 1:
+                index = manifest.span_index(space, collection_start(digest)) if spans else -1
+                groups.setdefault(index, {})[digest] = entries
+                continue
+            for sk, entry in entries.items():  # a collection split by sort key
+                index = manifest.span_index(space, bound_of(digest, sk))
+                groups.setdefault(index, {}).setdefault(digest, {})[sk] = entry
+        replaced: dict[int, list[Span]] = {}
+        written = 0
+        for index, changes in sorted(groups.items()):
+            if index >= 0:
+                span = spans[index]
+                file_lsn, parts = self._read_span(space, span)
+                start = span.start
+            else:
+                file_lsn, parts, start = 0, [], MIN_BOUND
+            contents = {p.digest: (p.pk, p.items) for p in parts}
+            for digest, entries in changes.items():
+                pk, items = contents.get(digest, (None, None))
+                if items is None:
+                    items = SortedDict()
+                for sk, (lsn, data) in entries.items():
+                    if lsn > file_lsn:
+                        if data is None:
+                            items.pop(sk, None)
+                        else:
+                            items[sk] = data
+                contents[digest] = (pk if pk is not None else
+                                    self._overlay_pk.get((space, digest)), items)
+            pieces = cut(start, [(d, pk, items) for d, (pk, items) in sorted(contents.items())
+                                 if items], self.partition_bytes)
+            out = []
+            for piece in pieces:
+                name = part_name(manifest.next_file)
+                manifest.next_file += 1
+                fs.atomic_write_bytes(self.layout.partition_path(space, name),
+                                      encode_part(self._lsn, piece.parts))
+                out.append(Span(piece.start, name, self._lsn, piece.size, piece.item_count))
+                written += 1
+            replaced[index] = out
+        result = list(replaced.get(-1, []))
+        for index, span in enumerate(spans):
+            result.extend(replaced.get(index, [span]))
+        if result:
+            result[0] = result[0]._replace(start=MIN_BOUND)
+        manifest.set_spans(space, result)
+        return written
 
     def _drop_old_segments(self) -> None:
         """Delete segments a checkpoint covers once they are past retention."""
@@ -575,7 +787,7 @@ class Engine:
         now = self._clock()
         current = self._reader().segment
         for first, following in zip(segments, segments[1:]):
-            if following - 1 > self._marker_lsn or first == current:
+            if following - 1 > self._manifest.lsn or first == current:
                 break
             path = self.layout.segment_path(first)
             try:
@@ -597,10 +809,25 @@ class Engine:
         """Whether this process holds log content a checkpoint would fold in."""
         return bool(self._overlay)
 
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest as this process last read it (treat as read-only)."""
+        return self._manifest
+
     def position(self) -> LogPosition:
         """Where this process is in the log (call with the thread lock held)."""
         reader = self._reader()
         return LogPosition(self._lsn, reader.segment, reader.offset)
+
+    def spaces(self) -> set[str]:
+        """Every space holding data, in partition files or the log since."""
+        found = {space for space in self._manifest.spaces if not self._dropped(space)}
+        found.update(space for space, _ in self._overlay)
+        return found
+
+    def overlay_slots(self, space: str) -> list[str]:
+        """The digests of ``space`` with changes not yet in partition files."""
+        return sorted(d for sp, d in self._overlay if sp == space)
 
     # ---------------------------------------------------------------- close
 
@@ -639,3 +866,40 @@ class Engine:
                     pass  # the log still holds everything; the next open replays it
         finally:
             self.abandon()
+
+
+def _missing(exc: FileNotFoundError) -> CorruptFileError:
+    """A partition file the manifest names is missing, even after reloading it."""
+    return CorruptFileError(str(exc.filename), 0, "named by the manifest but missing")
+
+
+def _find(parts: list[Part], digest: str) -> Part | None:
+    """The part of ``digest`` in a decoded partition (parts are in digest order)."""
+    lo, hi = 0, len(parts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if parts[mid].digest < digest:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(parts) and parts[lo].digest == digest:
+        return parts[lo]
+    return None
+
+
+def _file_lsn(ranges: list[tuple[Any, int]], digest: str, sk: Any) -> int:
+    """The lsn of the file part holding ``sk`` (``ranges`` as for
+    :meth:`Engine._finish`); 0 when no file holds the collection."""
+    if not ranges:
+        return 0
+    if len(ranges) == 1:
+        return ranges[0][1]
+    key = bound_of(digest, sk)
+    lsn = ranges[0][1]
+    for start, file_lsn in ranges:
+        if start is not None and start <= key:
+            lsn = file_lsn
+    return lsn
+
+
+

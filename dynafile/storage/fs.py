@@ -30,6 +30,7 @@ __all__ = [
     "remove_dir",
     "remove_stale_temp_files",
     "remove_tree",
+    "rename",
     "sync",
     "sync_dir",
     "truncate",
@@ -199,6 +200,15 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
     _point("dir.remove.after", path)
     sync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def rename(source: str, target: str) -> None:
+    """Move ``source`` to ``target`` (replacing a file, or taking the name of
+    a directory that does not exist) and fsync the target's directory."""
+    _point("rename.before", target)
+    os.replace(source, target)
+    _point("rename.after", target)
+    sync_dir(os.path.dirname(os.path.abspath(target)))
 
 
 def truncate(fd: int, size: int, path: str) -> None:

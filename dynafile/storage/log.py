@@ -17,6 +17,9 @@ payload starts with a record type byte:
   ``u32 length + bytes`` (``0xFFFFFFFF`` for "absent") and a key is
   ``u8 tag ('S', 'B', 'N', '-' for none) | u16 length | bytes`` or, for
   index sort keys, ``'T' | u16 count | keys...``.
+* ``WRITE_AT``: a ``WRITE`` with the time it was committed: ``u64
+  milliseconds since the epoch`` before the operations (what format 2
+  writes; change records carry it as their approximate time).
 * ``ROTATE``: the last record of a segment; the next segment's name is
   the following lsn.
 
@@ -44,11 +47,15 @@ __all__ = [
     "MAX_PAYLOAD",
     "ROTATE",
     "WRITE",
+    "WRITES",
+    "WRITE_AT",
     "Frame",
     "LogReader",
     "Op",
+    "decode_record",
     "decode_write",
     "encode_frame",
+    "encode_record",
     "encode_write",
     "find_valid_frame",
     "parse_frames",
@@ -62,6 +69,10 @@ _ABSENT = 0xFFFFFFFF
 
 WRITE = 1
 ROTATE = 2
+WRITE_AT = 3
+#: The record types that hold operations.
+WRITES = (WRITE, WRITE_AT)
+_MS = struct.Struct("<Q")
 
 #: Largest payload a frame may claim; a bigger length field is corruption.
 MAX_PAYLOAD = 1 << 30
@@ -278,6 +289,25 @@ def encode_write(ops: list[Op]) -> bytes:
     return b"".join(parts)
 
 
+def encode_record(ops: list[Op], time_ms: int) -> bytes:
+    """The body of a ``WRITE_AT`` record: its time, then the operations."""
+    return _MS.pack(time_ms) + encode_write(ops)
+
+
+def decode_record(rtype: int, body: bytes) -> tuple[int | None, list[Op]]:
+    """``(milliseconds since the epoch or None, ops)`` of a ``WRITE`` or
+    ``WRITE_AT`` record's body.
+
+    Raises:
+        ValueError: the body is malformed.
+    """
+    if rtype == WRITE_AT:
+        if len(body) < _MS.size:
+            raise ValueError("truncated record time")
+        return _MS.unpack_from(body)[0], decode_write(body[_MS.size:])
+    return None, decode_write(body)
+
+
 def decode_write(body: bytes) -> list[Op]:
     """Return the operations of a WRITE record body.
 
@@ -414,7 +444,7 @@ class LogReader:
                 if frame.lsn != self.lsn + 1:
                     raise CorruptFileError(self.path, frame.start,
                                            f"log sequence jumps from {self.lsn} to {frame.lsn}")
-                if frame.rtype != WRITE and frame.rtype != ROTATE:
+                if frame.rtype not in (WRITE, WRITE_AT, ROTATE):
                     raise CorruptFileError(self.path, frame.start,
                                            f"unknown record type {frame.rtype}")
                 self.lsn = frame.lsn

@@ -1,17 +1,22 @@
-"""One partition: its items in sort-key order, and its file format.
+"""Item collections in memory, and the partition files that hold many of them.
 
-In memory a partition is a ``SortedDict`` mapping each (normalised) sort key
-to the item's serialized bytes: handing out an item means deserializing
+In memory, an item collection (all items of one partition key in one space)
+is a :class:`Collection`: a ``SortedDict`` mapping each (normalised) sort key
+to the item's serialized bytes. Handing out an item means deserializing
 fresh bytes, so no caller ever shares a mutable object with the store.
 
-On disk, ``_partitions/<digest>/data.pickle`` holds::
+On disk, a *partition* holds the collections of a range of the key space
+(see :mod:`dynafile.storage.manifest`), as DynamoDB's partitions hold a
+range of partition-key hashes: a small item collection costs bytes, not a
+file of its own. A partition file is::
 
-    b"DYNP" | u32 crc32(body) | u64 len(body) | body
+    b"DYP2" | u8 flags | u32 crc32(stored body) | u64 len(stored body) | stored body
 
-where ``body`` is a pickle (loaded through the allowlisting unpickler) of
-``(format, lsn, pk, [sort keys...], [item bytes...])``; ``lsn`` is the last
-log record the file contains. The checksum lets a flipped bit be reported
-instead of unpickled.
+where the stored body is (zlib-compressed when ``flags & 1``) a pickle,
+loaded through the allowlisting unpickler, of ``(format, lsn, [(digest, pk,
+[sort keys...], [item bytes...]), ...])``, collections in digest order and
+each one's sort keys ascending; ``lsn`` is the last log record the file
+contains. The checksum lets a flipped bit be reported instead of unpickled.
 """
 
 from __future__ import annotations
@@ -19,25 +24,34 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
 from ..errors import CorruptFileError
 from ..serialization import PickleSerializer, Unvetted
 
-__all__ = ["MAGIC", "Partition", "decode_partition", "encode_partition", "keep_checked",
-           "partition_keys"]
+__all__ = [
+    "MAGIC",
+    "Collection",
+    "Part",
+    "decode_part",
+    "encode_part",
+    "keep_checked",
+    "sorted_dict",
+]
 
-MAGIC = b"DYNP"
-_HEAD = struct.Struct("<4sIQ")
-_FORMAT = 1
+MAGIC = b"DYP2"
+_HEAD = struct.Struct("<4sBIQ")
+_FORMAT = 2
+_ZLIB = 1
 _ITEM_OVERHEAD = 96  # rough bytes per entry beyond the item bytes, for cache accounting
 _loader = PickleSerializer()
 _BYTES_ONLY = {bytes}
 
 
-class Partition:
+class Collection:
     """An item collection in memory.
 
     Attributes:
@@ -80,73 +94,95 @@ def keep_checked(items: SortedDict, sk: Any, data: bytes) -> None:
         dict.__setitem__(items, sk, bytes(data))
 
 
-def encode_partition(pk: Any, items: SortedDict, lsn: int) -> bytes:
-    """Return the file bytes of a partition snapshot. O(n)."""
-    values = [v if v.__class__ is bytes else bytes(v) for v in items.values()]
-    body = pickle.dumps((_FORMAT, lsn, pk, list(items.keys()), values), 5)
-    return _HEAD.pack(MAGIC, zlib.crc32(body), len(body)) + body
+class Part(NamedTuple):
+    """The piece of one item collection that a partition file holds."""
+
+    digest: str
+    pk: Any
+    items: SortedDict
 
 
-def decode_partition(data: bytes, path: str) -> tuple[Any, SortedDict, int]:
-    """Return ``(pk, items, lsn)`` from a partition file's bytes.
+def encode_part(lsn: int, parts: Iterable[tuple[str, Any, SortedDict]], *,
+                compress: bool = True) -> bytes:
+    """Return the file bytes of a partition holding ``parts`` (``(digest, pk,
+    items)``, in digest order) as of log record ``lsn``. O(size)."""
+    body_parts = []
+    for digest, pk, items in parts:
+        values = [v if v.__class__ is bytes else bytes(v) for v in items.values()]
+        body_parts.append((digest, pk, list(items.keys()), values))
+    body = pickle.dumps((_FORMAT, lsn, body_parts), 5)
+    flags = 0
+    if compress:
+        body = zlib.compress(body, 1)
+        flags |= _ZLIB
+    return _HEAD.pack(MAGIC, flags, zlib.crc32(body), len(body)) + body
+
+
+def decode_part(data: bytes, path: str) -> tuple[int, list[Part]]:
+    """Return ``(lsn, parts)`` from a partition file's bytes.
+
+    Item bytes come back as :class:`~dynafile.serialization.Unvetted`: they
+    are checked through the allowlist when first loaded, not here.
 
     Raises:
-        CorruptFileError: bad magic, length or checksum, or a body that is not
-            a partition snapshot (``UnsafeDataError`` when it names a class
-            outside the allowlist).
+        CorruptFileError: bad magic, length, checksum or compression, or a
+            body that is not a partition (``UnsafeDataError`` when it names a
+            class outside the allowlist).
     """
     if len(data) < _HEAD.size:
         raise CorruptFileError(path, len(data), "file shorter than its header")
-    magic, crc, length = _HEAD.unpack_from(data, 0)
+    magic, flags, crc, length = _HEAD.unpack_from(data, 0)
     if magic != MAGIC:
         raise CorruptFileError(path, 0, "not a dynafile partition file (bad magic)")
-    body = data[_HEAD.size :]
+    body = data[_HEAD.size:]
     if len(body) != length:
         raise CorruptFileError(path, _HEAD.size + min(len(body), length),
                                f"body is {len(body)} bytes, header says {length}")
     if zlib.crc32(body) != crc:
         raise CorruptFileError(path, _HEAD.size, "checksum mismatch")
+    if flags & ~_ZLIB:
+        raise CorruptFileError(path, 4, f"unknown flags {flags}")
     try:
-        fmt, lsn, pk, keys, values = _loader.loads(body)
+        if flags & _ZLIB:
+            body = zlib.decompress(body)
+        fmt, lsn, raw = _loader.loads(body)
     except CorruptFileError as exc:
         raise type(exc)(path, _HEAD.size, exc.reason) from None
-    except Exception as exc:
-        raise CorruptFileError(path, _HEAD.size, f"cannot decode snapshot: {exc}") from exc
-    if fmt != _FORMAT:
-        raise CorruptFileError(path, _HEAD.size, f"unknown snapshot format {fmt!r}")
-    if (keys.__class__ is not list or values.__class__ is not list or len(keys) != len(values)
-            or not isinstance(lsn, int) or not set(map(type, values)) <= _BYTES_ONLY):
-        raise CorruptFileError(path, _HEAD.size, "snapshot is not (format, lsn, pk, [keys], "
-                               "[item bytes]) of matching lengths")
-    # Values are checked through the allowlist when first loaded, not here.
-    try:
-        return pk, _sorted_dict(keys, list(map(Unvetted, values))), lsn
-    except TypeError as exc:  # keys of mixed types: not something dynafile wrote
-        raise CorruptFileError(path, _HEAD.size, f"bad sort keys: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
+        raise CorruptFileError(path, _HEAD.size, f"cannot decode partition: {exc}") from None
+    if fmt != _FORMAT or not isinstance(lsn, int) or raw.__class__ is not list:
+        raise CorruptFileError(path, _HEAD.size, "not a partition (format, lsn, [parts])")
+    parts = []
+    previous = None
+    for entry in raw:
+        if entry.__class__ is not tuple or len(entry) != 4:
+            raise CorruptFileError(path, _HEAD.size, "a collection is not (digest, pk, keys, "
+                                   "values)")
+        digest, pk, keys, values = entry
+        if (digest.__class__ is not str or keys.__class__ is not list
+                or values.__class__ is not list or len(keys) != len(values)
+                or not set(map(type, values)) <= _BYTES_ONLY):
+            raise CorruptFileError(path, _HEAD.size, f"collection {digest!r} is malformed")
+        if previous is not None and digest <= previous:
+            raise CorruptFileError(path, _HEAD.size, "collections out of order")
+        previous = digest
+        try:
+            ordered = all(a < b for a, b in zip(keys, keys[1:]))
+        except TypeError as exc:  # keys of mixed types: not something dynafile wrote
+            raise CorruptFileError(path, _HEAD.size, f"bad sort keys: {exc}") from None
+        if not ordered:
+            raise CorruptFileError(path, _HEAD.size, f"sort keys of collection {digest} out "
+                                   "of order or repeated")
+        items = sorted_dict(keys, list(map(Unvetted, values)))
+        parts.append(Part(digest, pk, items))
+    return lsn, parts
 
 
-def partition_keys(data: bytes) -> tuple[list[Any], int]:
-    """Return the sort keys of a partition file's bytes in the order the file
-    holds them (:func:`decode_partition` sorts them), and the offset of the
-    body; ``([], offset)`` when the body does not decode. For ``check()``."""
-    try:
-        keys = _loader.loads(data[_HEAD.size:])[3]
-    except Exception:  # noqa: BLE001 - decode_partition reports what is wrong
-        return [], _HEAD.size
-    return (list(keys) if isinstance(keys, list) else []), _HEAD.size
-
-
-def _sorted_dict(keys: list, values: list) -> SortedDict:
-    """A SortedDict of ``keys`` (as the file holds them, sorted) and ``values``.
-
-    A file dynafile wrote holds its keys strictly ascending: then the sorted
-    list is built by slicing instead of sorting (5x faster to load). Any other
-    order (a hand-made file) takes the general path.
-    """
+def sorted_dict(keys: list[Any], values: list[Any]) -> SortedDict:
+    """A SortedDict of ``keys`` (strictly ascending, as a file holds them) and
+    ``values``, built by slicing instead of sorting (5x faster). O(n)."""
     out = SortedDict()
     dict.update(out, zip(keys, values))
-    if len(out) != len(keys) or keys != sorted(keys):  # duplicates, or out of order
-        return SortedDict(zip(keys, values))
     inner = out._list  # sortedcontainers' documented-in-source internals
     load = inner._load
     inner._lists = [keys[i:i + load] for i in range(0, len(keys), load)]
@@ -154,3 +190,4 @@ def _sorted_dict(keys: list, values: list) -> SortedDict:
     inner._index = []
     inner._len = len(keys)
     return out
+

@@ -18,7 +18,7 @@ import time
 import pytest
 from conftest import engine
 
-from dynafile import GSI, Dynafile
+from dynafile import GSI, Database, Dynafile
 
 from .workload import Model, has_transactions, open_table, verify_index
 
@@ -171,7 +171,7 @@ def test_sigkill_during_recovery(tmp_path):
     and checkpoints; the next open must give the same table."""
     seed = 7
     crashed, model, inflight = _crashed_table(tmp_path, seed)
-    assert len(os.listdir(os.path.join(crashed, "wal"))) > 5  # a long log to replay
+    assert len(os.listdir(os.path.join(crashed, "log"))) > 5  # a long log to replay
     reference = str(tmp_path / "reference")
     shutil.copytree(crashed, reference)
     db = open_table(reference)
@@ -210,7 +210,7 @@ def test_sigkill_during_recovery(tmp_path):
 BACKFILL = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from dynafile import GSI, Dynafile
+from dynafile import GSI, Database, Dynafile
 from workload import open_table
 db = open_table(sys.argv[1])
 print("OPENED", flush=True)
@@ -325,3 +325,97 @@ def test_sigkill_during_a_schema_change(tmp_path, crash_at):
         assert db.check().ok
         db.update_time_to_live("exp")  # and it can be finished
         assert db.get_item(key={"PK": "a", "SK": "1"}) is None
+
+
+LIFECYCLE = r"""
+import sys
+from dynafile import GSI, Database
+path, start = sys.argv[1], int(sys.argv[2])
+db = Database(path, durability="full", checkpoint_bytes=8192, partition_bytes=1024)
+if "keep" not in db.tables():
+    db.create_table("keep", pk_attribute="id")
+for n in range(start, start + 60):
+    name = f"tmp{n:03d}"
+    print(f"T {n}", flush=True)
+    db.create_table(name, pk_attribute="id", gsis=[GSI("by_g", "g")])
+    print(f"C {n}", flush=True)
+    db.transact_write([{"put": {"table": name, "item": {"id": "a", "g": "x", "n": n,
+                                                        "pad": "p" * 300}}},
+                       {"put": {"table": "keep", "item": {"id": f"k{n}", "n": n}}}])
+    print(f"X {n}", flush=True)
+    if n % 2:
+        db.delete_table(name)
+        print(f"D {n}", flush=True)
+db.close()
+print("DONE", flush=True)
+"""
+
+
+def _lifecycle_verify(path: str, acks: dict[str, set[int]], inflight: int | None) -> None:
+    """Tables and items after a kill: every acknowledged step is there, the
+    step in flight all or nothing, each transaction in both tables or neither."""
+    with Database(path) as db:
+        tables = set(db.tables())
+        keep = {item["id"]: item for item in db.table("keep").scan()} if "keep" in tables \
+            else {}
+        for n in set().union(*acks.values()) | ({inflight} if inflight is not None else set()):
+            name = f"tmp{n:03d}"
+            created, done, deleted = n in acks["C"], n in acks["X"], n in acks["D"]
+            if deleted:
+                assert name not in tables, name
+            elif created and not (n == inflight and done and n % 2):  # not being deleted
+                assert name in tables, name
+            has_tx = f"k{n}" in keep
+            if done:
+                assert has_tx, name
+            if name in tables:
+                table = db.table(name)
+                items = list(table.scan())
+                assert items == ([] if not has_tx else [
+                    {"id": "a", "g": "x", "n": n, "pad": "p" * 300}]), name
+                assert [i["id"] for i in table.query("x", index="by_g")] == \
+                    [i["id"] for i in items], name
+        report = db.check()
+        assert report.ok, str(report)
+        if inflight is not None:  # what happened to the step in flight, for later checks
+            if f"tmp{inflight:03d}" in tables:
+                acks["C"].add(inflight)
+            if f"k{inflight}" in keep:
+                acks["X"].add(inflight)
+            if inflight in acks["X"] and inflight % 2 and f"tmp{inflight:03d}" not in tables:
+                acks["D"].add(inflight)
+        db.checkpoint()
+        live = {f"t{db.describe_table(t)['table_id']}" for t in tables}
+    spaces = {s for s in os.listdir(os.path.join(path, "data")) if s != "MANIFEST"}
+    # a deleted table's files are gone once a checkpoint ran
+    assert {s.split("i")[0] for s in spaces} - {"x"} <= live, (spaces, live)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_while_creating_writing_and_deleting_tables(tmp_path, point):
+    """Create a table, write one transaction across it and a long-lived
+    table, delete every other one; killed at a named point (twice), the
+    database holds every acknowledged step and the one in flight wholly or
+    not at all."""
+    path = str(tmp_path / "db")
+    rng = random.Random(POINTS.index(point))
+    acks: dict[str, set[int]] = {"C": set(), "X": set(), "D": set()}
+    start = 0
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", LIFECYCLE, path, str(start)],
+                              env=_env(f"{point}:{rng.randint(1, 40)}"), capture_output=True,
+                              text=True, timeout=120)
+        inflight = None
+        for line in proc.stdout.splitlines():
+            kind, n = line.split()[0], int(line.split()[1]) if " " in line else None
+            if kind == "T":
+                inflight = n
+            elif kind in acks:
+                acks[kind].add(n)
+        if "DONE" in proc.stdout:
+            inflight = None
+        else:
+            assert proc.returncode == -signal.SIGKILL, proc.stderr
+        _lifecycle_verify(path, acks, inflight)
+        start = (inflight if inflight is not None else max(acks["C"], default=-1)) + 1

@@ -10,6 +10,11 @@ the one operation in flight at the crash is all there or not at all, no
 batch or transaction is partial, no item is partial or unexpected, the
 global index agrees with the table and ``check()`` is clean.
 
+The database holds two tables: ``items`` (every operation) and ``ledger``
+(the items a transaction writes, with a counter update in ``items``: each
+transaction spans both tables). Partitions are small (4 KiB), so
+checkpoints split them all the time.
+
 Run as a script, this module is the writer (used by the crash tests as a
 child process): ``python workload.py PATH SEED START COUNT DURABILITY
 [CHECKPOINT_BYTES]``.
@@ -25,7 +30,7 @@ from typing import Any
 if __name__ == "__main__":  # the child: make `dynafile` importable from the checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from dynafile import GSI, Dynafile
+from dynafile import GSI, Database, Dynafile
 
 GSIS = [GSI("by_g", "g", "SK")]
 COUNTERS = [("ctr", f"c{n}") for n in range(3)]
@@ -39,14 +44,28 @@ def has_transactions() -> bool:
     return importlib.util.find_spec("dynafile.transactions") is not None
 
 
+TABLE = "items"
+LEDGER = "ledger"
+
+
 def open_table(path: str, durability: str = "normal", gsis: Any = None, **kwargs: Any) -> Dynafile:
-    """Open the crash tests' table: one GSI, small checkpoints, and segments that
-    rotate every 6 KiB and are dropped as soon as a checkpoint covers them.
-    (Every process must agree on these: writes made while opening, such as a
-    resumed index backfill, rotate too.)"""
-    options = {"checkpoint_bytes": 12 << 10, "segment_bytes": 6 << 10, "retention": 0}
+    """Open the crash tests' table ``items``: one GSI, small checkpoints and
+    partitions, and segments that rotate every 6 KiB and are dropped as soon
+    as a checkpoint covers them (every process must agree on these: writes
+    made while opening, such as a resumed index backfill, rotate too). The
+    database's second table, ``ledger``, is created first when missing."""
+    options = {"checkpoint_bytes": 12 << 10, "segment_bytes": 6 << 10, "retention": 0,
+               "partition_bytes": 4 << 10, "durability": durability}
     options.update(kwargs)
-    return Dynafile(path, durability=durability, gsis=GSIS if gsis is None else gsis, **options)
+    with Database(path, **options) as database:
+        if LEDGER not in database.tables():
+            database.create_table(LEDGER, pk_attribute="PK", sk_attribute="SK")
+    return Dynafile(path, gsis=GSIS if gsis is None else gsis, table=TABLE, **options)
+
+
+def open_ledger(path: str) -> Dynafile:
+    """The ``ledger`` table of the crash tests' database."""
+    return Dynafile(path, durability="normal", table=LEDGER)
 
 
 # ------------------------------------------------------------------ operations
@@ -111,7 +130,8 @@ def run(db: Dynafile, seed: int, i: int, transactions: bool) -> str:
                              set={"last": i, "g": op["g"]}, add={"n": 1},
                              return_values="ALL_NEW")
         return str(new["n"])
-    actions: list[dict[str, Any]] = [{"put": {"item": item}} for item in op["items"]]
+    actions: list[dict[str, Any]] = [{"put": {"table": LEDGER, "item": item}}
+                                     for item in op["items"]]
     actions.append({"update": {"key": {"PK": TX_COUNTER[0], "SK": TX_COUNTER[1]},
                                "set": {"last": i}, "add": {"n": 1}}})
     db.transact_write(actions)
@@ -217,6 +237,10 @@ class Model:
         items = list(db.scan())
         by_key = {(item["PK"], item["SK"]): item for item in items}
         assert len(by_key) == len(items), "an item is listed twice"
+        with open_ledger(db.path) as ledger:
+            entries = list(ledger.scan())
+        assert all("tx" in item for item in entries), "an unexpected item in the ledger"
+        assert not any("tx" in item for item in items), "a transaction item in the wrong table"
         changes: dict[Key, dict[str, Any] | None] = {}
         group: int | None = None
         if inflight is not None:
@@ -238,6 +262,8 @@ class Model:
                 if new is not None:
                     happened = _same(happened, have is not None, key)
         groups: dict[int, list[dict[str, Any]]] = {}
+        for item in entries:
+            groups.setdefault(item["tx"], []).append(item)
         for key, item in by_key.items():
             gid = item.get("batch", item.get("tx"))
             if gid is not None:
