@@ -292,6 +292,49 @@ def test_a_table_deleted_by_another_process_is_gone_here(tmp_path):
         assert db.check().ok
 
 
+CHURN = r"""
+import sys
+from dynafile import Database
+db = Database(sys.argv[1], durability="normal", checkpoint_bytes=8192, partition_bytes=1024)
+for n in range(int(sys.argv[2])):
+    table = db.create_table(f"churn{n:03d}", pk_attribute="id")
+    table.put_item(item={"id": "x", "n": n})
+    if n % 3:
+        db.delete_table(f"churn{n:03d}")
+db.close()
+"""
+
+
+@pytest.mark.timeout(180)
+def test_tables_created_and_deleted_while_another_process_writes_its_table(tmp_path):
+    path = str(tmp_path / "db")
+    with Database(path, durability="normal") as db:
+        db.create_table("steady", pk_attribute="id", sk_attribute="n")
+    churn = subprocess.Popen([sys.executable, "-c", CHURN, path, "60"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env())
+    with Database(path, durability="normal", checkpoint_bytes=8192,
+                  partition_bytes=1024) as db:
+        steady = db.table("steady")
+        n = 0
+        while churn.poll() is None or n < 200:
+            steady.put_item(item={"id": f"k{n % 13}", "n": n, "pad": "y" * 40})
+            n += 1
+        out, err = churn.communicate(timeout=60)
+        assert churn.returncode == 0, err
+        assert sorted(i["n"] for i in steady.scan()) == list(range(n))
+        assert db.tables() == sorted(["steady", *(f"churn{k:03d}" for k in range(60)
+                                                  if k % 3 == 0)])
+        assert db.table("churn003").get_item(key={"id": "x"}) == {"id": "x", "n": 3}
+        db.checkpoint()
+        report = db.check()
+        assert report.ok, str(report)
+    # every deleted table's files are gone
+    live = {"MANIFEST", "x"}
+    with Database(path) as db:
+        live |= {f"t{db.describe_table(name)['table_id']}" for name in db.tables()}
+    assert set(os.listdir(os.path.join(path, "data"))) <= live
+
+
 def _env():
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,9 +10,9 @@ the one operation in flight at the crash is all there or not at all, no
 batch or transaction is partial, no item is partial or unexpected, the
 global index agrees with the table and ``check()`` is clean.
 
-The database holds two tables: ``items`` (every operation) and ``ledger``
-(the items a transaction writes, with a counter update in ``items``: each
-transaction spans both tables). Partitions are small (4 KiB), so
+The database holds three tables: ``items`` (every operation), ``ledger``
+(the items a transaction writes) and ``audit`` (one entry per transaction):
+each transaction spans the three, with its counter update in ``items``. Partitions are small (4 KiB), so
 checkpoints split them all the time.
 
 Run as a script, this module is the writer (used by the crash tests as a
@@ -46,6 +46,7 @@ def has_transactions() -> bool:
 
 TABLE = "items"
 LEDGER = "ledger"
+AUDIT = "audit"
 
 
 def open_table(path: str, durability: str = "normal", gsis: Any = None, **kwargs: Any) -> Dynafile:
@@ -58,14 +59,15 @@ def open_table(path: str, durability: str = "normal", gsis: Any = None, **kwargs
                "partition_bytes": 4 << 10, "durability": durability}
     options.update(kwargs)
     with Database(path, **options) as database:
-        if LEDGER not in database.tables():
-            database.create_table(LEDGER, pk_attribute="PK", sk_attribute="SK")
+        for name in (LEDGER, AUDIT):
+            if name not in database.tables():
+                database.create_table(name, pk_attribute="PK", sk_attribute="SK")
     return Dynafile(path, gsis=GSIS if gsis is None else gsis, table=TABLE, **options)
 
 
-def open_ledger(path: str) -> Dynafile:
-    """The ``ledger`` table of the crash tests' database."""
-    return Dynafile(path, durability="normal", table=LEDGER)
+def open_ledger(path: str, table: str = LEDGER) -> Dynafile:
+    """The ``ledger`` (or ``audit``) table of the crash tests' database."""
+    return Dynafile(path, durability="normal", table=table)
 
 
 # ------------------------------------------------------------------ operations
@@ -132,6 +134,7 @@ def run(db: Dynafile, seed: int, i: int, transactions: bool) -> str:
         return str(new["n"])
     actions: list[dict[str, Any]] = [{"put": {"table": LEDGER, "item": item}}
                                      for item in op["items"]]
+    actions.append({"put": {"table": AUDIT, "item": {"PK": "tx", "SK": f"{i:06d}", "tx": i}}})
     actions.append({"update": {"key": {"PK": TX_COUNTER[0], "SK": TX_COUNTER[1]},
                                "set": {"last": i}, "add": {"n": 1}}})
     db.transact_write(actions)
@@ -239,6 +242,10 @@ class Model:
         assert len(by_key) == len(items), "an item is listed twice"
         with open_ledger(db.path) as ledger:
             entries = list(ledger.scan())
+        with open_ledger(db.path, AUDIT) as audit:
+            audited = {item["tx"] for item in audit.scan()}
+        # a transaction is in all three tables or in none
+        assert audited == {item["tx"] for item in entries}, "a transaction is partial"
         assert all("tx" in item for item in entries), "an unexpected item in the ledger"
         assert not any("tx" in item for item in items), "a transaction item in the wrong table"
         changes: dict[Key, dict[str, Any] | None] = {}
