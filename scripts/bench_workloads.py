@@ -13,7 +13,10 @@ libraries are imported lazily (inside the adapters), so this file runs in a
 venv that has only one of them, and W6 can time the import itself.
 
 Items look like ``{"PK": "user#<i % 100>", "SK": "order#<i:08d>", "amount":
-i, "status": "open" if i % 3 else "closed", "tags": ["a", "b"]}``.
+i, "status": "open" if i % 3 else "closed", "tags": ["a", "b"]}``; W9's
+single-table design has a customer profile and its orders in each item
+collection (see ``std_item``); SHOP loads ``data/shop.jsonl`` as
+``scripts/demo.py`` does.
 """
 
 from __future__ import annotations
@@ -51,6 +54,52 @@ def kv_key(pk: str, sk: str) -> str:
     return pk + "\x00" + sk
 
 
+# W9 (and scripts/bench_scale.py): a single-table design. Item collection c
+# holds a customer profile (SK "PROFILE") and std_sizes()[c] - 1 orders (SK
+# "ORDER#<date>#<order id>", sorting before "PROFILE").
+STD_SEED = 20260101
+CITIES = ("Berlin", "Lisbon", "Oslo", "Tokyo", "Lima", "Austin", "Lagos", "Pune")
+STATUSES = ("open", "shipped", "delivered", "cancelled")
+
+
+def std_sizes(collections: int, seed: int = STD_SEED) -> list[int]:
+    """Items per collection, 1 to 20, the same for every store and run."""
+    rng = random.Random(seed)
+    return [rng.randint(1, 20) for _ in range(collections)]
+
+
+def std_pk(c: int) -> str:
+    return f"CUSTOMER#{c:07d}"
+
+
+def std_sk(c: int, j: int) -> str:
+    if j == 0:
+        return "PROFILE"
+    return f"ORDER#{2025 + j % 2}-{1 + (c + j) % 12:02d}-{1 + (c * 7 + j) % 28:02d}#o{c:07d}{j:02d}"
+
+
+def std_item(c: int, j: int) -> dict[str, Any]:
+    """Item j of collection c: the profile (j == 0) or an order."""
+    if j == 0:
+        return {"PK": std_pk(c), "SK": "PROFILE", "type": "customer", "name": f"Customer {c}",
+                "email": f"customer{c}@example.com", "city": CITIES[c % len(CITIES)],
+                "created": f"2024-{1 + c % 12:02d}-{1 + c % 28:02d}"}
+    sk = std_sk(c, j)
+    return {"PK": std_pk(c), "SK": sk, "type": "order", "order_id": sk[-10:],
+            "date": sk[6:16], "status": STATUSES[(c + j) % len(STATUSES)],
+            "total_cents": (c * 7919 + j * 104729) % 50_000, "item_count": 1 + (c + j) % 5}
+
+
+def std_dataset(sizes: list[int]) -> list[dict[str, Any]]:
+    """Every item, collection after collection (each in sort-key order)."""
+    out = []
+    for c, size in enumerate(sizes):
+        items = [std_item(c, j) for j in range(size)]
+        items.sort(key=lambda item: item["SK"])
+        out.extend(items)
+    return out
+
+
 # ----------------------------------------------------------------- stores
 
 
@@ -74,6 +123,10 @@ class Store:
         raise NotImplementedError
 
     def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        """Every item of partition key ``pk``, in sort-key order."""
         raise NotImplementedError
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
@@ -111,6 +164,9 @@ class DynafileStore(Store):
 
     def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         return list(self.db.query(pk, sk=self._key("SK").begins_with(prefix)))
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        return list(self.db.query(pk))
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return self.db.scan(pred)
@@ -158,6 +214,9 @@ class OrigStore(Store):
             out.append(item)
         return out
 
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        return list(self.db.query(pk))
+
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return self.db.scan(pred)
 
@@ -203,6 +262,10 @@ class SqliteStore(Store):
         rows = self.conn.execute(
             "SELECT data FROM items WHERE pk = ? AND sk >= ? AND sk < ? ORDER BY sk",
             (pk, prefix, prefix_end(prefix)))
+        return [pickle.loads(row[0]) for row in rows]
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT data FROM items WHERE pk = ? ORDER BY sk", (pk,))
         return [pickle.loads(row[0]) for row in rows]
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
@@ -253,6 +316,18 @@ class LmdbStore(Store):
                     out.append(pickle.loads(data))
         return out
 
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        lo, hi = (pk + "\x00").encode(), (pk + "\x01").encode()
+        out = []
+        with self.env.begin() as txn:
+            cur = txn.cursor()
+            if cur.set_range(lo):
+                for key, data in cur:
+                    if key >= hi:
+                        break
+                    out.append(pickle.loads(data))
+        return out
+
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         loads = pickle.loads
         with self.env.begin() as txn:
@@ -289,6 +364,10 @@ class DiskcacheStore(Store):
 
     def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         keys = sorted(k for k in self.cache.iterkeys() if k[0] == pk and k[1].startswith(prefix))
+        return [self.cache.get(k) for k in keys]
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        keys = sorted(k for k in self.cache.iterkeys() if k[0] == pk)
         return [self.cache.get(k) for k in keys]
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
@@ -329,6 +408,10 @@ class SqlitedictStore(Store):
         start = kv_key(pk, prefix)
         return [v for k, v in sorted(self.d.items(), key=lambda kv: kv[0]) if k.startswith(start)]
 
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        start = pk + "\x00"
+        return [v for k, v in sorted(self.d.items(), key=lambda kv: kv[0]) if k.startswith(start)]
+
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return (v for v in self.d.values() if pred(v))
 
@@ -362,6 +445,9 @@ class TinydbStore(Store):
         q = self.q
         found = self.db.search((q.PK == pk) & q.SK.test(lambda s: s.startswith(prefix)))
         return sorted(found, key=lambda item: item["SK"])
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        return sorted(self.db.search(self.q.PK == pk), key=lambda item: item["SK"])
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return [item for item in self.db.all() if pred(item)]
@@ -397,6 +483,10 @@ class ShelveStore(Store):
 
     def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         start = kv_key(pk, prefix)
+        return [self.sh[k] for k in sorted(k for k in self.sh if k.startswith(start))]
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        start = pk + "\x00"
         return [self.sh[k] for k in sorted(k for k in self.sh if k.startswith(start))]
 
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
@@ -455,6 +545,9 @@ class MotoStore(Store):
         cond = self._key("PK").eq(pk) & self._key("SK").begins_with(prefix)
         return list(self._pages(self.table.query, KeyConditionExpression=cond))
 
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        return list(self._pages(self.table.query, KeyConditionExpression=self._key("PK").eq(pk)))
+
     def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterable[dict[str, Any]]:
         return (item for item in self._pages(self.table.scan) if pred(item))
 
@@ -507,6 +600,39 @@ def apparent_bytes(path: str) -> int:
             except FileNotFoundError:
                 pass
     return total
+
+
+def disk_parts(path: str) -> dict[str, int]:
+    """``disk_bytes`` of each top-level entry of ``path`` (log/, data/, db.sqlite, ...)."""
+    parts = {}
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isdir(full):
+            parts[name + "/"] = disk_bytes(full)
+        else:
+            parts[name] = os.lstat(full).st_blocks * 512
+    return parts
+
+
+def dynafile_retention0(path: str) -> dict[str, Any]:
+    """The size of a copy of the database at ``path`` after a checkpoint with
+    ``retention=0`` (which frees the log the checkpoint covers); the copy is
+    removed, ``path`` is left as it was."""
+    import shutil
+
+    from dynafile import Dynafile
+
+    copy = path.rstrip(os.sep) + "-retention0"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(path, copy)
+    try:
+        db = Dynafile(copy, retention=0)
+        db.checkpoint()
+        db.close()
+        return {"disk_bytes": disk_bytes(copy), "apparent_bytes": apparent_bytes(copy),
+                "parts": disk_parts(copy)}
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 class Profile:
@@ -574,10 +700,20 @@ def w_load(spec: dict[str, Any]) -> dict[str, Any]:
     store.close()
     close_s = time.perf_counter() - t
     result = {"ops": n, "seconds": elapsed, "close_seconds": close_s}
-    if store.persistent:
-        result["disk_bytes"] = disk_bytes(spec["path"])
-        result["apparent_bytes"] = apparent_bytes(spec["path"])
+    result.update(sizes_after_close(spec))
     return result
+
+
+def sizes_after_close(spec: dict[str, Any]) -> dict[str, Any]:
+    """Bytes on disk of a closed store (for dynafile also with retention=0)."""
+    if not STORES[spec["store"]].persistent:
+        return {}
+    path = spec["path"]
+    out: dict[str, Any] = {"disk_bytes": disk_bytes(path), "apparent_bytes": apparent_bytes(path),
+                           "disk_parts": disk_parts(path)}
+    if spec["store"] == "dynafile":
+        out["retention0"] = dynafile_retention0(path)
+    return out
 
 
 def w_gets(spec: dict[str, Any]) -> dict[str, Any]:
@@ -738,9 +874,138 @@ def w_concurrent_child(spec: dict[str, Any]) -> dict[str, Any]:
     return {"start": start, "end": end}
 
 
+def std_prepared(spec: dict[str, Any]) -> tuple[Store, list[int]]:
+    """Open W9's store (loading it first when in memory) and its collection sizes."""
+    sizes = std_sizes(spec["collections"])
+    store = open_store(spec)
+    if not store.persistent:
+        store.load(std_dataset(sizes))
+    return store, sizes
+
+
+def w_std_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """W9-load: batch load of spec["collections"] item collections of 1-20
+    items (a profile and orders), then close; ops = items."""
+    sizes = std_sizes(spec["collections"])
+    items = std_dataset(sizes)
+    store = open_store(spec)
+    with Profile(spec):
+        t = time.perf_counter()
+        store.load(items)
+        elapsed = time.perf_counter() - t
+    t = time.perf_counter()
+    store.close()
+    close_s = time.perf_counter() - t
+    result = {"ops": len(items), "seconds": elapsed, "close_seconds": close_s,
+              "collections": len(sizes)}
+    result.update(sizes_after_close(spec))
+    return result
+
+
+def w_std_get(spec: dict[str, Any]) -> dict[str, Any]:
+    """W9-get: n gets of random existing items (a random collection, a random item of it)."""
+    n = spec["n"]
+    store, sizes = std_prepared(spec)
+    rng = random.Random(7)
+    keys = []
+    for _ in range(n):
+        c = rng.randrange(len(sizes))
+        keys.append((std_pk(c), std_sk(c, rng.randrange(sizes[c]))))
+    found = 0
+    get = store.get
+    with Profile(spec):
+        t = time.perf_counter()
+        for pk, sk in keys:
+            item = get(pk, sk)
+            if item is not None and item["SK"] == sk:
+                found += 1
+        elapsed = time.perf_counter() - t
+    t = time.perf_counter()  # the same gets again, caches warm
+    for pk, sk in keys:
+        get(pk, sk)
+    warm = time.perf_counter() - t
+    store.close()
+    return {"ops": n, "seconds": elapsed, "found": found, "warm_seconds": warm}
+
+
+def w_std_query(spec: dict[str, Any]) -> dict[str, Any]:
+    """W9-query: n queries, each for every item of a random collection, in sort-key order."""
+    n = spec["n"]
+    store, sizes = std_prepared(spec)
+    rng = random.Random(11)
+    chosen = [rng.randrange(len(sizes)) for _ in range(n)]
+    matched = 0
+    ordered = True
+    with Profile(spec):
+        t = time.perf_counter()
+        for c in chosen:
+            items = store.query_collection(std_pk(c))
+            matched += len(items)
+            sks = [item["SK"] for item in items]
+            ordered = ordered and sks == sorted(sks)
+        elapsed = time.perf_counter() - t
+    t = time.perf_counter()  # the same queries again, caches warm
+    for c in chosen:
+        store.query_collection(std_pk(c))
+    warm = time.perf_counter() - t
+    store.close()
+    return {"ops": n, "seconds": elapsed, "matched": matched,
+            "expected": sum(sizes[c] for c in chosen), "ordered": ordered,
+            "warm_seconds": warm}
+
+
+def w_shop(spec: dict[str, Any]) -> dict[str, Any]:
+    """SHOP (dynafile only): load data/shop.jsonl as scripts/demo.py does (its
+    key schema and TTL attribute, a batch writer, then its by_status GSI),
+    close; sizes of data/ and of the whole directory, after close and after a
+    checkpoint with retention=0."""
+    from decimal import Decimal
+
+    from dynafile import Dynafile
+
+    if spec["store"] != "dynafile":
+        return {"skipped": "dynafile only"}
+    source, path = spec["data"], spec["path"]
+    with open(source, encoding="utf-8") as f:
+        records = [json.loads(line, parse_float=Decimal) for line in f if line.strip()]
+    db = Dynafile(path, pk_attribute="PK", sk_attribute="SK", ttl_attribute="expires",
+                  durability=spec.get("durability", "full"))
+    with Profile(spec):
+        t = time.perf_counter()
+        with db.batch_writer() as writer:
+            for record in records:
+                writer.put_item(item=record)
+        load_s = time.perf_counter() - t
+        t = time.perf_counter()
+        db.create_gsi("by_status", pk_attribute="status", sk_attribute="date")
+        index_s = time.perf_counter() - t
+        t = time.perf_counter()
+        db.close()
+        close_s = time.perf_counter() - t
+    after_close = {"disk_bytes": disk_bytes(path), "apparent_bytes": apparent_bytes(path),
+                   "parts": disk_parts(path)}
+    data_dir = os.path.join(path, "data")
+    data = {"disk_bytes": disk_bytes(data_dir), "apparent_bytes": apparent_bytes(data_dir)}
+    db = Dynafile(path, retention=0)
+    db.checkpoint()
+    db.close()
+    retention0 = {"disk_bytes": disk_bytes(path), "apparent_bytes": apparent_bytes(path),
+                  "parts": disk_parts(path)}
+    db = Dynafile(path)  # the data is all there
+    count = sum(1 for _ in db.scan())
+    db.close()
+    return {"ops": len(records), "seconds": load_s, "load_seconds": load_s,
+            "index_seconds": index_s, "close_seconds": close_s,
+            "source_bytes": os.path.getsize(source), "items": len(records),
+            "collections": len({r["PK"] for r in records}), "data": data,
+            "after_close": after_close, "retention0": retention0, "scanned": count,
+            "ok": count > 0}
+
+
 WORKLOADS = {
     "W1": w_puts, "W2": w_load, "W3": w_gets, "W4": w_queries, "W5": w_scan,
     "W6": w_cold, "W7": w_grow, "W8": w_concurrent, "W8-child": w_concurrent_child,
+    "W9-load": w_std_load, "W9-get": w_std_get, "W9-query": w_std_query, "SHOP": w_shop,
 }
 
 

@@ -1,7 +1,9 @@
-"""Smoke test of the benchmark harness: ``scripts/bench.py --quick``.
+"""Smoke test of the benchmark harnesses: ``scripts/bench.py --quick`` and
+``scripts/bench_scale.py --quick``.
 
-Runs every workload against dynafile only, with tiny N, in subprocesses of
-this test's python; checks the results it writes, never the timings.
+Runs every workload against dynafile only (the scale script: dynafile and
+sqlite3), with tiny N, in subprocesses of this test's python; checks the
+results they write, never the timings.
 """
 
 import json
@@ -13,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
 
 ROWS = ["W1-full", "W1-normal", "W2", "W6", "W3", "W4", "W5-callable", "W5-expr",
-        "W7-100", "W7-1000", "W7-10000", "W8-2p", "W8-4p"]
+        "W7-100", "W7-1000", "W7-10000", "W8-2p", "W8-4p", "W9-load", "W9-get", "W9-query",
+        "SHOP"]
 
 
 def test_bench_quick(tmp_path):
@@ -34,6 +37,9 @@ def test_bench_quick(tmp_path):
     size = tasks["W2"]["n"]
     assert results["W2"]["ops"] == size
     assert results["W2"]["disk_bytes"] > 0
+    # the log is part of W2's directory; a copy checkpointed with retention=0 frees it
+    assert results["W2"]["disk_parts"]["log/"] > 0
+    assert 0 < results["W2"]["retention0"]["disk_bytes"] < results["W2"]["disk_bytes"]
     assert results["W3"]["found"] == tasks["W3"]["n"]
     # each W4 query matches the partition's sort keys order#0000xxxx (i < 10,000)
     per_partition = [len(range(p, min(size, 10_000), 100)) for p in range(100)]
@@ -49,6 +55,25 @@ def test_bench_quick(tmp_path):
         assert results[row]["procs"] == procs
         assert results[row]["missing"] == 0
         assert results[row]["ops"] == procs * tasks[row]["n"]
+    # W9: the single-table design (collections of 1-20 items)
+    w9 = results["W9-load"]
+    assert w9["collections"] == tasks["W9-load"]["n"] == tasks["W9-get"]["collections"]
+    assert w9["collections"] <= w9["ops"] <= 20 * w9["collections"]
+    assert w9["close_seconds"] >= 0 and w9["disk_bytes"] > 0 and "retention0" in w9
+    assert results["W9-get"]["found"] == tasks["W9-get"]["n"]
+    query = results["W9-query"]
+    assert query["matched"] == query["expected"] >= tasks["W9-query"]["n"]
+    assert query["ordered"] is True
+    # SHOP: the demo's load of data/shop.jsonl, sizes and close
+    shop = results["SHOP"]
+    assert shop["items"] == shop["ops"] > 1_000 and shop["source_bytes"] > 0
+    for part in ("data", "after_close", "retention0"):
+        assert shop[part]["disk_bytes"] > 0, part
+    assert shop["retention0"]["disk_bytes"] <= shop["after_close"]["disk_bytes"]
+    assert shop["load_seconds"] > 0 and shop["close_seconds"] > 0 and shop["index_seconds"] > 0
     report = (out / "benchmarks.md").read_text()
     assert "| W5-callable |" in report and "## Targets" in report
+    for text in ("| W9-query |", "| SHOP |", "SHOP: close() < 10% of the load time",
+                 "dynafile, retention=0"):
+        assert text in report, text
     assert not (out / "benchmarks.png").exists()  # --quick draws no plot
