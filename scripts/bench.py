@@ -7,6 +7,7 @@ Run through ``scripts/bench`` (it makes the venvs and installs the peers)::
     scripts/bench --only dynafile,sqlite3 # some stores: writes to bench-out/
     scripts/bench --quick --out DIR       # tiny N, dynafile only, no plot
     scripts/bench --profile               # + pyinstrument text per dynafile workload
+    scripts/bench --source HEAD           # dynafile as committed, not the working tree
 
 Every workload of every store runs in a fresh subprocess
 (``scripts/bench_workloads.py``) in a fresh directory under one temporary
@@ -25,6 +26,12 @@ to ``<out>/benchmarks.png``; ``--profile`` text goes to ``<out>/profiles/``
 (``bench-out/profiles/`` when ``<out>`` is ``docs/``). ``--out`` defaults to ``docs/`` for a full
 run, ``bench-out/quick/`` for ``--quick`` and ``bench-out/`` otherwise;
 ``--quick`` never writes to ``docs/``.
+
+dynafile is imported from the working tree (the editable install) unless
+``--source REV`` names a commit: its ``dynafile/`` is then exported with
+``git archive`` into the temporary directory and put first on the
+``PYTHONPATH`` of dynafile's workload processes only. The report names the
+source either way (and whether the working tree had uncommitted changes).
 """
 
 from __future__ import annotations
@@ -240,8 +247,44 @@ def plan(stores: list[str], quick: bool) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------- running
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def export_source(rev: str, dest: str) -> str:
+    """Export ``dynafile/`` as of commit ``rev`` under ``dest``; return the
+    full commit id."""
+    import io
+    import tarfile
+
+    commit = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    data = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", commit, "dynafile"],
+                          capture_output=True, check=True).stdout
+    os.makedirs(dest, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+    return commit
+
+
+def source_description(commit: str | None) -> str:
+    """Which dynafile the run measured."""
+    if commit:
+        return f"commit {commit[:10]} (`--source`: `git archive` of its dynafile/)"
+    try:
+        head = git("rev-parse", "--short=10", "HEAD")
+        dirty = [line for line in git("status", "--porcelain", "--", "dynafile").splitlines()
+                 if line.strip()]
+    except (OSError, subprocess.CalledProcessError):
+        return "the working tree (not a git checkout)"
+    if dirty:
+        return (f"the working tree at {head} with uncommitted changes to {len(dirty)} "
+                "file(s) under dynafile/")
+    return f"the working tree at {head} (no uncommitted changes under dynafile/)"
+
+
 def run_task(task: dict[str, Any], python: str, tmp: str, timeout: float,
-             profile_dir: str | None) -> dict[str, Any]:
+             profile_dir: str | None, source: str | None = None) -> dict[str, Any]:
     store, row = task["store"], task["row"]
     data_dir = os.path.join(tmp, store.replace(".", "_"), "dataset")
     std_dir = os.path.join(tmp, store.replace(".", "_"), "std")  # W9's dataset
@@ -258,8 +301,12 @@ def run_task(task: dict[str, Any], python: str, tmp: str, timeout: float,
         spec["profile"] = os.path.join(profile_dir, f"{row}.txt")
     t = time.perf_counter()
     try:
+        env = None
+        if source and store == "dynafile":
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                [source] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         proc = subprocess.run([python, WORKER, json.dumps(spec)], capture_output=True,
-                              text=True, timeout=timeout, cwd=tmp)
+                              text=True, timeout=timeout, cwd=tmp, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - t
@@ -550,6 +597,9 @@ def write_markdown(path: str, data: dict[str, Any], explanations: dict[str, str]
     add("")
     add("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
     add("")
+    if data.get("source"):
+        add(f"dynafile measured: {data['source']}.")
+        add("")
     add("Every workload of every store ran in a fresh process, in a fresh directory under "
         f"`{info['filesystem_tmp']}` ({info['tmp_disk']}). W3-W6 of a store read the dataset "
         "its W2 process wrote, each from a new process (so the OS page cache is warm, the "
@@ -922,6 +972,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="write pyinstrument text profiles of dynafile's workloads to "
                              "<out>/profiles/ (needs pyinstrument)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--source", metavar="REV",
+                        help="measure dynafile as committed at REV (git archive of dynafile/), "
+                             "not the working tree")
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -955,6 +1008,16 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {s: {} for s in stores}
     tmp = tempfile.mkdtemp(prefix="dynafile-bench-")
     assert not os.path.realpath(tmp).startswith(os.path.realpath(ROOT) + os.sep)
+    source = commit = None
+    if args.source:
+        source = os.path.join(tmp, "dynafile-src")
+        try:
+            commit = export_source(args.source, source)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            parser.error(f"--source {args.source}: {exc}")
+    described = source_description(commit)
+    print(f"bench: dynafile from {described}", file=sys.stderr)
     started = time.perf_counter()
     try:
         rows_in_order = list(dict.fromkeys(t["row"] for t in tasks))
@@ -969,7 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     python = orig_python if store == "dynafile-0.1.3" else sys.executable
                     result = run_task(task, python, tmp, args.timeout,
-                                      profile_dir if rep == 0 else None)
+                                      profile_dir if rep == 0 else None, source)
                     failure = check(task, result)
                     if failure:
                         result["failed"] = failure
@@ -990,7 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: kept {tmp}", file=sys.stderr)
     total = time.perf_counter() - started
     data = {"quick": args.quick, "machine": machine_info(orig_python), "tasks": tasks,
-            "results": results, "total_seconds": total, "stores": stores}
+            "results": results, "total_seconds": total, "stores": stores,
+            "source": described, "source_commit": commit}
     os.makedirs(side, exist_ok=True)
     with open(os.path.join(side, "results.json"), "w") as f:
         json.dump(data, f, indent=1)

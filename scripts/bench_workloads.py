@@ -796,7 +796,8 @@ def w_cold(spec: dict[str, Any]) -> dict[str, Any]:
             "get_ms": (got - opened) * 1e3, "first_get_ms": (got - imported) * 1e3,
             "worker_startup_ms": (started - T0) * 1e3,
             "ok": item is not None and item["amount"] == i, "ops": 1,
-            "seconds": got - imported}
+            "seconds": got - imported,
+            "module": getattr(sys.modules.get(modules[spec["store"]]), "__file__", None)}
 
 
 def w_grow(spec: dict[str, Any]) -> dict[str, Any]:

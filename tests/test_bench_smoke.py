@@ -77,3 +77,38 @@ def test_bench_quick(tmp_path):
                  "dynafile, retention=0"):
         assert text in report, text
     assert not (out / "benchmarks.png").exists()  # --quick draws no plot
+
+
+SCALE = os.path.join(ROOT, "scripts", "bench_scale.py")
+
+
+def test_bench_scale_quick(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, SCALE, "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["quick"] is True and data["stores"] == ["dynafile", "sqlite3"]
+    assert len(data["sizes"]) >= 2
+    for store in data["stores"]:
+        for size in data["sizes"]:
+            res = data["results"][store][str(size)]
+            assert "error" not in res, (store, size, res)
+            load = res["load"]
+            assert load["items"] == size and load["load_seconds"] > 0, (store, size)
+            assert load["close_seconds"] >= 0 and load["disk_bytes"] > 0
+            assert ("retention0" in load) == (store == "dynafile")
+            assert res["open"]["ok"] is True
+            assert res["open"]["open_get_ms"] > 0 and res["open"]["rss_get_mb"] > 0
+            assert res["scan"]["scanned"] == size and res["scan"]["rss_scan_mb"] > 0
+            modes = [cp["mode"] for cp in res["checkpoint"]]
+            assert modes == (["checkpoint()"] if store == "dynafile" else ["PASSIVE", "TRUNCATE"])
+            for cp in res["checkpoint"]:
+                assert cp["checkpoint_seconds"] > 0 and cp["backlog"] >= 100
+                assert cp["puts"] > 0 and cp["puts_before"] > 0
+                assert "during_max_ms" in cp and "during_p99_ms" in cp
+    report = (out / "scale.md").read_text()
+    for text in ("load (batch writes), items/s", "RSS after the full scan",
+                 "writer put latency during the checkpoint, max ms", "### Growth from"):
+        assert text in report, text
+    assert not (tmp_path / "docs").exists()
