@@ -403,9 +403,7 @@ class DatabaseCore:
         self.check_open()
         if self.read_only:
             return 0
-        with self.engine.exclusive():
-            self.reload_catalog()
-            return self.engine.checkpoint()
+        return self.engine.checkpoint()
 
     def close(self, checkpoint: bool = True) -> None:
         """Checkpoint (when anything is pending, unless ``checkpoint`` is

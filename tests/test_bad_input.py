@@ -342,7 +342,7 @@ def _names_under(root):
 
 
 def _allowed_name(name):
-    return (name in {"meta.json", "LOCK", "log", "data", "MANIFEST"}
+    return (name in {"meta.json", "LOCK", "CHECKPOINT", "log", "data", "MANIFEST"}
             or re.fullmatch(r"t[0-9]+(i[0-9]+)?|x|[0-9]{12}\.part|[0-9]{20}\.log", name)
             is not None)
 

@@ -75,7 +75,7 @@ def test_names_never_become_paths(tmp_path):
     with Database(path) as db:
         db.create_table("..-..", pk_attribute="id").put_item(item={"id": "x"})
         db.create_table("LOCK", pk_attribute="id")
-    assert sorted(os.listdir(path)) == ["LOCK", "data", "log", "meta.json"]
+    assert sorted(os.listdir(path)) == ["CHECKPOINT", "LOCK", "data", "log", "meta.json"]
     names = {name for _, dirs, files in os.walk(path) for name in dirs + files}
     assert not names & {"..-..", "LOCK-", "tables"}
     assert {n for n in os.listdir(os.path.join(path, "data"))} <= {"MANIFEST", "t1", "t2"}
@@ -319,7 +319,7 @@ def test_tables_created_and_deleted_while_another_process_writes_its_table(tmp_p
         while churn.poll() is None or n < 200:
             steady.put_item(item={"id": f"k{n % 13}", "n": n, "pad": "y" * 40})
             n += 1
-        out, err = churn.communicate(timeout=60)
+        _, err = churn.communicate(timeout=60)
         assert churn.returncode == 0, err
         assert sorted(i["n"] for i in steady.scan()) == list(range(n))
         assert db.tables() == sorted(["steady", *(f"churn{k:03d}" for k in range(60)

@@ -73,7 +73,7 @@ def verify_shop(path: str) -> None:
 def test_a_format_1_table_is_migrated_at_its_first_writable_open(tmp_path):
     shop, numbers = unpack(tmp_path)
     verify_shop(shop)
-    assert sorted(os.listdir(shop)) == ["LOCK", "data", "log", "meta.json", "streams"]
+    assert sorted(os.listdir(shop)) == ["CHECKPOINT", "LOCK", "data", "log", "meta.json", "streams"]
     with open(os.path.join(shop, "meta.json")) as f:
         assert json.load(f)["format_version"] == 2
     verify_shop(shop)  # and again, from format 2

@@ -305,7 +305,7 @@ def test_stale_temp_files_and_orphan_partitions_are_removed(db_path):
     assert [p for p in stale + [orphan] if os.path.exists(p)] == []
     assert not os.path.exists(other_space)
     assert partition_files(db_path) == [named]
-    assert sorted(os.listdir(db_path)) == ["LOCK", "data", "log", "meta.json"]
+    assert sorted(os.listdir(db_path)) == ["CHECKPOINT", "LOCK", "data", "log", "meta.json"]
     assert sorted(os.listdir(os.path.join(db_path, "data"))) == ["MANIFEST", SPACE]
     assert db.get_item(key={"PK": "a", "SK": "1"}) == {"PK": "a", "SK": "1"}
     db.close()

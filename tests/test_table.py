@@ -427,7 +427,7 @@ def test_on_disk_layout_matches_design(db_path):
     db.put_item(item={"PK": "user/1\0", "SK": "x"})
     db.close()
     entries = sorted(os.listdir(db_path))
-    assert entries == ["LOCK", "data", "log", "meta.json"]
+    assert entries == ["CHECKPOINT", "LOCK", "data", "log", "meta.json"]
     # both item collections share one partition file of the table's space
     assert sorted(os.listdir(os.path.join(db_path, "data"))) == ["MANIFEST", "t1"]
     assert os.listdir(os.path.join(db_path, "data", "t1")) == ["000000000001.part"]

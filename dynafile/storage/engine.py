@@ -20,7 +20,10 @@ every read sees every write that returned before it began, in any process.
 A checkpoint writes each changed partition to a new file (splitting it when
 it grew too large), then replaces the manifest, then removes the files no
 manifest names any more; recovery is catching up from the manifest's
-position.
+position. Writers do not wait for a checkpoint: it holds the write lock only
+to take a snapshot of the overlay and, afterwards, to install the new
+manifest; the files are written in between, by one process at a time (the
+``CHECKPOINT`` lock).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..keys import partition_digest
 from ..serialization import Unvetted
 from . import fs
 from .layout import SCHEMA, Layout, part_name
-from .locking import TableLock
+from .locking import TableLock, TaskLock
 from .log import (
     FLAG_DROP_SPACE,
     MAX_PAYLOAD,
@@ -74,6 +77,19 @@ class LogPosition(NamedTuple):
     lsn: int
     segment: int
     offset: int
+
+
+class _Plan(NamedTuple):
+    """What one checkpoint writes: the manifest it starts from, the one it
+    builds (its lsn and log position already set), the overlay's entries up
+    to that lsn per space and digest, their partition keys, and the spaces
+    it drops."""
+
+    old: Manifest
+    manifest: Manifest
+    changes: dict[str, dict[str, dict[Any, tuple[int, bytes | None]]]]
+    pks: dict[tuple[str, str], Any]
+    dropped: list[str]
 
 
 class Engine:
@@ -125,6 +141,7 @@ class Engine:
         self.read_only = read_only
         self._clock = clock or time.time
         self.lock = TableLock(layout.lock, lock_timeout, read_only)
+        self._checkpointing: TaskLock | None = None
         self._cache: OrderedDict[Slot, Collection] = OrderedDict()
         self._cache_used = 0
         self._overlay: dict[Slot, dict[Any, tuple[int, bytes | None]]] = {}
@@ -185,19 +202,30 @@ class Engine:
     # ------------------------------------------------------------------ open
 
     def _recover(self) -> None:
-        """Open under the exclusive lock: clean up after a crash, then catch up."""
+        """Open under the exclusive lock: clean up after a crash, then catch up.
+
+        Partition files are cleaned up only when no process is checkpointing
+        (it writes them outside the write lock): else the next open does it.
+        """
         layout = self.layout
         fs.makedirs(layout.wal)
         fs.makedirs(layout.data)
         fs.remove_stale_temp_files(layout.root)
         fs.remove_stale_temp_files(layout.wal)
-        fs.remove_stale_temp_files(layout.data)
         if not layout.segments():
             fs.create_empty(layout.segment_path(1))
         self._reset()
-        self._remove_orphans()
+        with self._checkpoint_lock().hold(wait=False) as alone:
+            if alone:
+                fs.remove_stale_temp_files(layout.data)
+                self._remove_orphans()
         self._catch_up(exclusive=True)
         self._remove_stale_segments()
+
+    def _checkpoint_lock(self) -> TaskLock:
+        if self._checkpointing is None:
+            self._checkpointing = TaskLock(self.layout.checkpoint_lock)
+        return self._checkpointing
 
     def _remove_orphans(self) -> None:
         """Delete partition files no manifest names: written by a checkpoint a
@@ -615,6 +643,13 @@ class Engine:
                 self._commit(ops)
         finally:
             self.lock.release_exclusive()
+        if self._overlay_bytes >= self.checkpoint_bytes and not self.lock.held_by_this_thread():
+            try:
+                self._checkpoint(wait=False)  # another process checkpointing does it for us
+            except OSError as exc:
+                # The write is committed; the checkpoint is retried by the
+                # next write that finds the overlay still full.
+                log.warning("dynafile: checkpoint after a write failed: %s", exc)
         return result
 
     def _commit(self, ops: list[Op]) -> None:
@@ -634,13 +669,6 @@ class Engine:
         self._lsn = lsn
         if self._observer is not None:
             self._observer(lsn, ops, time_ms)
-        if self._overlay_bytes >= self.checkpoint_bytes:
-            try:
-                self._checkpoint()
-            except OSError as exc:
-                # The write is committed; the checkpoint is retried by the
-                # next write that finds the overlay still full.
-                log.warning("dynafile: checkpoint after a write failed: %s", exc)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -679,60 +707,98 @@ class Engine:
     # ----------------------------------------------------------- checkpoint
 
     def checkpoint(self) -> int:
-        """Fold the log into partition files now; return how many were written."""
+        """Fold the log into partition files now (waiting for a checkpoint
+        another process is running); return how many files were written.
+
+        Holds the write lock only briefly (see :meth:`_checkpoint`)."""
         if self.read_only:
             return 0
-        with self.exclusive():
-            return self._checkpoint()
+        return self._checkpoint(wait=True)
 
-    def _checkpoint(self) -> int:
+    def _checkpoint(self, wait: bool) -> int:
+        """Checkpoint in three steps: under the write lock, freeze what to
+        write (the overlay's entries up to the last record, the manifest);
+        without it, write the new partition files; under it again, install
+        the new manifest and forget the overlay entries it covers. One
+        process at a time (the ``CHECKPOINT`` lock; with ``wait`` false,
+        return 0 at once when another holds it). Never called with the
+        write lock held: writers of every process go on meanwhile."""
+        with self._checkpoint_lock().hold(wait) as mine:
+            if not mine:
+                return 0
+            with self.exclusive():
+                plan = self._freeze()
+            if plan is None:
+                return 0
+            written = self._write_partitions(plan)
+            with self.exclusive():
+                removed = self._install(plan)
+            for space, name in removed:
+                fs.remove(self.layout.partition_path(space, name))
+            for space in plan.dropped:
+                if space not in plan.manifest.spaces:
+                    fs.remove_dir(self.layout.space_dir(space))
+            return written
+
+    def _freeze(self) -> _Plan | None:
+        """What a checkpoint writes, as of now (exclusive lock held, caught up):
+        ``None`` when there is nothing to do."""
         reader = self._reader()
-        free_log = self.retention <= 0 and reader.offset > 0
         self._reload_manifest()
+        self._prune_overlay()  # what another process's checkpoint holds already
         old = self._manifest
+        free_log = self.retention <= 0 and reader.offset > 0
         dropped = [s for s in old.spaces if self._dropped(s)]
         if not self._overlay and not free_log and not dropped:
-            return 0
-        if self.durability != "full":
-            # Partition files and the manifest will claim every record up to
-            # self._lsn: those records must be on disk before they are.
-            fs.sync(reader.fd, reader.path)
-        new = old.copy()
-        for space in dropped:
-            del new.spaces[space]
-        written = 0
-        by_space: dict[str, list[str]] = {}
-        for space, digest in self._overlay:
-            by_space.setdefault(space, []).append(digest)
-        for space, digests in sorted(by_space.items()):
-            written += self._checkpoint_space(new, space, digests)
+            return None
+        # The partition files and the manifest will claim every record up to
+        # here: those records must be on disk first, whoever wrote them (a
+        # writer in "normal" mode, or one killed before its fsync).
+        fs.sync(reader.fd, reader.path)
         if free_log:
             # Nothing needs the covered log: start a segment the manifest can
-            # point at, so every earlier one can go now.
+            # point at, so every earlier one can go.
             self._rotate(self._lsn + 1)
-        new.lsn, new.segment, new.offset = self._lsn, reader.segment, reader.offset
-        fs.atomic_write_bytes(self.layout.manifest, new.encode())
-        self._manifest = new
-        self._manifest_sig = self._stat_manifest()
-        for space, name in sorted(old.files() - new.files()):
-            fs.remove(self.layout.partition_path(space, name))
+        manifest = old.copy()
         for space in dropped:
-            if space not in new.spaces:
-                fs.remove_dir(self.layout.space_dir(space))
-        self._overlay.clear()
-        self._overlay_pk.clear()
-        self._overlay_bytes = 0
-        self._drops.clear()
-        self._drop_old_segments()
+            del manifest.spaces[space]
+        manifest.lsn, manifest.segment, manifest.offset = self._lsn, reader.segment, reader.offset
+        changes: dict[str, dict[str, dict[Any, tuple[int, bytes | None]]]] = {}
+        for (space, digest), entries in self._overlay.items():
+            changes.setdefault(space, {})[digest] = dict(entries)
+        return _Plan(old, manifest, changes, dict(self._overlay_pk), dropped)
+
+    def _write_partitions(self, plan: _Plan) -> int:
+        """Write the plan's partition files into its manifest (no lock held:
+        the files are new, and only this checkpoint names them)."""
+        written = 0
+        for space, digests in sorted(plan.changes.items()):
+            written += self._checkpoint_space(plan, space, digests)
         return written
 
-    def _checkpoint_space(self, manifest: Manifest, space: str, digests: list[str]) -> int:
-        """Rewrite the partitions of ``space`` that ``digests`` changed, into
-        ``manifest``; return how many files were written."""
+    def _install(self, plan: _Plan) -> list[tuple[str, str]]:
+        """Make the plan's manifest the current one (exclusive lock held) and
+        forget what it covers; return the files it no longer names."""
+        if self._stat_manifest() != self._manifest_sig:  # pragma: no cover - CHECKPOINT lock
+            raise CorruptFileError(self.layout.manifest, 0, "replaced during a checkpoint")
+        fs.atomic_write_bytes(self.layout.manifest, plan.manifest.encode())
+        self._manifest = plan.manifest
+        self._manifest_sig = self._stat_manifest()
+        self._prune_overlay()
+        covered = plan.manifest.lsn
+        for space in [s for s, lsn in self._drops.items() if lsn <= covered]:
+            del self._drops[space]
+        self._drop_old_segments()
+        return sorted(plan.old.files() - plan.manifest.files())
+
+    def _checkpoint_space(self, plan: _Plan, space: str,
+                          changes_of: dict[str, dict[Any, tuple[int, bytes | None]]]) -> int:
+        """Rewrite the partitions of ``space`` that the plan's changes fall in,
+        into the plan's manifest; return how many files were written."""
+        manifest = plan.manifest
         spans = manifest.spaces.get(space, [])
         groups: dict[int, dict[str, dict[Any, tuple[int, bytes | None]]]] = {}
-        for digest in digests:
-            entries = self._overlay[(space, digest)]
+        for digest, entries in changes_of.items():
             if len(manifest.covering(space, digest)) <= 1:
                 index = manifest.span_index(space, collection_start(digest)) if spans else -1
                 groups.setdefault(index, {})[digest] = entries
@@ -755,13 +821,13 @@ class Engine:
                 if items is None:
                     items = SortedDict()
                 for sk, (lsn, data) in entries.items():
-                    if lsn > file_lsn:
+                    if file_lsn < lsn <= manifest.lsn:
                         if data is None:
                             items.pop(sk, None)
                         else:
                             items[sk] = data
-                contents[digest] = (pk if pk is not None else
-                                    self._overlay_pk.get((space, digest)), items)
+                contents[digest] = (pk if pk is not None else plan.pks.get((space, digest)),
+                                    items)
             pieces = cut(start, [(d, pk, items) for d, (pk, items) in sorted(contents.items())
                                  if items], self.partition_bytes)
             out = []
@@ -769,8 +835,8 @@ class Engine:
                 name = part_name(manifest.next_file)
                 manifest.next_file += 1
                 fs.atomic_write_bytes(self.layout.partition_path(space, name),
-                                      encode_part(self._lsn, piece.parts))
-                out.append(Span(piece.start, name, self._lsn, piece.size, piece.item_count))
+                                      encode_part(manifest.lsn, piece.parts))
+                out.append(Span(piece.start, name, manifest.lsn, piece.size, piece.item_count))
                 written += 1
             replaced[index] = out
         result = list(replaced.get(-1, []))
@@ -838,6 +904,9 @@ class Engine:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._checkpointing is not None:
+            self._checkpointing.close()
+            self._checkpointing = None
         self.lock.close()
 
     def abandon(self) -> None:

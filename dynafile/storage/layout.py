@@ -5,6 +5,7 @@
     <root>/
       meta.json                      the catalog: tables, their schemas and indexes
       LOCK                           the database lock (storage/locking.py)
+      CHECKPOINT                     held by the one process checkpointing
       log/<first lsn, 20 digits>.log log segments
       data/MANIFEST                  the partitions of every space, and the log
                                      position they reflect (storage/manifest.py)
@@ -90,6 +91,7 @@ class Layout:
         root: the database directory.
         meta: ``meta.json`` (the catalog).
         lock: the ``LOCK`` file.
+        checkpoint_lock: the ``CHECKPOINT`` lock file (one checkpoint at a time).
         wal: the log directory (``log/``).
         data: the partitions' directory.
         manifest: ``data/MANIFEST``.
@@ -100,6 +102,7 @@ class Layout:
         self.root = root
         self.meta = os.path.join(root, "meta.json")
         self.lock = os.path.join(root, "LOCK")
+        self.checkpoint_lock = os.path.join(root, "CHECKPOINT")
         self.wal = os.path.join(root, "log")
         self.data = os.path.join(root, "data")
         self.manifest = os.path.join(self.data, "MANIFEST")

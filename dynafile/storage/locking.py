@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from ..errors import LockTimeoutError
 from . import fs
 
-__all__ = ["TableLock"]
+__all__ = ["TableLock", "TaskLock"]
 
 try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot path
     import fcntl
@@ -60,6 +60,7 @@ class TableLock:
         self._file = os.fdopen(self._fd, "rb" if read_only else "r+b", buffering=0)
         self._depth = 0
         self._mode = 0
+        self._owner: int | None = None
 
     def _acquire_process(self, flags: int) -> None:
         if _flock is not None:
@@ -111,6 +112,7 @@ class TableLock:
                 return
             self._acquire_process(_EX)
             self._depth, self._mode = 1, _EX
+            self._owner = threading.get_ident()
         except BaseException:
             self.thread_lock.release()
             raise
@@ -120,7 +122,7 @@ class TableLock:
         try:
             self._depth -= 1
             if self._depth == 0:
-                self._mode = 0
+                self._mode, self._owner = 0, None
                 self._release_process()
         finally:
             self.thread_lock.release()
@@ -148,11 +150,16 @@ class TableLock:
                 return
             self._acquire_process(_SH)
             self._depth, self._mode = 1, _SH
+            self._owner = threading.get_ident()
             try:
                 yield
             finally:
-                self._depth, self._mode = 0, 0
+                self._depth, self._mode, self._owner = 0, 0, None
                 self._release_process()
+
+    def held_by_this_thread(self) -> bool:
+        """Whether the calling thread holds the process lock (either mode)."""
+        return self._owner == threading.get_ident()
 
     def _release_process(self) -> None:
         if _flock is not None:
@@ -162,4 +169,55 @@ class TableLock:
 
     def close(self) -> None:
         """Release the LOCK file."""
+        self._file.close()
+
+
+class TaskLock:
+    """A lock for a task one holder at a time may run (a checkpoint), across
+    the threads of a process and across processes, that can be tried
+    without waiting.
+
+    Args:
+        path: its lock file; created when missing.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread = threading.Lock()
+        self._fd = fs.open_lock_file(path, False)
+        self._file = os.fdopen(self._fd, "r+b", buffering=0)
+
+    @contextmanager
+    def hold(self, wait: bool) -> Iterator[bool]:
+        """Hold the lock; yields ``True``, or ``False`` without waiting when
+        ``wait`` is false and another thread or process holds it."""
+        if not self._thread.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            if _flock is not None:
+                try:
+                    _flock(self._fd, _EX if wait else _EX | _LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+            else:  # pragma: no cover - non-POSIX
+                locker = _portalocker()
+                try:
+                    locker.lock(self._file, _EX if wait else _EX | locker.LOCK_NB)
+                except locker.exceptions.LockException:
+                    yield False
+                    return
+            try:
+                yield True
+            finally:
+                if _flock is not None:
+                    _flock(self._fd, _LOCK_UN)
+                else:  # pragma: no cover - non-POSIX
+                    _portalocker().unlock(self._file)
+        finally:
+            self._thread.release()
+
+    def close(self) -> None:
+        """Release the lock file."""
         self._file.close()

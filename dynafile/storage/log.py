@@ -375,6 +375,7 @@ class LogReader:
         self.tail: int | None = None
         self.gone = False
         self.error: CorruptFileError | None = None
+        self._ends_checked = False
         self._open(segment)
         size = os.fstat(self.fd).st_size if offset else 0
         if size < offset:
@@ -430,6 +431,8 @@ class LogReader:
                 raise CorruptFileError(self.path, size, "the log was cut below a reader's "
                                        "position (a write failed after it became visible)")
             if size == self.offset:
+                if not self._ends_checked and self._cut_short(size):
+                    continue  # the segment grew meanwhile: a rotation, read on
                 return
             want = size - self.offset
             n = want if self.chunk is None else min(want, self.chunk)
@@ -468,6 +471,24 @@ class LogReader:
                 continue
             self._stopped(stop_at, size)
             return
+
+    def _cut_short(self, size: int) -> bool:
+        """The first time a read ends exactly at the end of a segment that has
+        no ``ROTATE`` record: refuse when a later segment holds records (this
+        one lost its last records). Returns ``True`` when the segment grew
+        since ``size`` was taken (a writer rotating right then): read again.
+
+        Raises:
+            CorruptFileError: records were lost at the end of this segment.
+        """
+        self._ends_checked = True
+        if not self.later_segments_hold_data():
+            return False
+        if os.fstat(self.fd).st_size != size:
+            self._ends_checked = False
+            return True
+        raise CorruptFileError(self.path, size, "the segment ends without a ROTATE record but "
+                               "later segments hold records: the records between were lost")
 
     def _stopped(self, stop_at: int, size: int) -> None:
         """Judge bytes at ``stop_at`` that are not a valid record."""

@@ -321,3 +321,26 @@ def test_power_cut_during_segment_rotation_full_durability(tmp_path, monkeypatch
     db = Dynafile(image, durability="full")
     assert [item["SK"] for item in db.query("p")] == [f"{n:04d}" for n in acked]
     db.close()
+
+
+def test_full_durability_checkpoint_of_another_writer_s_unsynced_records(tmp_path, monkeypatch):
+    """A "normal" writer's records are not fsynced; a "full" process that
+    checkpoints them must make them durable before its manifest claims them,
+    or a power cut leaves a manifest pointing past the log's end."""
+    path = str(tmp_path / "db")
+    power = PowerModel(path, random.Random(0))
+    monkeypatch.setattr(fs, "hook", power.hook)
+    full = Dynafile(path, durability="full")
+    full.put_item(item={"PK": "full", "SK": "0"})
+    normal = Dynafile(path, durability="normal")
+    for i in range(20):
+        normal.put_item(item={"PK": "normal", "SK": str(i)})
+    assert full.checkpoint() > 0  # it folds the normal writer's records in
+    power.cut(str(tmp_path / "image"))
+    monkeypatch.setattr(fs, "hook", None)
+    normal.close()
+    full.close()
+    with Dynafile(str(tmp_path / "image")) as db:
+        assert db.count("normal") == 20  # the checkpoint made them durable
+        assert db.count("full") == 1
+        assert db.check().ok
