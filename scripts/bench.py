@@ -8,6 +8,7 @@ Run through ``scripts/bench`` (it makes the venvs and installs the peers)::
     scripts/bench --quick --out DIR       # tiny N, dynafile only, no plot
     scripts/bench --profile               # + pyinstrument text per dynafile workload
     scripts/bench --source HEAD           # dynafile as committed, not the working tree
+    scripts/bench --rows W9-get,SHOP      # some rows (+ the loads they read): bench-out/
 
 Every workload of every store runs in a fresh subprocess
 (``scripts/bench_workloads.py``) in a fresh directory under one temporary
@@ -124,7 +125,7 @@ SCALE: dict[str, dict[str, Any]] = {
     "sqlitedict": {"W4": 10, "W5-expr": NO_EXPR, "W8-2p": "not process-safe (one writer thread per "
                    "process, no cross-process locking of its own)",
                    "W8-4p": "not process-safe", "W9-load": 10_000, "W9-query": 5},
-    "diskcache": {"W4": 5, "W5-expr": NO_EXPR, "W9-load": 20_000, "W9-query": 5},
+    "diskcache": {"W4": 5, "W5-expr": NO_EXPR, "W9-load": 10_000, "W9-query": 2},
     "shelve": {"W1-normal": 5_000, "W4": 20, "W5-expr": NO_EXPR,
                "W8-2p": "no locking: concurrent writers can corrupt the dbm files",
                "W8-4p": "no locking", "W9-load": 20_000, "W9-query": 50},
@@ -582,7 +583,7 @@ def write_markdown(path: str, data: dict[str, Any], explanations: dict[str, str]
     stores = [s for s in STORE_ORDER if s in results]
     peers = [s for s in stores if s != "dynafile"]
     by_key = {(t["store"], t["row"]): t for t in tasks}
-    rows = [r[0] for r in ROWS]
+    rows = [r[0] for r in ROWS if r[0] in {t["row"] for t in tasks}]
     lines: list[str] = []
     add = lines.append
     add("# Benchmarks")
@@ -972,6 +973,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write pyinstrument text profiles of dynafile's workloads to "
                              "<out>/profiles/ (needs pyinstrument)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--rows", help="comma-separated rows (the load a read row needs is "
+                                       "added): " + ",".join(r[0] for r in ROWS))
     parser.add_argument("--source", metavar="REV",
                         help="measure dynafile as committed at REV (git archive of dynafile/), "
                              "not the working tree")
@@ -986,7 +989,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown stores {unknown}; known: {', '.join(STORE_ORDER)}")
     else:
         stores = list(STORE_ORDER)
-    full_run = not args.quick and not args.only
+    rows_wanted = None
+    if args.rows:
+        rows_wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+        unknown = rows_wanted - {r[0] for r in ROWS}
+        if unknown:
+            parser.error(f"unknown rows {sorted(unknown)}; known: {', '.join(r[0] for r in ROWS)}")
+        if rows_wanted & {"W3", "W4", "W5-callable", "W5-expr", "W6"}:
+            rows_wanted.add("W2")
+        if rows_wanted & {"W9-get", "W9-query"}:
+            rows_wanted.add("W9-load")
+    full_run = not args.quick and not args.only and not args.rows
     default_out = (DOCS if full_run else os.path.join(ROOT, "bench-out", "quick") if args.quick
                    else os.path.join(ROOT, "bench-out"))
     out = os.path.abspath(args.out or default_out)
@@ -1004,7 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
     if profile_dir:
         os.makedirs(profile_dir, exist_ok=True)
 
-    tasks = plan(stores, args.quick)
+    tasks = [t for t in plan(stores, args.quick) if rows_wanted is None or t["row"] in rows_wanted]
     results: dict[str, dict[str, Any]] = {s: {} for s in stores}
     tmp = tempfile.mkdtemp(prefix="dynafile-bench-")
     assert not os.path.realpath(tmp).startswith(os.path.realpath(ROOT) + os.sep)
