@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
 from .errors import (
-    ClosedError,
     CorruptFileError,
     DynafileError,
     ItemTooLargeError,
@@ -307,9 +306,10 @@ class DatabaseCore:
         return self.engine.closed
 
     def check_open(self) -> None:
-        """Raises :class:`~dynafile.errors.ClosedError` once the database is closed."""
-        if self.engine.closed:
-            raise ClosedError("the table is closed")
+        """Raises :class:`~dynafile.errors.ClosedError` once the database is
+        closed (:class:`~dynafile.errors.ForkedProcessError` in a child
+        process forked after it was opened)."""
+        self.engine.check_usable()
 
     def refresh(self) -> None:
         """Catch up with other processes' writes (and schema changes). Call
@@ -323,6 +323,7 @@ class DatabaseCore:
     def reading(self) -> Iterator[Engine]:
         """Hold the thread lock, caught up with every process's writes, and
         give the engine to read collections from."""
+        self.engine.check_usable()  # before the thread lock: a fork may have copied it held
         with self.engine.lock.thread_lock:
             self.refresh()
             yield self.engine
@@ -571,18 +572,17 @@ class TableCore:
         return self._indexes
 
     def index(self, name: Any) -> Index:
-        """Return the live, active index ``name`` (reloading the schema once
-        when it is unknown).
+        """Return the live, active index ``name`` as of now: caught up with
+        every process's schema changes first (one ``fstat`` when nothing
+        changed), so a read never uses an index another process dropped,
+        re-created or finished meanwhile.
 
         Raises:
             ValidationError: no such index, or it is still being built.
         """
         if not isinstance(name, str):
             raise ValidationError("must be an index name", attribute="index")
-        index = self._indexes.indexes.get(name)
-        if index is None:
-            with self.engine.lock.thread_lock:
-                self.reload_schema()
+        with self.reading():
             index = self._indexes.indexes.get(name)
         if index is None:
             raise ValidationError(f"the table has no index named {name!r}", attribute="index")
@@ -622,9 +622,9 @@ class TableCore:
     def check_open(self) -> None:
         """Raises :class:`~dynafile.errors.ClosedError` once the database is
         closed, :class:`~dynafile.errors.TableNotFoundError` once the table
-        was deleted."""
-        if self.engine.closed:
-            raise ClosedError("the table is closed")
+        was deleted (:class:`~dynafile.errors.ForkedProcessError` in a child
+        process forked after it was opened)."""
+        self.engine.check_usable()
         if self._detached:
             raise _not_found(self._schema.name)
 
@@ -787,6 +787,7 @@ class TableCore:
         Cost: O(log n) when the collection is cached, one ``fstat``.
         """
         engine = self.engine
+        engine.check_usable()  # before the thread lock: a fork may have copied it held
         with engine.lock.thread_lock:
             self.database.refresh()
             if self._detached:

@@ -18,6 +18,7 @@ __all__ = [
     "ConsumerBusyError",
     "CorruptFileError",
     "DynafileError",
+    "ForkedProcessError",
     "ItemTooLargeError",
     "LockTimeoutError",
     "SchemaMismatchError",
@@ -240,3 +241,11 @@ class UnsafeDataError(CorruptFileError):
 
 class ClosedError(DynafileError, RuntimeError):
     """The table was used after :meth:`Dynafile.close`."""
+
+
+class ForkedProcessError(ClosedError):
+    """A database (or a stream) opened before ``os.fork()`` was used in the
+    child process. Its files and locks belong to the parent: the child must
+    open the database itself (a ``multiprocessing.Pool`` initializer, or the
+    ``"spawn"`` start method). Closing it in the child only releases the
+    child's copies of the descriptors; nothing is written."""

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     ConsumerBusyError,
     CorruptFileError,
+    ForkedProcessError,
     LockTimeoutError,
     StreamTrimmedError,
     ValidationError,
@@ -62,7 +63,7 @@ from .errors import (
 from .records import VIEW_TYPES, Position, StreamRecord, item_changes, to_record
 from .storage import fs
 from .storage.layout import Layout
-from .storage.locking import TableLock
+from .storage.locking import TableLock, process_generation
 from .storage.log import WRITES, Frame, LogReader, decode_record
 from .storage.watch import watcher
 
@@ -212,6 +213,7 @@ class ChangeStream(Iterator[StreamRecord]):
         self._consumer_file = consumer_file
         self._lock = threading.RLock()  # reading vs close() from another thread
         self._wake = threading.Event()
+        self._generation = process_generation()
         self._closed = False
         try:
             if consumer_file is not None:
@@ -253,7 +255,9 @@ class ChangeStream(Iterator[StreamRecord]):
                 (``follow=False``) or waited ``timeout`` seconds for nothing.
             StreamTrimmedError: the log to read next was deleted by retention.
             CorruptFileError: the log fails its checks.
+            ForkedProcessError: the stream was opened before this process forked.
         """
+        self._check_process()
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             with self._lock:
@@ -286,7 +290,9 @@ class ChangeStream(Iterator[StreamRecord]):
 
         Raises:
             ValidationError: ``upto`` is malformed or beyond what was handed out.
+            ForkedProcessError: the stream was opened before this process forked.
         """
+        self._check_process()
         if isinstance(upto, StreamRecord):
             position = upto.position
             if upto.index == upto.count - 1:
@@ -310,6 +316,8 @@ class ChangeStream(Iterator[StreamRecord]):
                 the last one handed out, which is delivered again after a
                 restart unless committed).
         """
+        if self._generation != process_generation():
+            commit = False  # the parent's consumer: a forked child stores nothing
         with self._lock:
             if self._closed:
                 return
@@ -375,6 +383,14 @@ class ChangeStream(Iterator[StreamRecord]):
                 # next writer cuts off): look again later.
                 return None
             self._frames.extend(frames)
+
+    def _check_process(self) -> None:
+        """Raise :class:`~dynafile.errors.ForkedProcessError` in a child forked
+        after the stream was opened: its consumer and files are the parent's."""
+        if self._generation != process_generation():
+            raise ForkedProcessError(
+                "this stream was opened in the parent of this forked process: open a stream "
+                "in this process instead (a named consumer serves one stream at a time)")
 
     def _release(self) -> None:
         if self._watching:

@@ -11,6 +11,7 @@ deserialized dicts.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Union
 
@@ -229,7 +230,7 @@ class Dynafile:
                     create_gsi(core, index)
                 for name, data in list(core.schema.gsis.items()):
                     if data.get("state") != "ACTIVE":
-                        create_gsi(core, GSI.from_json(name, data))  # resume a backfill
+                        _resume_backfill(core, GSI.from_json(name, data))
             if interval is not None and not core.read_only:
                 self._sweeper = Sweeper(core, interval)
         except BaseException:
@@ -879,6 +880,17 @@ def _choose_table(database: DatabaseCore, table: str | None, requested: Mapping[
     except TableExistsError:
         pass  # another process created it meanwhile: open it
     return table
+
+
+def _resume_backfill(core: TableCore, index: GSI) -> None:
+    """Finish building a global index another opener started. One that cannot
+    be built (an item it cannot hold) is removed with a warning: this opener
+    did not ask for it, and the table stays usable."""
+    try:
+        create_gsi(core, index)
+    except ValidationError as exc:
+        warnings.warn(f"dynafile: global index {index.name!r} of table {core.name} could not be "
+                      f"built and was removed: {exc}", RuntimeWarning, stacklevel=4)
 
 
 def _check_gsis(core: TableCore, gsis: Sequence[GSI]) -> None:

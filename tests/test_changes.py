@@ -500,7 +500,7 @@ def _wait_lines(out, n, proc, limit=30):
         time.sleep(0.005)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("batch", [1, 25])
 def test_subscriber_in_another_process_gets_every_change_once_in_order(db_path, tmp_path, batch):
     steps, expected = _plan()

@@ -38,12 +38,18 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
-from ..errors import ClosedError, CorruptFileError, DynafileError, ValidationError
+from ..errors import (
+    ClosedError,
+    CorruptFileError,
+    DynafileError,
+    ForkedProcessError,
+    ValidationError,
+)
 from ..keys import partition_digest
 from ..serialization import Unvetted
 from . import fs
 from .layout import SCHEMA, Layout, part_name
-from .locking import TableLock, TaskLock
+from .locking import TableLock, TaskLock, process_generation
 from .log import (
     FLAG_DROP_SPACE,
     MAX_PAYLOAD,
@@ -142,6 +148,7 @@ class Engine:
         self._clock = clock or time.time
         self.lock = TableLock(layout.lock, lock_timeout, read_only)
         self._checkpointing: TaskLock | None = None
+        self._generation = process_generation()
         self._cache: OrderedDict[Slot, Collection] = OrderedDict()
         self._cache_used = 0
         self._overlay: dict[Slot, dict[Any, tuple[int, bytes | None]]] = {}
@@ -246,7 +253,26 @@ class Engine:
     def _reader(self) -> LogReader:
         if self._log is None:
             raise ClosedError("the table is closed")
+        if self._generation != process_generation():
+            raise ForkedProcessError(
+                f"{self.layout.root} was opened in the parent of this forked process: its "
+                "files and locks are the parent's. Open it again in this process (a "
+                "multiprocessing.Pool initializer, or the 'spawn' start method)")
         return self._log
+
+    @property
+    def forked(self) -> bool:
+        """Whether this engine was opened before a ``fork()`` of this process."""
+        return self._generation != process_generation()
+
+    def check_usable(self) -> None:
+        """Raise unless this process may use the engine.
+
+        Raises:
+            ClosedError: it was closed.
+            ForkedProcessError: it was opened before a ``fork()`` of this process.
+        """
+        self._reader()
 
     def _remove_stale_segments(self) -> None:
         """Delete the empty segments after the current one that a rotation
@@ -635,6 +661,7 @@ class Engine:
         """
         if self.read_only:
             raise DynafileError("table is open read-only")
+        self._reader()  # closed, or a forked child's: before any lock
         self.lock.acquire_exclusive()
         try:
             self._catch_up(exclusive=True)
@@ -710,9 +737,14 @@ class Engine:
         """Fold the log into partition files now (waiting for a checkpoint
         another process is running); return how many files were written.
 
-        Holds the write lock only briefly (see :meth:`_checkpoint`)."""
+        Holds the write lock only briefly (see :meth:`_checkpoint`).
+
+        Raises:
+            ForkedProcessError: the engine was opened before a ``fork()``.
+        """
         if self.read_only:
             return 0
+        self._reader()
         return self._checkpoint(wait=True)
 
     def _checkpoint(self, wait: bool) -> int:
@@ -927,6 +959,8 @@ class Engine:
         """
         if self.closed:
             return
+        if self.forked:  # the parent's files: drop this process's copies only
+            checkpoint = False
         try:
             if checkpoint and not self.read_only and self._overlay:
                 try:

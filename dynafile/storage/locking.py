@@ -18,7 +18,26 @@ from contextlib import contextmanager
 from ..errors import LockTimeoutError
 from . import fs
 
-__all__ = ["TableLock", "TaskLock"]
+__all__ = ["TableLock", "TaskLock", "process_generation"]
+
+#: How many times this process is a fork() child of the one that imported
+#: dynafile: an object opened under another generation belongs to a parent.
+_generation = 0
+
+
+def _forked() -> None:
+    global _generation
+    _generation += 1
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forked)
+
+
+def process_generation() -> int:
+    """A number that changes in a child process after ``os.fork()``: files and
+    locks opened under another number are the parent's."""
+    return _generation
 
 try:  # portalocker locks with flock(2) on POSIX; call it directly on the hot path
     import fcntl
