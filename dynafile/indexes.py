@@ -272,9 +272,27 @@ def index_from_json(section: str, name: str, data: Mapping[str, Any], space: str
     in ``space`` (its table's :meth:`~dynafile.schema.Schema.index_space`).
 
     Raises:
-        KeyError / ValidationError / TypeError: a malformed definition.
+        ValidationError: a malformed definition (an unknown section, not an
+            object, a missing or mistyped field), whatever is wrong with it.
     """
-    index = KINDS[section].from_json(name, data)
+    kind = KINDS.get(section)
+    if kind is None:
+        raise ValidationError(f"unknown index section {section!r}", attribute=section)
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"the definition is a {type(data).__name__}, not an object",
+                              attribute=name)
+    include = data.get("include")
+    if include is not None and not isinstance(include, list):
+        raise ValidationError(f"include is a {type(include).__name__}, not a list of "
+                              "attribute names", attribute="include")
+    try:
+        index = kind.from_json(name, data)
+    except ValidationError:
+        raise
+    except KeyError as exc:
+        raise ValidationError(f"the definition lacks {exc}", attribute=name) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValidationError(f"malformed definition: {exc}", attribute=name) from None
     index.space = space
     return index
 

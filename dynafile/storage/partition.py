@@ -121,8 +121,9 @@ def encode_part(lsn: int, parts: Iterable[tuple[str, Any, SortedDict]], *,
 def decode_part(data: bytes, path: str) -> tuple[int, list[Part]]:
     """Return ``(lsn, parts)`` from a partition file's bytes.
 
-    Item bytes come back as :class:`~dynafile.serialization.Unvetted`: they
-    are checked through the allowlist when first loaded, not here.
+    Item bytes come back as :class:`~dynafile.serialization.Unvetted` bytes
+    of ``path`` (``Unvetted.at(path)``): they are checked through the
+    allowlist when first loaded, not here, and a refusal names the file.
 
     Raises:
         CorruptFileError: bad magic, length, checksum or compression, or a
@@ -154,6 +155,7 @@ def decode_part(data: bytes, path: str) -> tuple[int, list[Part]]:
         raise CorruptFileError(path, _HEAD.size, "not a partition (format, lsn, [parts])")
     parts = []
     previous = None
+    unvetted = Unvetted.at(path)
     for entry in raw:
         if entry.__class__ is not tuple or len(entry) != 4:
             raise CorruptFileError(path, _HEAD.size, "a collection is not (digest, pk, keys, "
@@ -173,7 +175,7 @@ def decode_part(data: bytes, path: str) -> tuple[int, list[Part]]:
         if not ordered:
             raise CorruptFileError(path, _HEAD.size, f"sort keys of collection {digest} out "
                                    "of order or repeated")
-        items = sorted_dict(keys, list(map(Unvetted, values)))
+        items = sorted_dict(keys, list(map(unvetted, values)))
         parts.append(Part(digest, pk, items))
     return lsn, parts
 

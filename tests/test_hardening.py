@@ -1,0 +1,359 @@
+"""Hardening against crafted files and hostile values (issue 12).
+
+Every test here asserts what a user relies on: the error type, that it names
+the file, the values that still load, and costs bounded by the input's size
+(as an operation count, a memory ratio or a time ratio, never an absolute
+time).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import fractions
+import json
+import os
+import pickle
+import struct
+import tracemalloc
+import uuid
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import abandon
+from sortedcontainers import SortedDict
+
+from dynafile import (
+    GSI,
+    CorruptFileError,
+    Dynafile,
+    JSONSerializer,
+    PickleSerializer,
+    UnsafeDataError,
+    ValidationError,
+)
+from dynafile.indexes import index_from_json
+from dynafile.serialization import Unvetted
+from dynafile.storage import log as wal
+from dynafile.storage.manifest import Manifest
+from dynafile.storage.partition import decode_part, encode_part
+
+# ------------------------------------------------------- crafted pickles (1a)
+
+
+def _name(module: str, name: str) -> bytes:
+    """STACK_GLOBAL of ``module.name`` (two SHORT_BINUNICODE, then \\x93)."""
+    return (b"\x8c" + bytes((len(module),)) + module.encode()
+            + b"\x8c" + bytes((len(name),)) + name.encode() + b"\x93")
+
+
+def _text(value: str) -> bytes:
+    return b"\x8c" + bytes((len(value),)) + value.encode()
+
+
+def _int(value: int) -> bytes:
+    return b"J" + struct.pack("<i", value)
+
+
+# Each is a few dozen bytes. Sizes are kept moderate (tens of MiB before the
+# fix, not gigabytes) so that the tests fail, rather than exhaust the machine,
+# on an unpickler without the bounds.
+BOMBS = {
+    # LONG_BINPUT 2**24: the C unpickler grows its memo to 2**25 slots.
+    "memo-long-binput": b"\x80\x05Nr" + struct.pack("<I", 1 << 24) + b".",
+    # PUT (text) 2**24, the same through protocol 0.
+    "memo-put": b"(Np16777216\n.",
+    # bytearray(2**26): 64 MiB of zeros (2**31 took 1.9 GB in the report).
+    "bytearray-size": b"\x80\x05" + _name("builtins", "bytearray") + _int(1 << 26) + b"\x85R.",
+    # set(range(2**21)) and friends: a lazy range fed to a consumer.
+    "set-range": b"\x80\x05" + _name("builtins", "set") + _name("builtins", "range")
+                 + _int(1 << 21) + b"\x85R\x85R.",
+    "frozenset-range": b"\x80\x05" + _name("builtins", "frozenset") + _name("builtins", "range")
+                       + _int(1 << 21) + b"\x85R\x85R.",
+    "frozenset-range-newobj": b"\x80\x05" + _name("builtins", "frozenset")
+                              + _name("builtins", "range") + _int(1 << 21) + b"\x85R\x85\x81.",
+    "deque-range": b"\x80\x05" + _name("collections", "deque") + _name("builtins", "range")
+                   + _int(1 << 21) + b"K\x01\x86R.",
+    # Fraction("1e100000") computes 10**100000; Decimal("1E999999999") loads
+    # cheaply but every int() of it would compute 10**999999999.
+    "fraction-exponent": b"\x80\x05" + _name("fractions", "Fraction") + _text("1e100000")
+                         + b"\x85R.",
+    "decimal-exponent": b"\x80\x05" + _name("decimal", "Decimal") + _text("1E999999999")
+                        + b"\x85R.",
+    # copyreg._reconstructor(bytearray, bytearray, 2**26): bytearray.__init__(2**26).
+    "reconstructor-size": b"\x80\x05" + _name("copyreg", "_reconstructor")
+                          + _name("builtins", "bytearray") + _name("builtins", "bytearray")
+                          + _int(1 << 26) + b"\x87R.",
+    # _codecs.encode with another codec than latin-1 (protocols 0-2 spell
+    # bytes with latin-1 only).
+    "codecs-other": b"\x80\x05" + _name("_codecs", "encode") + _text("x" * 40) + _text("hex")
+                    + b"\x86R.",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_crafted_item_pickle_is_refused_at_a_cost_bounded_by_its_size(tmp_path, name):
+    data = BOMBS[name]
+    source = str(tmp_path / "0.part")
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptFileError) as info:
+            PickleSerializer().load_stored(Unvetted.at(source)(data))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.path == source  # names the file the bytes came from
+    # Memory in proportion to the input: under 1 MiB for a few dozen bytes
+    # (the report: 33 bytes, 1.9 GB).
+    assert peak < 1 << 20, f"{len(data)} bytes of pickle took {peak} bytes to refuse"
+    assert len(data) < 100
+
+
+@pytest.mark.parametrize("name", ["memo-long-binput", "bytearray-size", "set-range",
+                                  "decimal-exponent"])
+def test_crafted_pickle_is_refused_by_loads(name):
+    with pytest.raises(UnsafeDataError, match="refusing to load"):
+        PickleSerializer().loads(BOMBS[name])
+
+
+def test_memo_bomb_as_a_partition_body_names_the_file(tmp_path):
+    body = BOMBS["memo-long-binput"]
+    compressed = zlib.compress(body)
+    data = struct.pack("<4sBIQ", b"DYP2", 1, zlib.crc32(compressed), len(compressed)) + compressed
+    with pytest.raises(UnsafeDataError) as info:
+        decode_part(data, "/db/data/t1/7.part")
+    assert info.value.path == "/db/data/t1/7.part"
+
+
+class _Slots:
+    __slots__ = ("a",)
+
+
+VALUES: list[Any] = [
+    1, -5, 2**70, -(2**300), 1.5, "abc\nr", "r" * 300, b"x" * 300, b"", "", bytearray(b"ab"),
+    bytearray(), {1, 2}, set(), frozenset(), frozenset({"a"}), [None, True, False], (1,),
+    (1, 2), (1, 2, 3), (1, 2, 3, 4), {"a": [1, {"b": Decimal("1.5")}]},
+    Decimal("-1.5E-130"), Decimal("9.99E+125"), Decimal("1E-6000"), Decimal("NaN"),
+    Decimal("-Infinity"), fractions.Fraction(1, 3), fractions.Fraction(-7), complex(1, 2),
+    range(5), slice(1, 2, 3), collections.OrderedDict(a=1),
+    collections.defaultdict(set, a={1}), collections.defaultdict(None),
+    collections.deque([1, 2], 5), collections.deque(), uuid.UUID(int=7),
+    datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    datetime.date(2020, 1, 1), datetime.time(1, 2), datetime.timedelta(3),
+    [[]] * 300, [f"s{i}" for i in range(400)],
+]
+_SHARED = [f"x{i}" for i in range(600)]  # memo indexes beyond 255 (LONG_BINPUT)
+VALUES.append([_SHARED, _SHARED, list(_SHARED)])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Decimal) and a.is_nan():
+        return isinstance(b, Decimal) and b.is_nan()
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_value_pickle_writes_loads_back_from_disk(protocol):
+    serializer = PickleSerializer(protocol=protocol)
+    for value in VALUES:
+        data = serializer.dumps({"v": value})
+        loaded = serializer.load_stored(Unvetted.at("f")(data))["v"]
+        assert _same(loaded, value), (protocol, value, loaded)
+        if isinstance(value, collections.defaultdict):
+            assert loaded.default_factory is value.default_factory
+
+
+def test_a_value_the_allowlist_would_refuse_is_refused_on_write():
+    # Nothing is stored that a restart could not load: a Decimal beyond the
+    # bounds a stored one may have, with a serializer that skips DynamoDB's rules.
+    serializer = PickleSerializer(trusted=[("uuid", "UUID")])
+    with pytest.raises(ValidationError, match="would not load back"):
+        serializer.dumps({"v": Decimal("1E999999")})
+    with pytest.raises(ValidationError, match="would not load back"):
+        PickleSerializer(protocol=2).dumps({"v": Decimal("1E999999")})
+
+
+def test_every_item_of_a_table_loads_after_reopening(tmp_path):
+    path = str(tmp_path / "db")
+    db = Dynafile(path, pk_attribute="PK", sk_attribute="SK")
+    items = [{"PK": "p", "SK": f"{i:03d}", "v": v} for i, v in enumerate([
+        1, Decimal("1.25"), "order", b"raw", {"a", "b"}, {Decimal("1.5"), 2}, {b"x"},
+        [1, "two", {"three": [Decimal("3.5")]}], {"m": {"n": None}}, True, None,
+        "x" * 5000, Decimal("-9.99E+125"), Decimal("1E-130")])]
+    for item in items:
+        db.put_item(item=item)
+    db.close()
+    db = Dynafile(path)
+    try:
+        assert list(db.scan()) == items
+    finally:
+        db.close()
+
+
+def _table_with_one_item(root: str, serializer: str = "pickle") -> tuple[str, str]:
+    """A closed table holding one item; its path and the one table partition file."""
+    path = os.path.join(root, "db")
+    db = Dynafile(path, pk_attribute="PK", sk_attribute="SK", serializer=serializer)
+    db.put_item(item={"PK": "a", "SK": "1", "v": 1})
+    db.close()
+    manifest = _manifest(path)
+    (space,) = [s for s in manifest.spaces if s.startswith("t") and "i" not in s]
+    (span,) = manifest.spaces[space]
+    return path, os.path.join(path, "data", space, span.file)
+
+
+def _manifest(path: str) -> Manifest:
+    target = os.path.join(path, "data", "MANIFEST")
+    with open(target, "rb") as f:
+        return Manifest.decode(f.read(), target)
+
+
+def _replace_items(target: str, value: bytes) -> None:
+    """Rewrite a partition file with each item's bytes replaced by ``value``
+    (and its size in the manifest)."""
+    with open(target, "rb") as f:
+        lsn, parts = decode_part(f.read(), target)
+    with open(target, "wb") as f:
+        f.write(encode_part(lsn, [(p.digest, p.pk, SortedDict({k: value for k in p.items}))
+                                  for p in parts]))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
+    manifest = _manifest(root)
+    space = os.path.basename(os.path.dirname(target))
+    spans = [span._replace(size=len(value) * span.item_count)
+             if span.file == os.path.basename(target) else span
+             for span in manifest.spaces[space]]
+    manifest.set_spans(space, spans)
+    with open(os.path.join(root, "data", "MANIFEST"), "wb") as f:
+        f.write(manifest.encode())
+
+
+def test_crafted_item_in_a_partition_file_names_the_file(tmp_path):
+    path, target = _table_with_one_item(str(tmp_path))
+    _replace_items(target, BOMBS["bytearray-size"])
+    db = Dynafile(path)
+    try:
+        with pytest.raises(UnsafeDataError) as info:
+            db.get_item(key={"PK": "a", "SK": "1"})
+        assert info.value.path == target
+        assert target in str(info.value)
+        with pytest.raises(UnsafeDataError) as info:
+            list(db.scan())
+        assert info.value.path == target
+    finally:
+        abandon(db)
+
+
+def test_refused_bytes_of_a_log_segment_name_the_file_and_offset(tmp_path):
+    # What the engine gets by wrapping a record's item bytes with
+    # Unvetted.at(segment path): the refusal names the segment and the
+    # offset of the bytes in it.
+    segment = tmp_path / "00000000000000000001.log"
+    data = BOMBS["set-range"]
+    segment.write_bytes(b"\0" * 100 + data + b"\0" * 10)
+    with pytest.raises(UnsafeDataError) as info:
+        PickleSerializer().load_stored(Unvetted.at(str(segment))(data))
+    assert (info.value.path, info.value.offset) == (str(segment), 100)
+
+
+@pytest.mark.xfail(reason="engine.py wraps log items in plain Unvetted; it needs "
+                          "Unvetted.at(its segment path) for the refusal to name the file")
+def test_crafted_item_in_a_log_record_names_the_segment(tmp_path):
+    path = str(tmp_path / "db")
+    db = Dynafile(path, pk_attribute="PK", sk_attribute="SK",
+                  serializer=PickleSerializer(trusted=[("x", "y")]))
+    db.put_item(item={"PK": "a", "SK": "1", "v": bytearray(b"m" * 30)})
+    abandon(db)  # the item stays in the log
+    (segment,) = os.listdir(os.path.join(path, "log"))
+    segment = os.path.join(path, "log", segment)
+    raw = open(segment, "rb").read()
+    good = pickle.dumps({"PK": "a", "SK": "1", "v": bytearray(b"m" * 30)}, 5)
+    assert good in raw
+    # the same length, so the frame stays well-formed; fix the checksum
+    evil = BOMBS["bytearray-size"]
+    evil = evil[:-1] + b"N" * (len(good) - len(evil)) + b"."
+    start = raw.index(good)
+    frames, _, _ = wal.parse_frames(raw)
+    frame = next(f for f in frames if f.start < start < f.end)
+    body = raw[frame.start + wal.HEADER.size:frame.end].replace(good, evil)
+    raw = (raw[:frame.start] + wal.encode_frame(frame.lsn, body[0], body[1:])
+           + raw[frame.end:])
+    open(segment, "wb").write(raw)
+    db = Dynafile(path)
+    try:
+        with pytest.raises(UnsafeDataError) as info:
+            db.get_item(key={"PK": "a", "SK": "1"})
+        assert info.value.path == segment
+    finally:
+        abandon(db)
+
+
+# --------------------------------------------------------------- clear errors (5)
+
+
+def _deep(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_json_serializer_refuses_deep_nesting_with_validation_error():
+    with pytest.raises(ValidationError, match="Nesting Levels"):
+        JSONSerializer().dumps({"v": _deep(100_000)})
+
+
+def test_deeply_nested_json_item_on_disk_names_the_file(tmp_path):
+    path, target = _table_with_one_item(str(tmp_path), serializer="json")
+    _replace_items(target, b'{"PK":"a","SK":"1","v":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    db = Dynafile(path)
+    try:
+        with pytest.raises(CorruptFileError) as info:
+            db.get_item(key={"PK": "a", "SK": "1"})
+        assert info.value.path == target
+        assert "nested too deeply" in str(info.value)
+    finally:
+        abandon(db)
+
+
+def test_json_decimal_beyond_bounds_on_disk_names_the_file(tmp_path):
+    path, target = _table_with_one_item(str(tmp_path), serializer="json")
+    _replace_items(target, b'{"PK":"a","SK":"1","v":{"__decimal__":"1E999999999"}}')
+    db = Dynafile(path)
+    try:
+        with pytest.raises(UnsafeDataError) as info:
+            db.get_item(key={"PK": "a", "SK": "1"})
+        assert info.value.path == target
+    finally:
+        abandon(db)
+
+
+@pytest.mark.parametrize("definition", [
+    {"pk_attribute": "g", "projection": "INCLUDE", "include": 5},
+    {"pk_attribute": "g", "include": 5},
+    {"pk_attribute": "g", "projection": "INCLUDE", "include": {"a": 1}},
+    {"projection": "ALL"},
+    {"pk_attribute": ["g"]},
+    5,
+    None,
+    "g",
+])
+def test_malformed_index_definition_is_a_validation_error(definition):
+    with pytest.raises(ValidationError):
+        index_from_json("gsis", "by_g", definition)
+
+
+@pytest.mark.parametrize("include", [5, "a", {"a": 1}, [5]])
+def test_malformed_index_in_meta_json_names_meta_json(tmp_path, include):
+    path = str(tmp_path / "db")
+    Dynafile(path, pk_attribute="PK", sk_attribute="SK",
+             gsis=[GSI("by_g", "g", projection="INCLUDE", include=["a"])]).close()
+    meta_path = os.path.join(path, "meta.json")
+    meta = json.load(open(meta_path))
+    (table,) = meta["tables"].values()
+    table["gsis"]["by_g"]["include"] = include
+    json.dump(meta, open(meta_path, "w"))
+    with pytest.raises(CorruptFileError) as info:
+        Dynafile(path)
+    assert info.value.path == meta_path
