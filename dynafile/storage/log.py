@@ -30,9 +30,12 @@ bad frame followed by valid ones is corruption and is reported.
 
 from __future__ import annotations
 
+import heapq
 import os
+import re
 import struct
 import zlib
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -46,6 +49,7 @@ __all__ = [
     "HEADER",
     "MAX_PAYLOAD",
     "ROTATE",
+    "UNDECIDED",
     "WRITE",
     "WRITES",
     "WRITE_AT",
@@ -119,8 +123,11 @@ def encode_frame(lsn: int, rtype: int, body: bytes) -> bytes:
     return HEADER.pack(len(payload), crc, lsn) + payload
 
 
-def _frame_at(buf: bytes, pos: int) -> tuple[str, Frame | None]:
-    """Parse one frame at ``pos``: ``("ok", frame)``, ``("short", None)`` or ``("bad", None)``."""
+def _frame_at(buf: bytes, pos: int, base: int = 0, segment: int = 0
+              ) -> tuple[str, Frame | None]:
+    """Parse one frame at ``pos``: ``("ok", frame)``, ``("short", None)`` or
+    ``("bad", None)``; the frame's offsets are ``base`` plus its place in
+    ``buf``. Costs its checksum and one copy of the body."""
     if len(buf) - pos < HEADER.size:
         return "short", None
     length, crc, lsn = HEADER.unpack_from(buf, pos)
@@ -130,10 +137,9 @@ def _frame_at(buf: bytes, pos: int) -> tuple[str, Frame | None]:
     end = start + length
     if end > len(buf):
         return "short", None
-    payload = buf[start:end]
-    if zlib.crc32(payload, zlib.crc32(_LSN.pack(lsn))) != crc:
+    if zlib.crc32(memoryview(buf)[start:end], zlib.crc32(_LSN.pack(lsn))) != crc:
         return "bad", None
-    return "ok", Frame(lsn, payload[0], payload[1:], pos, end)
+    return "ok", Frame(lsn, buf[start], buf[start + 1:end], base + pos, base + end, segment)
 
 
 def parse_frames(buf: bytes, base: int = 0, segment: int = 0
@@ -150,24 +156,82 @@ def parse_frames(buf: bytes, base: int = 0, segment: int = 0
     pos = 0
     size = len(buf)
     while pos < size:
-        status, frame = _frame_at(buf, pos)
+        status, frame = _frame_at(buf, pos, base, segment)
         if frame is None:
             return frames, status, base + pos
-        frames.append(Frame(frame.lsn, frame.rtype, frame.body, base + frame.start,
-                            base + frame.end, segment))
-        pos = frame.end
+        frames.append(frame)
+        pos = frame.end - base
     return frames, None, base + pos
 
 
+#: The smallest frame: a header and a record type byte.
+_MIN_FRAME = HEADER.size + 1
+#: What :func:`find_valid_frame` returns when the bytes hold too many
+#: plausible headers to check them all at a cost linear in their size.
+UNDECIDED = -1
+_NONZERO = re.compile(rb"[^\x00]")
+
+
 def find_valid_frame(buf: bytes, after_lsn: int) -> int | None:
-    """Return the offset in ``buf`` of the first valid frame with an lsn above
-    ``after_lsn``, or ``None``. Tells corruption (valid data follows a bad
-    frame) from a torn tail (nothing valid follows). O(len(buf))."""
-    for pos in range(1, max(0, len(buf) - HEADER.size) + 1):
-        _status, frame = _frame_at(buf, pos)
-        if frame is not None and frame.lsn > after_lsn:
+    """Return the offset in ``buf`` (which starts at an invalid frame, the one
+    after lsn ``after_lsn``) of the first valid frame with an lsn above
+    ``after_lsn``; ``None`` when there is none; :data:`UNDECIDED` when
+    telling would cost more than a few passes over ``buf``. Tells corruption
+    (valid data follows a bad frame) from a torn tail (nothing valid follows).
+
+    Only a plausible header is checksummed: a length that fits in ``buf``,
+    and an lsn the bytes before it leave room for (above ``after_lsn``, at
+    most one more per 17 bytes: the smallest frame). Such headers are found
+    by searching for the lsn's high bytes (``bytes.find``), so random bytes,
+    zeros or text cost a scan at C speed, and the checksums together cover
+    at most about four times ``buf`` (past that: :data:`UNDECIDED`, which
+    the reader reports as corruption rather than cutting). O(len(buf)).
+    """
+    size = len(buf)
+    if size < 1 + _MIN_FRAME:
+        return None
+    view = memoryview(buf)
+    lowest = after_lsn + 1
+    highest = after_lsn + 2 + size // _MIN_FRAME
+    # An lsn is 8 little-endian bytes at offset 8 of the header; every lsn in
+    # [lowest, highest] has one of these top five bytes (the window is far
+    # narrower than 2**24 for any buffer under 256 MiB).
+    needles = [(top).to_bytes(5, "little") for top in range(lowest >> 24, (highest >> 24) + 1)]
+    budget = 4 * size + (1 << 20)
+    candidates = heapq.merge(*(_headers_with(buf, needle) for needle in needles))
+    for pos in candidates:
+        length, crc, lsn = HEADER.unpack_from(buf, pos)
+        end = pos + HEADER.size + length
+        if not (lowest <= lsn <= after_lsn + 2 + pos // _MIN_FRAME) or end > size:
+            continue
+        budget -= length
+        if budget < 0:
+            return UNDECIDED
+        if zlib.crc32(view[pos + HEADER.size:end], zlib.crc32(_LSN.pack(lsn))) == crc:
             return pos
     return None
+
+
+def _headers_with(buf: bytes, needle: bytes) -> Iterator[int]:
+    """The offsets (from 1, in order) of headers in ``buf`` whose lsn's top
+    five bytes are ``needle`` and whose length is not zero. A run of zeros
+    is skipped in one step, not byte by byte."""
+    size = len(buf)
+    at = buf.find(needle, 1 + 11)
+    while at >= 0:
+        pos = at - 11  # the lsn's top five bytes start 11 bytes into a header
+        if pos + _MIN_FRAME > size:
+            return
+        if buf[pos:pos + 4] == b"\x00\x00\x00\x00":  # length 0: never a frame
+            # The next header with a non-zero length has one of its length
+            # bytes at or after the next non-zero byte.
+            nonzero = _NONZERO.search(buf, pos + 4)
+            if nonzero is None:
+                return
+            at = buf.find(needle, max(at + 1, nonzero.start() + 8))
+            continue
+        yield pos
+        at = buf.find(needle, at + 1)
 
 
 def _encode_key(parts: list[bytes], value: Any) -> None:
@@ -193,13 +257,21 @@ def _encode_key(parts: list[bytes], value: Any) -> None:
     parts.append(raw)
 
 
-def _decode_key(body: bytes, pos: int) -> tuple[Any, int]:
+#: The deepest a key's tuples nest (index entries are one tuple of scalars).
+_MAX_KEY_DEPTH = 4
+#: The longest text of a number key: DynamoDB's largest integer has 126 digits.
+_MAX_NUMBER_TEXT = 200
+
+
+def _decode_key(body: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
     tag, length = _KEYHDR.unpack_from(body, pos)
     pos += _KEYHDR.size
     if tag == b"T":
+        if depth >= _MAX_KEY_DEPTH:
+            raise ValueError("key tuples nested too deeply")
         elements = []
         for _ in range(length):
-            element, pos = _decode_key(body, pos)
+            element, pos = _decode_key(body, pos, depth + 1)
             elements.append(element)
         return tuple(elements), pos
     raw = body[pos : pos + length]
@@ -211,10 +283,21 @@ def _decode_key(body: bytes, pos: int) -> tuple[Any, int]:
     if tag == b"B":
         return bytes(raw), pos
     if tag == b"N":
+        # What encode_write writes: str() of a normalised number, finite and
+        # within DynamoDB's range, so never long (an int() of a long digit
+        # string, or of a Decimal with a huge exponent, costs far more).
         text = raw.decode("ascii")
+        if length > _MAX_NUMBER_TEXT:
+            raise ValueError(f"number key of {length} characters")
         if text.lstrip("-").isdigit():
             return int(text), pos
-        return Decimal(text), pos
+        try:
+            number = Decimal(text)
+        except ArithmeticError:  # decimal.InvalidOperation: not a number
+            raise ValueError(f"number key {text!r} is not a number") from None
+        if not number.is_finite() or not -_MAX_NUMBER_TEXT < number.adjusted() < _MAX_NUMBER_TEXT:
+            raise ValueError(f"number key {text!r} is not a number DynamoDB stores")
+        return number, pos
     if tag == b"-":
         return None, pos
     raise ValueError(f"unknown key tag {tag!r}")
@@ -493,7 +576,12 @@ class LogReader:
     def _stopped(self, stop_at: int, size: int) -> None:
         """Judge bytes at ``stop_at`` that are not a valid record."""
         rest = os.pread(self.fd, size - stop_at, stop_at)
-        if find_valid_frame(rest, self.lsn) is not None:
+        found = find_valid_frame(rest, self.lsn)
+        if found == UNDECIDED:
+            raise CorruptFileError(self.path, stop_at, "invalid log record followed by too many "
+                                   "bytes that claim to be records to tell a torn tail; not "
+                                   "cutting them")
+        if found is not None:
             raise CorruptFileError(self.path, stop_at, "invalid log record followed by valid ones")
         if self.later_segments_hold_data():
             raise CorruptFileError(self.path, stop_at,
