@@ -2,7 +2,9 @@
 
 An item expires when its TTL attribute holds a number of epoch seconds in
 the past. A missing, falsy or non-numeric value (bool included) never
-expires, as DynamoDB ignores TTL values that are not numbers. Expired items
+expires, as DynamoDB ignores TTL values that are not numbers; nor does a
+NaN or an infinity (no write stores one: only a crafted file or older data
+holds them). Expired items
 are invisible to every read and count as absent for every write (see
 :mod:`dynafile.writes`); :func:`sweep` deletes them for real.
 """
@@ -10,6 +12,7 @@ are invisible to every read and count as absent for every write (see
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -27,11 +30,22 @@ def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -
     if ttl_attribute is None:
         return False
     value = item.get(ttl_attribute)
-    if not value or isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+    if not value:
+        return False
+    cls = value.__class__
+    if cls is int:
+        return bool(value < now)
+    if cls is float:
+        if not math.isfinite(value):
+            return False
+    elif isinstance(value, Decimal):
+        if not value.is_finite():  # NaN, sNaN (comparing it raises), +-Infinity
+            return False
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
         return bool(value < now)
-    except (TypeError, ArithmeticError):  # NaN decimals and exotic numbers never expire
+    except (TypeError, ArithmeticError):  # exotic numbers never expire
         return False
 
 

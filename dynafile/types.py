@@ -430,78 +430,92 @@ def equal(a: Any, b: Any) -> bool:
     Numbers compare by decimal value whatever their Python type (``0.1 ==
     Decimal("0.10")``; ``True`` is not ``1``); sets by their elements under
     that rule; lists element by element; maps key by key. A missing value
-    equals nothing. Cost: O(size of the values).
+    equals nothing, nor does a NaN (only ever in unvalidated data: a
+    signaling NaN raises nothing here). Cost: O(size of the values).
     """
-    if a is MISSING or b is MISSING:
-        return False
-    ca, cb = a.__class__, b.__class__
-    if ca is cb:
-        if ca is str or ca is int or ca is bytes or ca is Decimal or ca is float or ca is bool:
+    try:
+        if a is MISSING or b is MISSING:
+            return False
+        ca, cb = a.__class__, b.__class__
+        if ca is cb:
+            if ca is str or ca is int or ca is bytes or ca is Decimal or ca is float or ca is bool:
+                return bool(a == b)
+            if a is None:
+                return True
+        elif _exact_mix(ca, cb, a, b):
             return bool(a == b)
-        if a is None:
-            return True
-    elif _exact_mix(ca, cb, a, b):
+        ta, tb = type_name(a), type_name(b)
+        if ta != tb:
+            # An empty set has no element type: it equals any empty set.
+            return (ta[-1:] == "S" == tb[-1:] and len(ta) == len(tb) == 2 and not a and not b)
+        if ta == "N":
+            return bool(number_key(a) == number_key(b))
+        if ta == "L":
+            return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+        if ta == "M":
+            return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+        if ta == "NS":
+            try:
+                return {number_key(x) for x in a} == {number_key(y) for y in b}
+            except TypeError:  # a signaling NaN cannot be hashed
+                return False
         return bool(a == b)
-    ta, tb = type_name(a), type_name(b)
-    if ta != tb:
-        # An empty set has no element type: it equals any empty set.
-        return (ta[-1:] == "S" == tb[-1:] and len(ta) == len(tb) == 2 and not a and not b)
-    if ta == "N":
-        return bool(number_key(a) == number_key(b))
-    if ta == "L":
-        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
-    if ta == "M":
-        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
-    if ta == "NS":
-        return {number_key(x) for x in a} == {number_key(y) for y in b}
-    return bool(a == b)
+    except ArithmeticError:  # decimal.InvalidOperation: a signaling NaN
+        return False
 
 
 def compare(a: Any, b: Any) -> int | None:
     """DynamoDB's order: -1, 0 or 1 when ``a`` and ``b`` are both numbers
     (by decimal value), both strings (by code point, which is UTF-8 byte
     order) or both binary (bytewise); ``None`` for anything else, missing
-    values included. O(1) for numbers, O(length) otherwise."""
-    ca, cb = a.__class__, b.__class__
-    if ca is cb and (ca is str or ca is int or ca is bytes or ca is Decimal):
-        return (a > b) - (a < b)  # type: ignore[no-any-return]
-    if ca is float and cb is float:  # shortest reprs order as the floats do
-        if math.isnan(a) or math.isnan(b):
+    values included, and NaNs (only ever in unvalidated data). O(1) for
+    numbers, O(length) otherwise."""
+    try:
+        ca, cb = a.__class__, b.__class__
+        if ca is cb and (ca is str or ca is int or ca is bytes or ca is Decimal):
+            return (a > b) - (a < b)  # type: ignore[no-any-return]
+        if ca is float and cb is float:  # shortest reprs order as the floats do
+            if math.isnan(a) or math.isnan(b):
+                return None
+            return (a > b) - (a < b)  # type: ignore[no-any-return]
+        if _exact_mix(ca, cb, a, b):
+            return (a > b) - (a < b)  # type: ignore[no-any-return]
+        ta = type_name(a)
+        if ta not in ("N", "S", "B") or type_name(b) != ta:
             return None
+        if ta == "N":
+            a, b = number_key(a), number_key(b)
+            if _is_nan(a) or _is_nan(b):  # only ever from an unvalidated value
+                return None
+        elif ta == "B":
+            a, b = bytes(a), bytes(b)
         return (a > b) - (a < b)  # type: ignore[no-any-return]
-    if _exact_mix(ca, cb, a, b):
-        return (a > b) - (a < b)  # type: ignore[no-any-return]
-    ta = type_name(a)
-    if ta not in ("N", "S", "B") or type_name(b) != ta:
+    except ArithmeticError:  # decimal.InvalidOperation: a NaN decimal
         return None
-    if ta == "N":
-        a, b = number_key(a), number_key(b)
-        if _is_nan(a) or _is_nan(b):  # only ever from an unvalidated value
-            return None
-    elif ta == "B":
-        a, b = bytes(a), bytes(b)
-    return (a > b) - (a < b)  # type: ignore[no-any-return]
 
 
 def element_of(element: Any, collection: Any) -> bool:
     """True when ``element`` is in a set or list under DynamoDB equality
     (``0.1`` is in ``{Decimal("0.1")}``). O(n)."""
-    if element is MISSING:
-        return False
-    if isinstance(collection, _SETS):
-        try:
-            if element in collection and any(equal(element, v) for v in collection
-                                              if v == element):
-                return True
-        except TypeError:  # unhashable element: never in a set
+    try:
+        if element is MISSING:
             return False
-        if is_number(element):
-            key = number_key(element)
-            return any(is_number(v) and number_key(v) == key for v in collection)
+        if isinstance(collection, _SETS):
+            try:
+                if element in collection and any(equal(element, v) for v in collection
+                                                  if v == element):
+                    return True
+            except TypeError:  # unhashable element: never in a set
+                return False
+            if is_number(element):
+                key = number_key(element)
+                return any(is_number(v) and number_key(v) == key for v in collection)
+            return False
+        if isinstance(collection, (list, tuple)):
+            return any(equal(element, v) for v in collection)
         return False
-    if isinstance(collection, (list, tuple)):
-        return any(equal(element, v) for v in collection)
-    return False
+    except ArithmeticError:  # decimal.InvalidOperation: a signaling NaN
+        return False
 
 
 def size_of(value: Any) -> Any:

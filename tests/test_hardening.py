@@ -489,3 +489,106 @@ def test_malformed_index_in_meta_json_names_meta_json(tmp_path, include):
     with pytest.raises(CorruptFileError) as info:
         Dynafile(path)
     assert info.value.path == meta_path
+
+
+# ------------------------------------------------------------ TTL values (2)
+
+NON_FINITE = ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity"]
+
+
+def _ttl_table(path: str, **kwargs: Any) -> Dynafile:
+    return Dynafile(path, pk_attribute="PK", sk_attribute=None, ttl_attribute="exp",
+                    clock=lambda: 1000.0, **kwargs)
+
+
+@pytest.mark.parametrize("text", NON_FINITE)
+def test_non_finite_ttl_value_is_refused_on_every_write(tmp_path, text):
+    db = _ttl_table(str(tmp_path / "db"))
+    value = Decimal(text)
+    item = {"PK": "a", "exp": value}
+    writes = [
+        lambda: db.put_item(item=item),
+        lambda: db.transact_write([{"put": {"item": item}}]),
+    ]
+    if text != "sNaN":  # an sNaN placeholder value: see test_snan_placeholder_value
+        writes.append(lambda: db.update_item(key={"PK": "a"}, update="SET exp = :v",
+                                             values={":v": value}))
+        writes.append(lambda: db.transact_write([{"update": {
+            "key": {"PK": "a"}, "update": "SET exp = :v", "values": {":v": value}}}]))
+    for write in writes:
+        with pytest.raises(ValidationError, match="numeric"):
+            write()
+    with pytest.raises(ValidationError, match="numeric"), db.batch_writer() as batch:
+        batch.put_item(item=item)
+    with pytest.raises(ValidationError, match="numeric"), db.transaction() as tx:
+        tx.put_item(item=item)
+    assert list(db.scan()) == []
+    db.close()
+
+
+@pytest.mark.xfail(reason="expressions/parser.py hashes placeholder values for its cache: "
+                          "Decimal('sNaN') raises TypeError before validation", strict=False)
+def test_snan_placeholder_value(tmp_path):
+    db = _ttl_table(str(tmp_path / "db"))
+    try:
+        with pytest.raises(ValidationError):
+            db.update_item(key={"PK": "a"}, update="SET exp = :v", values={":v": Decimal("sNaN")})
+    finally:
+        db.close()
+
+
+def test_stored_non_finite_ttl_never_expires_and_raises_nothing(tmp_path):
+    path = str(tmp_path / "db")
+    # A serializer trusting a class skips DynamoDB's value rules: how older
+    # data or a crafted file holds such values.
+    db = _ttl_table(path, serializer=PickleSerializer(trusted=[("x", "y")]))
+    for i, text in enumerate(NON_FINITE):
+        db.put_item(item={"PK": f"k{i}", "exp": Decimal(text), "v": 1})
+    db.put_item(item={"PK": "old", "exp": 10, "v": 1})
+    db.put_item(item={"PK": "inf", "exp": float("-inf"), "v": 1})
+    db.close()
+    db = _ttl_table(path)
+    try:
+        keys = [f"k{i}" for i in range(len(NON_FINITE))] + ["inf"]
+        for pk in keys:
+            assert db.get_item(key={"PK": pk})["v"] == 1, pk  # never expires
+        assert db.get_item(key={"PK": "old"}) is None  # an ordinary TTL still does
+        assert sorted(i["PK"] for i in db.scan()) == sorted(keys)
+        assert db.sweep_expired() == 1  # only "old"
+        for pk in keys:
+            db.update_item(key={"PK": pk}, update="SET exp = :e", values={":e": 2000})
+            assert db.get_item(key={"PK": pk})["exp"] == 2000
+        db.close()
+        db = _ttl_table(path, serializer=PickleSerializer(trusted=[("x", "y")]))
+        for i, text in enumerate(NON_FINITE):
+            db.put_item(item={"PK": f"k{i}", "exp": Decimal(text), "v": 1})
+        db.close()
+        db = _ttl_table(path)
+        for i in range(len(NON_FINITE)):
+            key = {"PK": f"k{i}"}
+            # a write touching only another attribute re-validates the item:
+            # a ValidationError, never decimal.InvalidOperation
+            with pytest.raises(ValidationError):
+                db.update_item(key=key, update="SET v = :v", values={":v": 2})
+            db.transact_write([{"condition_check": {"key": key,
+                                                     "condition": "attribute_exists(v)"}}])
+            db.put_item(item={**key, "v": 3})
+            assert db.get_item(key=key) == {**key, "v": 3}
+            db.delete_item(key=key)
+            assert db.get_item(key=key) is None
+    finally:
+        db.close()
+
+
+def test_stored_non_finite_ttl_with_dynamodb_mode_sweeps_nothing(tmp_path):
+    path = str(tmp_path / "db")
+    db = _ttl_table(path, serializer=PickleSerializer(trusted=[("x", "y")]), ttl_mode="dynamodb")
+    for i, text in enumerate(NON_FINITE):
+        db.put_item(item={"PK": f"k{i}", "exp": Decimal(text)})
+    db.close()
+    db = _ttl_table(path)
+    try:
+        assert db.sweep_expired() == 0
+        assert len(list(db.scan())) == len(NON_FINITE)
+    finally:
+        db.close()
