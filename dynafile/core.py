@@ -357,13 +357,10 @@ class DatabaseCore:
             for table in tables:
                 table.key_types.pending.clear()
             self.reload_catalog()
-            ops, result = build()
-            if ops:
-                self._fix_pending_types()
-            return ops, result
+            return build()
 
         try:
-            return self.engine.write(prepare)
+            return self.engine.write(prepare, self._fix_pending_types)
         finally:
             for table in tables:
                 table.delivery.drain()

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import engine
+from conftest import engine, snapshot_files
 
 from dynafile import (
     GSI,
@@ -18,6 +18,7 @@ from dynafile import (
     StreamTrimmedError,
     ValidationError,
 )
+from dynafile.storage import engine as storage_engine
 from dynafile.storage import log as wal
 from dynafile.storage.layout import segment_lsn, segment_name
 
@@ -590,3 +591,27 @@ def test_bad_view_type_is_rejected(tmp_path):
     with pytest.raises(ValidationError, match="stream_view_type"):
         Dynafile(str(tmp_path / "v"), stream_view_type="ALL")
     assert not (tmp_path / "v").exists()
+
+
+def test_a_write_larger_than_a_log_record_is_refused_and_streams_go_on(db, monkeypatch):
+    """A batch whose record would exceed the frame limit (1 GiB; 64 KiB here)
+    is refused before anything is written, so no stream ever meets a record
+    it cannot read; split by flush_amount it goes through, and streams
+    deliver it and what follows (issue 12, item 5)."""
+    monkeypatch.setattr(wal, "MAX_PAYLOAD", 64 << 10)
+    monkeypatch.setattr(storage_engine, "MAX_PAYLOAD", 64 << 10)
+    items = [{"PK": "big", "SK": f"{i:03d}", "pad": "x" * 1000} for i in range(100)]
+    s = db.stream(timeout=0.2)
+    before = snapshot_files(db.path)
+    with pytest.raises(ValidationError, match="larger than a log record"), \
+            db.batch_writer() as w:
+        for item in items:
+            w.put_item(item=item)
+    assert snapshot_files(db.path) == before
+    with db.batch_writer(flush_amount=20) as w:
+        for item in items:
+            w.put_item(item=item)
+    db.put_item(item={"PK": "after", "SK": "1"})
+    got = list(s)
+    assert [r.keys["SK"] for r in got] == [i["SK"] for i in items] + ["1"]
+    s.close()

@@ -645,13 +645,16 @@ class Engine:
 
     # ---------------------------------------------------------------- write
 
-    def write(self, prepare: Callable[[], tuple[list[Op], R]]) -> R:
+    def write(self, prepare: Callable[[], tuple[list[Op], R]],
+              before_append: Callable[[], None] | None = None) -> R:
         """Commit one record built by ``prepare`` and return its result.
 
         ``prepare()`` runs under the exclusive lock, after catching up, and
         returns ``(ops, result)``; it may raise to abort (nothing is written).
-        Empty ``ops`` write nothing. The record is appended, flushed (and
-        fsynced in ``"full"`` mode), and applied before the lock is released.
+        Empty ``ops`` write nothing. Once the record is encoded and known to
+        fit in a frame, ``before_append()`` runs (it may raise to abort too);
+        then the record is appended, flushed (and fsynced in ``"full"``
+        mode), and applied before the lock is released.
 
         Raises:
             DynafileError: the table is read-only.
@@ -667,7 +670,7 @@ class Engine:
             self._catch_up(exclusive=True)
             ops, result = prepare()
             if ops:
-                self._commit(ops)
+                self._commit(ops, before_append)
         finally:
             self.lock.release_exclusive()
         if self._overlay_bytes >= self.checkpoint_bytes and not self.lock.held_by_this_thread():
@@ -679,13 +682,15 @@ class Engine:
                 log.warning("dynafile: checkpoint after a write failed: %s", exc)
         return result
 
-    def _commit(self, ops: list[Op]) -> None:
+    def _commit(self, ops: list[Op], before_append: Callable[[], None] | None) -> None:
         time_ms = int(time.time() * 1000)
         body = encode_record(ops, time_ms)
         if len(body) >= MAX_PAYLOAD:
             raise ValidationError(f"one write of {len(body)} bytes is larger than a log record "
                                   f"may be ({MAX_PAYLOAD} bytes); split it (a batch writer's "
                                   "flush_amount)", attribute="write")
+        if before_append is not None:
+            before_append()
         reader = self._reader()
         lsn = self._lsn + 1
         if reader.offset >= self.segment_bytes:
