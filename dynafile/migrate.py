@@ -48,6 +48,7 @@ from .storage.log import (
 )
 from .storage.manifest import MIN_BOUND, Manifest, Span, cut
 from .storage.partition import encode_part
+from .transactions import EXPIRY_PK, TOKEN_PK, expiry_entries
 
 __all__ = ["cleanup_v1", "has_leftovers", "migrate", "needs_migration"]
 
@@ -248,6 +249,7 @@ def _stage(root: str, meta: dict[str, Any], state: State, last: int,
     spaces.update({f"g:{n}": schema.index_space(d) for n, d in schema.gsis.items()})
     segment, offset = _copy_log(staging, frames, spaces, last)
     manifest = Manifest(last, segment, offset)
+    _carry_tokens(state)
     for old, new in sorted(spaces.items()):
         collections = state.get(old, {})
         parts = [(digest, pk, SortedDict(items)) for digest, (pk, items, _) in
@@ -262,6 +264,20 @@ def _stage(root: str, meta: dict[str, Any], state: State, last: int,
         manifest.set_spans(new, spans)
     fs.atomic_write_bytes(staging.manifest, manifest.encode())
     catalog.write(staging.meta)
+
+
+def _carry_tokens(state: State) -> None:
+    """Give each format 1 transaction token its entry in the token space's
+    ``"expiry"`` collection (see :mod:`dynafile.transactions`), so that it
+    expires like a token recorded in format 2."""
+    from .keys import partition_digest
+
+    collections = state.get("x:tokens", {})
+    for _digest, (pk, items, lsn) in list(collections.items()):
+        if pk == TOKEN_PK and items:
+            entries = expiry_entries(items)
+            if entries:
+                collections[partition_digest(EXPIRY_PK)] = [EXPIRY_PK, entries, lsn]
 
 
 def _copy_log(staging: Layout, frames: list[Frame], spaces: dict[str, str],

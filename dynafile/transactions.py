@@ -14,9 +14,20 @@ Two forms:
 
 Both describe their writes with :mod:`dynafile.writes` and commit them
 through the one write step. Idempotency tokens are kept in the same log
-record as the writes they protect (the token space, checkpointed under
-``_txtokens/``), so a token is remembered exactly when its transaction
-committed.
+record as the writes they protect, so a token is remembered exactly when
+its transaction committed. The token space (``x``) holds two item
+collections, each entry's value the token's record, the JSON
+``{"request": <fingerprint>, "time": <epoch seconds>}``:
+
+* ``"tokens"``: sort key the token (looked up directly);
+* ``"expiry"``: sort key :func:`expiry_key` of the record's time and the
+  token (``"<microseconds, 20 digits> <token>"``), so the oldest come
+  first: a transaction with a token forgets at most
+  :data:`EXPIRE_PER_TRANSACTION` expired ones, the oldest, by reading the
+  head of this collection. Each ``"tokens"`` entry has exactly one
+  ``"expiry"`` entry with the same record.
+
+So the token work of a transaction is O(log n) in the live tokens.
 """
 
 from __future__ import annotations
@@ -48,7 +59,8 @@ from .writes import (
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DatabaseCore, TableCore
 
-__all__ = ["TOKEN_LIFETIME", "Transaction", "transact_get", "transact_write"]
+__all__ = ["EXPIRE_PER_TRANSACTION", "EXPIRY_PK", "TOKEN_LIFETIME", "TOKEN_PK", "Transaction",
+           "expiry_entries", "expiry_key", "transact_get", "transact_write"]
 
 Item = dict
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,7 +70,12 @@ TOKEN_LIFETIME = 600.0
 #: The largest total size of the items a transaction puts (DynamoDB's 4 MB).
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 
-_TOKEN_PK = "tokens"
+#: The item collections of the token space: tokens by token, and by time.
+TOKEN_PK = "tokens"
+EXPIRY_PK = "expiry"
+#: The most expired tokens one transaction forgets (each adds one token, so
+#: the backlog only shrinks).
+EXPIRE_PER_TRANSACTION = 8
 _KINDS = {
     "put": "put", "Put": "put",
     "update": "update", "Update": "update",
@@ -185,6 +202,88 @@ def _fingerprint(actions: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
+def expiry_key(time: float, token: str) -> str:
+    """The ``"expiry"`` sort key of a token recorded at ``time``: ordered by
+    time (microseconds, 20 digits; a time before the epoch counts as 0)."""
+    return f"{max(0, int(time * 1_000_000)):020d} {token}"
+
+
+def _token_record(held: bytes | None) -> tuple[str, float] | None:
+    """``(request fingerprint, time)`` of a stored token record, or ``None``
+    for none (or one that is not a record: as good as none)."""
+    if held is None:
+        return None
+    try:
+        record = json.loads(bytes(held))
+        request, time = record["request"], record["time"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(request, str) or isinstance(time, bool) or not isinstance(
+            time, (int, float)):
+        return None
+    return request, float(time)
+
+
+def expiry_entries(tokens: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The ``"expiry"`` entries of the ``"tokens"`` entries ``tokens``
+    (for tokens recorded without one: format 1, or before this layout)."""
+    out = {}
+    for token, held in tokens.items():
+        record = _token_record(held)
+        if record is not None:
+            out[expiry_key(record[1], token)] = bytes(held)
+    return out
+
+
+def _token_ops(engine: Any, tokens: Any, token: str, fingerprint: str, now: float
+               ) -> list[Op]:
+    """The operations recording ``token`` at ``now`` (replacing an expired
+    record of it) and forgetting up to :data:`EXPIRE_PER_TRANSACTION`
+    expired tokens, the oldest. O(log n) in the live tokens."""
+    expiry = engine.collection(engine.digest(EXPIRY_PK), EXPIRY_PK, TOKENS).items
+    record = json.dumps({"request": fingerprint, "time": now}).encode()
+    held = tokens.get(token)
+    ops = [Op(TOKEN_PK, token, record, held, 0, TOKENS)]
+    new_key = expiry_key(now, token)
+    touched = {new_key}
+    previous = _token_record(held)
+    if previous is not None:  # an expired record of this token: its entry goes
+        old_key = expiry_key(previous[1], token)
+        if old_key != new_key and old_key in expiry:
+            ops.append(Op(EXPIRY_PK, old_key, None, expiry[old_key], 0, TOKENS))
+            touched.add(old_key)
+    ops.append(Op(EXPIRY_PK, new_key, record, expiry.get(new_key), 0, TOKENS))
+    if len(tokens) > len(expiry):  # tokens recorded without an "expiry" entry
+        ops.extend(_backfill(tokens, expiry, token))
+        return ops
+    forgotten = 0
+    for key in expiry.islice(0, EXPIRE_PER_TRANSACTION + len(touched)):
+        if key in touched:
+            continue
+        if forgotten == EXPIRE_PER_TRANSACTION:
+            break
+        entry = _token_record(expiry[key])
+        if entry is not None and now - entry[1] < TOKEN_LIFETIME:
+            break  # the oldest left is live: so are the rest
+        forgotten += 1
+        ops.append(Op(EXPIRY_PK, key, None, expiry[key], 0, TOKENS))
+        old_token = key[21:]
+        if old_token != token and old_token in tokens:
+            current = _token_record(tokens[old_token])
+            if current is None or now - current[1] >= TOKEN_LIFETIME:
+                ops.append(Op(TOKEN_PK, old_token, None, tokens[old_token], 0, TOKENS))
+    return ops
+
+
+def _backfill(tokens: Any, expiry: Any, token: str) -> list[Op]:
+    """``"expiry"`` entries for the tokens lacking one (recorded before the
+    token space had them), so that they expire too. O(n), once."""
+    have = {key[21:] for key in expiry}
+    missing = {t: data for t, data in tokens.items() if t not in have and t != token}
+    return [Op(EXPIRY_PK, key, data, None, 0, TOKENS)
+            for key, data in expiry_entries(missing).items()]
+
+
 def transact_write(database: DatabaseCore, actions: Sequence[Mapping[str, Any]], *,
                    default: TableCore | None = None, token: str | None = None,
                    max_actions: int = 100) -> None:
@@ -249,23 +348,17 @@ def transact_write(database: DatabaseCore, actions: Sequence[Mapping[str, Any]],
         tokens = None
         if token is not None:
             engine = database.engine
-            tokens = engine.collection(engine.digest(_TOKEN_PK), _TOKEN_PK, TOKENS).items
-            held = tokens.get(token)
-            if held is not None:
-                record = json.loads(bytes(held))
-                if now - record["time"] < TOKEN_LIFETIME:
-                    if record["request"] != fingerprint:
-                        raise ValidationError(
-                            "IdempotentParameterMismatch: the token was used for a different "
-                            "request within the last 10 minutes", attribute="token")
-                    return [], None
+            tokens = engine.collection(engine.digest(TOKEN_PK), TOKEN_PK, TOKENS).items
+            record = _token_record(tokens.get(token))
+            if record is not None and now - record[1] < TOKEN_LIFETIME:
+                if record[0] != fingerprint:
+                    raise ValidationError(
+                        "IdempotentParameterMismatch: the token was used for a different "
+                        "request within the last 10 minutes", attribute="token")
+                return [], None
         ops = prepare_records(writes, now=now, atomic=True).ops
-        if tokens is not None:
-            record = json.dumps({"request": fingerprint, "time": now}).encode()
-            ops.append(Op(_TOKEN_PK, token, record, None, 0, TOKENS))
-            for old_token, held in list(tokens.items()):
-                if old_token != token and now - json.loads(bytes(held))["time"] >= TOKEN_LIFETIME:
-                    ops.append(Op(_TOKEN_PK, old_token, None, None, 0, TOKENS))
+        if tokens is not None and token is not None:
+            ops.extend(_token_ops(database.engine, tokens, token, fingerprint, now))
         return ops, None
 
     database.write(build)
