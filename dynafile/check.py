@@ -26,15 +26,72 @@ What is verified:
 * for :func:`check`, that the open database's in-memory view of every
   collection equals the files and the log.
 
-Nothing is written. The database's shared lock is held while the files are
-read, so writers (in any process) wait and the files are seen in one state.
+Nothing is written.
+
+**A snapshot, not a lock.** Under the database's shared lock (and, for
+:func:`check`, the open database's thread lock, after catching up with the
+log) the check takes only what defines one state of the database:
+``meta.json``, the bytes of ``data/MANIFEST``, the size of every log segment,
+and the listing of ``log/`` and ``data/``. That takes a moment (no file is
+read but ``meta.json`` and the manifest), and the lock is released before
+anything else is read, so writers of every process go on meanwhile. What the
+check then reads cannot change under it: partition files are written once
+under new names and only removed by a later checkpoint (after it replaced
+the manifest), and the log is append-only, read here only up to the sizes
+of the snapshot. Should a file the snapshot names disappear meanwhile (a
+checkpoint replaced the partition file, or a log segment past retention
+went), the check starts again from a new snapshot; after
+``_ATTEMPTS`` such snapshots it holds the shared lock for the whole check,
+as it always did before, and says so in a warning. A problem found in the
+last segment of the log while writers were appending to it (a torn tail a
+writer is cutting) also starts a new snapshot, so only a problem that the
+snapshot really holds is reported.
+
+**Bounded memory.** Nothing holds the whole database. The log is read in
+chunks of ``_CHUNK`` bytes, one record decoded at a time (a record holds one
+write, batch or transaction: a batch written as one record costs its size);
+records before the manifest's position are checked and dropped, the
+operations after it (the log tail, bounded by ``checkpoint_bytes`` in normal
+use; the whole log when there is no usable manifest) are kept, decoded, with
+their bytes. Each space is then walked partition by partition in key order,
+as a scan does: one partition file is decoded at a time and merged with the
+tail's operations that fall in its key range, and every item is checked as
+it is met. Index agreement is decided without holding entries: while
+walking a table, each entry its items imply (index partition key, entry key,
+projected bytes) is added to an order-independent digest of its index: in
+each of 256 buckets (by the first byte of the index partition key's
+digest), a count and the sum mod 2**64 of the entries' 64-bit hashes.
+Walking the index adds what it holds to a second digest. Equal counts and
+sums in every bucket: the index agrees. Only when they differ does a second,
+diagnostic pass walk the table and the index again, holding the entries of
+the differing buckets only (O(those buckets of the index), at worst
+O(index)), to list the entries that differ exactly as before: missing ones,
+ones no item implies, ones whose projected value differs (bytes that differ
+but load to equal values are not a problem, as before). Memory is therefore
+O(one partition file + the largest log record + the log tail + 256 counters
+per index), plus the diagnostic pass when an index disagrees.
+
+**This process's view** (:func:`check`): the open database's collections are
+compared with the walk space by space (a merge by digest with
+``engine.scan``), each step under the thread lock for one partition, and
+only while nothing changed since the snapshot: the engine has applied no
+record since (its ``lsn`` is the snapshot's) and the last log segment has the
+snapshot's size. Once a write (by any process or thread) changes either,
+the rest of the comparison is skipped, with a warning saying for how many
+item collections it ran. As before, differences are reported only when the
+files themselves hold no problem. The comparison loads collections through
+the engine, so it fills the open database's cache (up to its
+``cache_bytes``) as a scan does.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .errors import CorruptFileError, DynafileError, UnsupportedFormatError
 from .indexes import Index, IndexSet, index_from_json
@@ -44,18 +101,29 @@ from .serialization import Serializer, get_serializer
 from .storage import fs
 from .storage.layout import SCHEMA, TOKENS, Layout, segment_lsn
 from .storage.locking import TableLock
-from .storage.log import FLAG_DROP_SPACE, WRITES, LogReader, Op, decode_record
-from .storage.manifest import Bound, Manifest, bound_of, collection_start
+from .storage.log import FLAG_DROP_SPACE, ROTATE, WRITES, Frame, LogReader, Op, decode_record
+from .storage.manifest import MIN_BOUND, Bound, Manifest, Span, bound_of, collection_start
 from .storage.partition import decode_part
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DatabaseCore, TableCore
+    from .storage.engine import Engine
+    from .storage.partition import Part
 
 __all__ = ["CheckReport", "check", "check_database", "check_path"]
 
 #: Per kind of repeated problem (one index's missing entries, say), how many
 #: are listed before the rest are summed up in one line.
 _PER_KIND = 20
+#: Snapshots tried (each started again when a checkpoint replaced a file it
+#: needs) before the check holds the shared lock throughout.
+_ATTEMPTS = 4
+#: Bytes of log read at a time.
+_CHUNK = 4 << 20
+#: Buckets of an index digest (by the first byte of the index partition key's digest).
+_BUCKETS = 256
+_BUCKET_OF = {f"{i:02x}": i for i in range(_BUCKETS)}
+_MASK = (1 << 64) - 1
 
 Slot = tuple[str, str]
 
@@ -148,8 +216,9 @@ def check_database(core: DatabaseCore,
                    serializers: dict[str, Serializer] | None = None) -> CheckReport:
     """Verify every file of an open database, and this process's view of it.
 
-    Holds the database's shared lock (and its thread lock) while reading, so
-    writers of this and other processes wait. Reads only; never repairs.
+    Holds the database's shared lock (and its thread lock) only while it
+    takes a snapshot (see the module's docstring), so writers of this and
+    other processes go on while it reads. Reads only; never repairs.
 
     Args:
         core: the open database.
@@ -165,15 +234,13 @@ def check_database(core: DatabaseCore,
         LockTimeoutError: another process held the write lock past the
             database's ``lock_timeout``.
 
-    Cost: reads every file of the database: O(database).
+    Cost: reads every file of the database: O(database) time; memory
+    O(one partition file + the log after the manifest), plus the entries of
+    an index that disagrees with its table.
     """
     core.check_open()
-    with core.engine.lock.thread_lock, core.engine.lock.shared():
-        checker = _Checker(core.layout, None, serializers or {})
-        checker.run()
-        if not checker.report.problems:
-            checker.compare_engine(core)
-    return checker.finish()
+    engine = core.engine
+    return _run(core.layout, engine.lock.shared, None, serializers or {}, engine)
 
 
 def check_path(
@@ -186,7 +253,8 @@ def check_path(
 
     Works on databases that cannot be opened (a corrupt log, say), and on
     read-only directories. Takes a shared lock on ``LOCK`` when that file
-    exists, so no writer changes the files meanwhile.
+    exists, for a moment: to take a snapshot of the files (see the module's
+    docstring); writers go on while the check reads.
 
     Args:
         path: the database directory.
@@ -203,7 +271,9 @@ def check_path(
         FileNotFoundError: ``path`` is not a directory.
         LockTimeoutError: a writer held the lock past ``lock_timeout``.
 
-    Cost: reads every file of the database: O(database).
+    Cost: reads every file of the database: O(database) time; memory
+    O(one partition file + the log after the manifest), plus the entries of
+    an index that disagrees with its table.
     """
     layout = Layout(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(layout.root):
@@ -215,38 +285,119 @@ def check_path(
         except OSError:
             lock = None
     try:
-        checker = _Checker(layout, serializer, {})
         if lock is None:
-            checker.warn("LOCK", "no usable LOCK file: checked without locking")
-            checker.run()
-        else:
-            with lock.shared():
-                checker.run()
+            report = _run(layout, contextlib.nullcontext, serializer, {}, None)
+            report.warnings.insert(0, "LOCK: no usable LOCK file: checked without locking")
+            return report
+        return _run(layout, lock.shared, serializer, {}, None)
     finally:
         if lock is not None:
             lock.close()
+
+
+def _run(layout: Layout, locked: Callable[[], contextlib.AbstractContextManager[Any]],
+         serializer: Serializer | None, serializers: dict[str, Serializer],
+         engine: Engine | None) -> CheckReport:
+    """Check from a snapshot taken under ``locked()``; start again when a
+    file the snapshot needs disappears; after :data:`_ATTEMPTS`, hold the
+    lock throughout."""
+    for _ in range(_ATTEMPTS):
+        checker = _Checker(layout, serializer, serializers, engine, locked=False)
+        try:
+            with locked():
+                checker.snapshot()
+            checker.run()
+        except _Vanished:
+            continue
+        return checker.finish()
+    checker = _Checker(layout, serializer, serializers, engine, locked=True)
+    with locked():
+        checker.snapshot()
+        checker.run()
+        checker.warn(layout.data, f"checkpoints replaced files {_ATTEMPTS} times while the check "
+                                  "read a snapshot: it held the shared lock for the whole check "
+                                  "instead (writers waited)")
     return checker.finish()
 
 
 # ---------------------------------------------------------------------------
 
 
-class _Frame(NamedTuple):
-    lsn: int
-    rtype: int
-    body: bytes
-    start: int
-    path: str
+class _Vanished(Exception):
+    """A file the snapshot needs is gone (a checkpoint replaced it): take a new one."""
 
 
-class _Entry:
-    """One key of a collection in the computed state: its bytes and where they came from."""
+class _Tail:
+    """The operations after the manifest on one space (the last write of each key)."""
 
-    __slots__ = ("data", "origin")
+    __slots__ = ("digests", "dropped", "entries", "pks")
 
-    def __init__(self, data: bytes, origin: str) -> None:
-        self.data = data
-        self.origin = origin
+    def __init__(self, dropped: bool = False) -> None:
+        self.dropped = dropped  # dropped after the manifest: its files do not count
+        self.entries: dict[str, dict[Any, tuple[bytes | None, str]]] = {}
+        self.pks: dict[str, Any] = {}
+        self.digests: list[str] | None = None  # sorted, once the log is read
+
+    def sorted_digests(self) -> list[str]:
+        if self.digests is None:
+            self.digests = sorted(self.entries)
+        return self.digests
+
+
+class _Piece(NamedTuple):
+    """An item collection, or the part of one a partition's key range holds:
+    the file's items merged with the log's changes after the manifest."""
+
+    digest: str
+    pk: Any
+    items: Any  # the file's SortedDict of sort key -> bytes, or None
+    origin: str  # the file, for its items
+    changes: dict[Any, tuple[bytes | None, str]] | None  # sk -> (bytes or None, origin)
+    start: Bound
+    end: Bound | None
+    n_items: int
+
+    def entries(self) -> Iterator[tuple[Any, bytes, str]]:
+        """``(sort key, item bytes, origin)`` of every item, file ones first."""
+        changes = self.changes
+        if self.items is not None:
+            if changes is None:
+                origin = self.origin
+                for sk, data in self.items.items():
+                    yield sk, data, origin
+            else:
+                for sk, data in self.items.items():
+                    if sk not in changes:
+                        yield sk, data, self.origin
+        if changes is not None:
+            for sk, (data, origin) in changes.items():
+                if data is not None:
+                    yield sk, data, origin
+
+
+class _Digest:
+    """An order-independent digest of a multiset of index entries: per
+    bucket, a count and the sum mod 2**64 of each entry's hash."""
+
+    __slots__ = ("counts", "sums")
+
+    def __init__(self) -> None:
+        self.counts = [0] * _BUCKETS
+        self.sums = [0] * _BUCKETS
+
+    def add(self, digest: str, pk: Any, key: Any, data: bytes) -> None:
+        bucket = _BUCKET_OF.get(digest[:2], 0)
+        self.counts[bucket] += 1
+        try:
+            value = hash((digest, type(pk), pk, key, data))
+        except TypeError:  # an unhashable partition key in a damaged file
+            value = hash((digest, type(pk), repr(pk), key, data))
+        self.sums[bucket] = (self.sums[bucket] + value) & _MASK
+
+    def differing(self, other: _Digest) -> set[int]:
+        """The buckets where ``other`` holds other entries."""
+        return {b for b in range(_BUCKETS)
+                if self.counts[b] != other.counts[b] or self.sums[b] != other.sums[b]}
 
 
 class _Table:
@@ -258,32 +409,60 @@ class _Table:
         self.label = label  # how the report names it in index names ("" alone)
         self.indexes: dict[str, Index] = {}  # space -> live index definition
         self.creating: set[str] = set()  # spaces of GSIs still backfilling
-        self.items: list[tuple[Any, Any, _Entry, Any]] = []
+        self.live: list[Index] = []  # the indexes whose entries are checked
+        self.index_set: IndexSet | None = None
+        self.types = KeyTypes(dict(schema.key_types))
 
     def index_label(self, index: Index) -> str:
         return f"{self.label}.{index.name}" if self.label else index.name
 
+    def prepare(self) -> None:
+        """Fix the indexes whose entries are checked (once meta.json is read)."""
+        schema = self.schema
+        if self.serializer is None:
+            return
+        self.live = [ix for space, ix in self.indexes.items() if space not in self.creating]
+        if self.live:
+            self.index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, self.live,
+                                      self.serializer.dumps)
+
 
 class _Checker:
     def __init__(self, layout: Layout, serializer: Serializer | None,
-                 serializers: dict[str, Serializer]) -> None:
+                 serializers: dict[str, Serializer], engine: Engine | None,
+                 locked: bool) -> None:
         self.layout = layout
         self.root = layout.root
         self.report = CheckReport(layout.root)
         self.serializer = serializer
         self.serializers = serializers
+        self.engine = engine
+        self.locked = locked  # the lock is held throughout: a missing file is a problem
         self.tables: dict[str, _Table] = {}  # table space -> table
         self.by_space: dict[str, tuple[_Table, Index | None]] = {}  # every live space
         self.catalog: Catalog | None = None
-        self.manifest: Manifest | None = None
-        self.frames: list[_Frame] = []
-        self.boundaries: dict[tuple[int, int], int] = {}  # (segment, offset) -> lsn before it
-        self.segments: list[int] = []
-        self.last_lsn = 0
-        self.files: dict[str, list[tuple[Bound, int, list[Any], str]]] = {}
-        self.state: dict[Slot, dict[Any, _Entry]] = {}
-        self.state_pk: dict[Slot, Any] = {}
         self._counts: dict[str, int] = {}
+        # the snapshot
+        self.segments: list[int] | None = None  # None: no log directory
+        self.sizes: dict[int, int] = {}
+        self.manifest_raw: bytes | None = None
+        self.manifest_error: str | None = None  # the manifest file could not be read
+        self.data_files: list[tuple[str, str | None, str | None, str]] = []
+        self.engine_lsn = 0
+        self.engine_error: DynafileError | None = None
+        # what the log holds
+        self.manifest: Manifest | None = None
+        self.manifest_problem: CorruptFileError | None = None
+        self.start = 0  # records after this lsn are the tail
+        self.boundary: int | None = None  # lsn of the record ending at the manifest's offset
+        self.last_lsn = 0
+        self.tail: dict[str, _Tail] = {}
+        self._seg_rel: dict[int, str] = {}
+        # the walk
+        self.expected: dict[str, _Digest] = {}
+        self.actual: dict[str, _Digest] = {}
+        self._digests: dict[Any, str] = {}
+        self.view: _View | None = None
 
     # ------------------------------------------------------------ reporting
 
@@ -316,16 +495,58 @@ class _Checker:
                                             f"above ({kind})")
         return self.report
 
+    # ------------------------------------------------------------- snapshot
+
+    def snapshot(self) -> None:
+        """Under the lock: what defines one state of the database (see the
+        module's docstring). Reads no file but meta.json and the manifest."""
+        if self.engine is not None:
+            try:
+                self.engine.refresh()
+            except DynafileError as exc:
+                self.engine_error = exc
+            self.engine_lsn = self.engine.lsn
+        self.read_meta()
+        self.list_log()
+        try:
+            self.manifest_raw = fs.read_file(self.layout.manifest)
+        except FileNotFoundError:
+            self.manifest_raw = None
+        except OSError as exc:
+            self.manifest_error = f"unreadable: {exc}"
+        self.data_files = [(found.path, found.space, found.name, found.note)
+                           for found in self.layout.walk()]
+
+    def log_changed(self) -> bool:
+        """Whether the log's end moved since the snapshot."""
+        if not self.segments:
+            return False
+        last = self.segments[-1]
+        try:
+            return os.path.getsize(self.layout.segment_path(last)) != self.sizes[last]
+        except OSError:
+            return True
+
+    def manifest_changed(self) -> bool:
+        """Whether ``data/MANIFEST`` is not the snapshot's any more."""
+        try:
+            return fs.read_file(self.layout.manifest) != self.manifest_raw
+        except OSError:
+            return self.manifest_raw is not None
+
     # ------------------------------------------------------------------ run
 
     def run(self) -> None:
-        self.read_meta()
+        self.decode_manifest()
         self.read_log()
-        self.read_manifest()
-        self.read_partitions()
-        self.build_state()
-        self.check_items()
+        if (self.engine is not None and self.engine_error is None and not self.locked
+                and self.engine_lsn != self.last_lsn and self.log_changed()):
+            raise _Vanished  # a writer cut a torn tail and appended: look again
+        self.check_manifest()
+        self.check_data_files()
+        self.walk_spaces()
         self.check_indexes()
+        self.compare_view()
 
     # ----------------------------------------------------------------- meta
 
@@ -379,6 +600,7 @@ class _Checker:
                         self.warn(path, f"table {name}: global index {index_name!r} is still "
                                         f"being created (state {data.get('state')!r}); the "
                                         "next writable open resumes the backfill")
+            table.prepare()
 
     def _serializer_of(self, path: str, schema: Schema) -> Serializer | None:
         given = self.serializers.get(schema.name) or self.serializer
@@ -393,7 +615,8 @@ class _Checker:
 
     # ------------------------------------------------------------------- log
 
-    def read_log(self) -> None:
+    def list_log(self) -> None:
+        """Under the lock: the segments and their sizes (the log's end)."""
         layout = self.layout
         wal = layout.wal
         try:
@@ -415,108 +638,217 @@ class _Checker:
         if not segments:
             self.problem(wal, "no log segment")
             return
-        sizes = {}
         for first in segments:
             try:
-                sizes[first] = os.path.getsize(layout.segment_path(first))
+                self.sizes[first] = os.path.getsize(layout.segment_path(first))
             except OSError as exc:
                 self.problem(layout.segment_path(first), f"unreadable: {exc}")
+                self.segments = []
                 return
-        self.report.stats["log_bytes"] = sum(sizes.values())
-        for first in segments:
-            self.boundaries[(first, 0)] = first - 1  # a segment is named by its first lsn
+        self.report.stats["log_bytes"] = sum(self.sizes.values())
+
+    def decode_manifest(self) -> None:
+        """Decode the snapshot's manifest (its problems are reported after the log's)."""
+        if self.manifest_raw is None:
+            return
+        try:
+            self.manifest = Manifest.decode(self.manifest_raw, self.layout.manifest)
+        except CorruptFileError as exc:
+            self.manifest_problem = exc
+            return
+        self.start = self.manifest.lsn
+
+    def read_log(self) -> None:
+        segments = self.segments
+        if not segments:
+            return
+        manifest = self.manifest
+        if manifest is not None and manifest.offset == 0 and manifest.segment in self.sizes:
+            self.boundary = manifest.segment - 1  # a segment is named by its first lsn
         start: int | None = segments[0]
         while start is not None:
-            start = self._read_segments(start, segments, sizes)
+            start = self._read_segments(start)
         self.report.stats["lsn"] = self.last_lsn
+        for tail in self.tail.values():
+            tail.sorted_digests()
 
-    def _read_segments(self, first: int, segments: list[int], sizes: dict[int, int]
-                       ) -> int | None:
-        """Read the log from segment ``first`` as far as it goes; return the
-        segment to go on from after a problem, or ``None`` when done."""
+    def _read_segments(self, first: int) -> int | None:
+        """Read the log from segment ``first`` as far as it goes (up to the
+        snapshot's end); return the segment to go on from after a problem,
+        or ``None`` when done."""
         layout = self.layout
+        segments, sizes = self.segments or [], self.sizes
         try:
-            reader = LogReader(layout, first, 0, first - 1)
+            reader = LogReader(layout, first, 0, first - 1, chunk=_CHUNK)
+        except FileNotFoundError as exc:
+            if not self.locked:
+                raise _Vanished from None
+            self.problem(layout.segment_path(first), f"unreadable: {exc}")
+            return None
         except (OSError, CorruptFileError) as exc:
             self.problem(layout.segment_path(first), f"unreadable: {exc}")
             return None
+        last_segment = segments[-1]
+        position = (first, 0, first - 1)  # segment, offset, lsn after the last record taken
+        beyond = False  # met a record the snapshot does not hold
         try:
-            frames = reader.read(strict=False)
+            while True:
+                frames = reader.read(strict=False)
+                for frame in frames:
+                    limit = sizes.get(frame.segment)
+                    if limit is None or frame.end > limit:
+                        beyond = True
+                        break
+                    self._take(frame)
+                    if frame.rtype == ROTATE and frame.lsn + 1 in sizes:
+                        position = (frame.lsn + 1, 0, frame.lsn)
+                    else:
+                        position = (frame.segment, frame.end, frame.lsn)
+                if (beyond or not frames or reader.error is not None or reader.gone
+                        or reader.tail is not None):
+                    break
+                if position[0] == last_segment and position[1] >= sizes[last_segment]:
+                    break
         finally:
             reader.close()
-        for frame in frames:
-            self.boundaries[(frame.segment, frame.end)] = frame.lsn
-            self.frames.append(_Frame(frame.lsn, frame.rtype, frame.body, frame.start,
-                                      layout.segment_path(frame.segment)))
-            self.last_lsn = max(self.last_lsn, frame.lsn)
-        self.report.stats["records"] += len(frames)
-        if not frames:
-            self.last_lsn = max(self.last_lsn, first - 1)
-        later = [s for s in segments if s > reader.segment]
-        if reader.error is not None:
-            error = reader.error
+        segment, offset, lsn = position
+        self.last_lsn = max(self.last_lsn, lsn)
+        later = [s for s in segments if s > segment]
+        path = layout.segment_path(segment)
+        # What the reader met past the snapshot's end (a write in progress,
+        # or records appended since) is not the snapshot's.
+        error = None if beyond else reader.error
+        tail = None if beyond else reader.tail
+        end = sizes.get(reader.segment, 0)
+        if reader.segment == last_segment:
+            if error is not None and error.offset is not None and error.offset >= end and \
+                    error.path == layout.segment_path(reader.segment):
+                error = None
+            if tail is not None and tail >= end:
+                tail = None
+            if (error is not None or tail is not None) and not self.locked and \
+                    self.log_changed():
+                raise _Vanished  # a writer may be cutting a torn tail: look again
+        if error is not None:
             self.problem(error.path, error.reason, error.offset)
             return later[0] if later else None
-        if reader.gone:
-            self.problem(reader.path, "the segment ends with a ROTATE record but the next "
-                                      f"segment ({reader.lsn + 1:020d}.log) is missing",
-                         sizes.get(reader.segment, 0))
-            following = [s for s in segments if s > reader.lsn]
+        if not beyond and reader.gone:
+            if not self.locked and lsn + 1 in sizes:
+                raise _Vanished
+            self.problem(path, "the segment ends with a ROTATE record but the next segment "
+                               f"({lsn + 1:020d}.log) is missing", sizes.get(segment, 0))
+            following = [s for s in segments if s > lsn]
             return following[0] if following else None
-        if reader.tail is not None:
-            size = sizes.get(reader.segment, reader.tail)
-            self.warn(reader.path, f"torn tail of {size - reader.tail} bytes at offset "
-                                   f"{reader.tail}: a write that was never acknowledged (the next "
-                                   "writer cuts it)")
+        if tail is not None and tail < end:
+            self.warn(reader.path, f"torn tail of {end - tail} bytes at offset {tail}: a write "
+                                   "that was never acknowledged (the next writer cuts it)")
         if later:
             nxt = later[0]
-            if len(later) == 1 and not sizes.get(nxt) and nxt == reader.lsn + 2:
+            if len(later) == 1 and not sizes.get(nxt) and nxt == lsn + 2:
                 self.warn(layout.segment_path(nxt), "a segment rotation was interrupted: this "
                                                     "segment is empty and the previous one has "
                                                     "no ROTATE record")
                 return None
-            if not sizes.get(nxt) and nxt <= reader.lsn:
+            if not sizes.get(nxt) and nxt <= lsn:
                 self.problem(layout.segment_path(nxt), f"empty segment inside the lsn range of "
                                                        f"the previous one (which goes on to lsn "
-                                                       f"{reader.lsn}): left by an interrupted "
+                                                       f"{lsn}): left by an interrupted "
                                                        "rotation; stream readers would wait in it")
             else:
-                self.problem(reader.path, "segment does not end with a ROTATE record but a later "
-                                          "segment exists", reader.offset)
+                self.problem(path, "segment does not end with a ROTATE record but a later "
+                                   "segment exists", offset)
             return nxt
         return None
 
+    def _take(self, frame: Frame) -> None:
+        """Check one record of the snapshot; keep its operations when it is
+        after the manifest."""
+        self.report.stats["records"] += 1
+        manifest = self.manifest
+        if manifest is not None and frame.segment == manifest.segment and \
+                frame.end == manifest.offset:
+            self.boundary = frame.lsn
+        if frame.rtype not in WRITES:
+            return
+        rel = self._seg_rel.get(frame.segment)
+        if rel is None:
+            rel = self._seg_rel[frame.segment] = self.rel(
+                self.layout.segment_path(frame.segment))
+        ops = self._decode(frame, rel)  # older records: checked to be well formed
+        if ops is None or frame.lsn <= self.start:
+            return
+        self.report.stats["replayed_records"] += 1
+        origin = f"{rel} at offset {frame.start}"
+        tails = self.tail
+        for op in ops:
+            space = op.space
+            if space == SCHEMA:
+                continue  # a schema-change mark: no data
+            if op.flags & FLAG_DROP_SPACE:
+                tails[space] = _Tail(dropped=True)
+                continue
+            try:
+                digest = self._digest(op.pk)
+            except Exception:  # noqa: BLE001 - reported
+                self.problem(rel, f"operation with partition key {op.pk!r}", frame.start)
+                continue
+            tail = tails.get(space)
+            if tail is None:
+                tail = tails[space] = _Tail()
+            entries = tail.entries.get(digest)
+            if entries is None:
+                entries = tail.entries[digest] = {}
+                tail.pks[digest] = op.pk
+            entries[op.sk] = (op.new, origin)
+
+    def _decode(self, frame: Frame, rel: str) -> list[Op] | None:
+        try:
+            return decode_record(frame.rtype, frame.body)[1]
+        except ValueError as exc:
+            self.problem(rel, f"malformed record (lsn {frame.lsn}): {exc}", frame.start)
+        except Exception as exc:  # noqa: BLE001 - reported as a problem
+            self.problem(rel, f"malformed record (lsn {frame.lsn}): "
+                              f"{type(exc).__name__}: {exc}", frame.start)
+        return None
+
+    def _digest(self, pk: Any) -> str:
+        """``partition_digest(pk)``, memoised (index partition keys repeat)."""
+        digest = self._digests.get(pk)
+        if digest is None:
+            if len(self._digests) > 100_000:
+                self._digests.clear()
+            digest = self._digests[pk] = partition_digest(pk)
+        return digest
+
     # ------------------------------------------------------------- manifest
 
-    def read_manifest(self) -> None:
+    def check_manifest(self) -> None:
         path = self.layout.manifest
-        try:
-            raw = fs.read_file(path)
-        except FileNotFoundError:
+        if self.manifest_error is not None:
+            self.problem(path, self.manifest_error)
+            return
+        if self.manifest_raw is None:
             if self.segments and self.segments[0] != 1:
                 self.problem(self.layout.wal, f"no manifest, and the log starts at lsn "
                                               f"{self.segments[0]}: records before it are lost")
             return
-        except OSError as exc:
-            self.problem(path, f"unreadable: {exc}")
-            return
-        try:
-            manifest = Manifest.decode(raw, path)
-        except CorruptFileError as exc:
+        if self.manifest_problem is not None:
+            exc = self.manifest_problem
             self.problem(path, exc.reason, exc.offset)
             return
-        self.manifest = manifest
+        manifest = self.manifest
+        assert manifest is not None
         self.report.stats["checkpoint_lsn"] = manifest.lsn
         self.report.stats["partitions"] = sum(len(s) for s in manifest.spaces.values())
         if not self.segments:
             return
-        if manifest.segment not in self.segments:
+        if manifest.segment not in self.sizes:
             self.problem(path, f"names log segment {manifest.segment}, which does not exist", 0)
             return
         if manifest.lsn > self.last_lsn:
             self.problem(path, f"checkpoint lsn {manifest.lsn} is beyond the log's last record "
                                f"{self.last_lsn}", 0)
-        before = self.boundaries.get((manifest.segment, manifest.offset))
+        before = self.boundary
         if before is None:
             self.problem(path, f"offset {manifest.offset} is not a record boundary of segment "
                                f"{manifest.segment:020d}.log", 0)
@@ -527,58 +859,60 @@ class _Checker:
 
     # ------------------------------------------------------------ partitions
 
-    def read_partitions(self) -> None:
+    def check_data_files(self) -> None:
+        """The listing of ``data/`` the snapshot took: files no manifest names."""
         named = self.manifest.files() if self.manifest is not None else set()
-        for found in self.layout.walk():
-            if found.space is None or found.name is None:
-                name = os.path.basename(found.path)
-                note = ("temporary file left by a crash" if name.startswith(fs.TEMP_PREFIX)
-                        else found.note)
-                self.warn(found.path, note)
+        for path, space, name, note in self.data_files:
+            if space is None or name is None:
+                base = os.path.basename(path)
+                self.warn(path, "temporary file left by a crash" if base.startswith(fs.TEMP_PREFIX)
+                          else note)
                 continue
             self.report.stats["partition_files"] += 1
-            if (found.space, found.name) not in named:
-                self.warn(found.path, "not named by the manifest: left by a checkpoint a crash "
-                                      "interrupted (removed at the next writable open)")
-        if self.manifest is None:
-            return
-        for space, spans in sorted(self.manifest.spaces.items()):
-            if space not in self.by_space and space != TOKENS:
-                self.warn(self.layout.space_dir(space), "files of a table or index meta.json "
-                                                        "does not list (dropped: the next "
-                                                        "checkpoint removes them)")
-            ends: list[Bound | None] = [span.start for span in spans[1:]]
-            ends.append(None)
-            files = self.files[space] = []
-            for span, end in zip(spans, ends):
-                parts = self.read_partition(space, span, end)
-                if parts is not None:
-                    files.append((span.start, span.lsn, parts,
-                                  self.rel(self.layout.partition_path(space, span.file))))
+            if (space, name) not in named:
+                self.warn(path, "not named by the manifest: left by a checkpoint a crash "
+                                "interrupted (removed at the next writable open)")
 
-    def read_partition(self, space: str, span: Any, end: Bound | None) -> list[Any] | None:
+    def read_partition(self, space: str, span: Span, end: Bound | None, verify: bool
+                       ) -> list[Part] | None:
+        """Decode the file of ``span`` and (when ``verify``) check it against
+        the manifest; ``None`` when it cannot be read (a problem).
+
+        Raises:
+            _Vanished: a checkpoint replaced it since the snapshot.
+        """
         path = self.layout.partition_path(space, span.file)
-        assert self.manifest is not None
+        manifest = self.manifest
+        assert manifest is not None
         try:
             data = fs.read_file(path)
         except FileNotFoundError:
-            self.problem(path, "named by the manifest but missing")
+            if not self.locked and self.manifest_changed():
+                raise _Vanished from None
+            if verify:
+                self.problem(path, "named by the manifest but missing")
             return None
         except OSError as exc:
-            self.problem(path, f"unreadable: {exc}")
+            if verify:
+                self.problem(path, f"unreadable: {exc}")
             return None
         try:
             lsn, parts = decode_part(data, path)
         except CorruptFileError as exc:
-            self.problem(path, exc.reason, exc.offset)
+            if verify:
+                self.problem(path, exc.reason, exc.offset)
             return None
         except Exception as exc:  # noqa: BLE001 - decode_part must not raise these; report anyway
-            self.problem(path, f"cannot decode: {type(exc).__name__}: {exc}", 0)
+            if verify:
+                self.problem(path, f"cannot decode: {type(exc).__name__}: {exc}", 0)
             return None
+        del data
+        if not verify:
+            return parts
         if lsn != span.lsn:
             self.problem(path, f"file lsn {lsn}, the manifest says {span.lsn}", 0)
-        if lsn > self.manifest.lsn:
-            self.problem(path, f"file lsn {lsn} is beyond the manifest's {self.manifest.lsn}", 0)
+        if lsn > manifest.lsn:
+            self.problem(path, f"file lsn {lsn} is beyond the manifest's {manifest.lsn}", 0)
         count = sum(len(p.items) for p in parts)
         size = sum(len(v) for p in parts for v in dict.values(p.items))
         if (count, size) != (span.item_count, span.size):
@@ -608,101 +942,146 @@ class _Checker:
                                    f"{part.digest} (its digest is {digest})", 0)
         return parts
 
-    # ------------------------------------------------------------- the state
-
-    def build_state(self) -> None:
-        """Fold the partition files and the log after the manifest into the
-        state any process sees, as the engine does."""
-        for space, files in self.files.items():
-            for _, _, parts, origin in files:
-                for part in parts:
-                    slot = (space, part.digest)
-                    entries = self.state.setdefault(slot, {})
-                    self.state_pk.setdefault(slot, part.pk)
-                    for sk, data in part.items.items():
-                        entries[sk] = _Entry(data, origin)
-        start = self.manifest.lsn if self.manifest is not None else 0
-        replayed = 0
-        for frame in self.frames:
-            if frame.rtype not in WRITES:
+    def walk(self, space: str, verify: bool, owned: bool = True) -> Iterator[_Piece]:
+        """The item collections of ``space`` in key order, as any process sees
+        them (its partition files merged with the log after the manifest),
+        one partition file at a time: the non-empty pieces of each partition.
+        With ``verify``, check each file (else problems were reported by an
+        earlier walk); with ``owned`` false, only check the files."""
+        manifest = self.manifest
+        spans = manifest.spaces.get(space, []) if manifest is not None else []
+        tail = self.tail.get(space) if owned else None
+        ignore_files = tail is not None and tail.dropped  # dropped after the manifest
+        if not spans:
+            if tail is not None:
+                yield from self._merge(space, [], "", tail, MIN_BOUND, None)
+            return
+        ends: list[Bound | None] = [span.start for span in spans[1:]]
+        ends.append(None)
+        for span, end in zip(spans, ends):
+            parts = self.read_partition(space, span, end, verify)
+            if not owned:
                 continue
-            ops = self._decode(frame)  # older records: checked to be well formed
-            if ops is None or frame.lsn <= start:
-                continue
-            replayed += 1
-            origin = f"{self.rel(frame.path)} at offset {frame.start}"
-            for op in ops:
-                if op.space == SCHEMA:
-                    continue  # a schema-change mark: no data
-                if op.flags & FLAG_DROP_SPACE:
-                    for slot in [s for s in self.state if s[0] == op.space]:
-                        del self.state[slot]
-                        self.state_pk.pop(slot, None)
-                    continue
-                try:
-                    slot = (op.space, partition_digest(op.pk))
-                except Exception:  # noqa: BLE001 - reported
-                    self.problem(frame.path, f"operation with partition key {op.pk!r}",
-                                 frame.start)
-                    continue
-                entries = self.state.setdefault(slot, {})
-                self.state_pk.setdefault(slot, op.pk)
-                if op.new is None:
-                    entries.pop(op.sk, None)
-                else:
-                    entries[op.sk] = _Entry(op.new, origin)
-        for slot in [s for s, entries in self.state.items() if not entries]:
-            del self.state[slot]
-            self.state_pk.pop(slot, None)
-        self.report.stats["replayed_records"] = replayed
+            if parts is None or ignore_files:
+                parts = []
+            origin = self.rel(self.layout.partition_path(space, span.file))
+            yield from self._merge(space, parts, origin, tail, span.start, end)
 
-    def _decode(self, frame: _Frame) -> list[Op] | None:
-        try:
-            return decode_record(frame.rtype, frame.body)[1]
-        except ValueError as exc:
-            self.problem(frame.path, f"malformed record (lsn {frame.lsn}): {exc}", frame.start)
-        except Exception as exc:  # noqa: BLE001 - reported as a problem
-            self.problem(frame.path, f"malformed record (lsn {frame.lsn}): "
-                                     f"{type(exc).__name__}: {exc}", frame.start)
-        return None
+    def _merge(self, space: str, parts: list[Part], origin: str, tail: _Tail | None,
+               start: Bound, end: Bound | None) -> Iterator[_Piece]:
+        """The pieces of one partition's key range: its file's collections
+        merged with the tail's changes in that range, in digest order."""
+        changed: list[str] = []
+        if tail is not None:
+            digests = tail.sorted_digests()
+            lo = bisect.bisect_left(digests, start[0])
+            hi = len(digests) if end is None else bisect.bisect_right(digests, end[0])
+            changed = digests[lo:hi]
+        if not changed:
+            for part in parts:
+                if part.items:
+                    yield _Piece(part.digest, part.pk, part.items, origin, None, start, end,
+                                 len(part.items))
+            return
+        assert tail is not None
+        by_digest = {part.digest: part for part in parts}
+        for digest in sorted(by_digest.keys() | set(changed)):
+            found = by_digest.get(digest)
+            changes = tail.entries.get(digest)
+            if changes is not None:
+                changes = _in_range(digest, changes, start, end)
+            items = found.items if found is not None else None
+            count = len(items) if items is not None else 0
+            if changes:
+                for sk, (data, _) in changes.items():
+                    present = items is not None and sk in items
+                    if data is None:
+                        count -= present
+                    elif not present:
+                        count += 1
+            else:
+                changes = None
+            if count > 0:
+                pk = found.pk if found is not None else tail.pks[digest]
+                yield _Piece(digest, pk, items, origin, changes, start, end, count)
+
+    def walk_spaces(self) -> None:
+        """Walk every space once: the files, the items, the tokens, the
+        indexes' digests, and (for :func:`check`) this process's view."""
+        stats = self.report.stats
+        for table in self.tables.values():
+            stats["tables"].setdefault(table.schema.name, 0)
+            for index in table.indexes.values():
+                stats["index_entries"][table.index_label(index)] = 0
+            for index in table.live:
+                self.expected[index.space] = _Digest()
+                self.actual[index.space] = _Digest()
+        spaces = set(self.by_space) | {TOKENS} | set(self.tail)
+        if self.manifest is not None:
+            for space in self.manifest.spaces:
+                spaces.add(space)
+                if space not in self.by_space and space != TOKENS:
+                    self.warn(self.layout.space_dir(space), "files of a table or index "
+                                                            "meta.json does not list (dropped: "
+                                                            "the next checkpoint removes them)")
+        self.view = self._start_view()
+        for space in sorted(spaces - {SCHEMA}):
+            owner = self.by_space.get(space)
+            owned = owner is not None or space == TOKENS
+            view = self.view if owned and self.view is not None and self.view.live else None
+            if view is not None:
+                view.begin(space)
+            if space == TOKENS:
+                visit: Callable[[_Piece], None] = self._visit_tokens
+            elif owner is None:
+                visit = _ignore
+            elif owner[1] is None:
+                visit = self._table_visitor(owner[0])
+            else:
+                visit = self._index_visitor(owner[0], owner[1])
+            for piece in self.walk(space, verify=True, owned=owned):
+                visit(piece)
+                if view is not None:
+                    view.piece(piece)
+            if view is not None:
+                view.end()
+        stats["items"] = sum(stats["tables"].values())
 
     # ------------------------------------------------------------ the items
 
-    def _load(self, serializer: Serializer, entry: _Entry) -> Any:
+    def _load(self, serializer: Serializer, data: bytes, origin: str) -> Any:
         try:
-            return serializer.loads(entry.data)
+            return serializer.loads(data)
         except CorruptFileError as exc:  # UnsafeDataError
-            self.problem(entry.origin, f"item data refused: {exc.reason}", kind="unsafe data")
+            self.problem(origin, f"item data refused: {exc.reason}", kind="unsafe data")
         except Exception as exc:  # noqa: BLE001 - reported as a problem
-            self.problem(entry.origin, f"item data cannot be decoded: {type(exc).__name__}: "
-                                       f"{exc}", kind="undecodable item")
+            self.problem(origin, f"item data cannot be decoded: {type(exc).__name__}: "
+                                 f"{exc}", kind="undecodable item")
         return _BAD
 
-    def check_items(self) -> None:
+    def _table_visitor(self, table: _Table) -> Callable[[_Piece], None]:
         stats = self.report.stats
-        for slot in sorted(self.state):
-            space = slot[0]
-            if space == TOKENS:
-                self._check_tokens(self.state[slot])
-                continue
-            table = self.tables.get(space)
-            if table is None:
-                continue  # an index (checked below), or a dropped space
-            stats["collections"] += 1
-            pk = self.state_pk[slot]
-            for sk, entry in self.state[slot].items():
-                self._check_item(table, pk, sk, entry)
-        for table in self.tables.values():
-            stats["tables"].setdefault(table.schema.name, 0)
-        stats["items"] = sum(stats["tables"].values())
+        name = table.schema.name
+        previous: list[str] = [""]
 
-    def _check_item(self, table: _Table, pk: Any, sk: Any, entry: _Entry) -> None:
+        def visit(piece: _Piece) -> None:
+            if piece.digest != previous[0]:  # a collection split over partitions counts once
+                previous[0] = piece.digest
+                stats["collections"] += 1
+            stats["tables"][name] += piece.n_items
+            pk = piece.pk
+            for sk, data, origin in piece.entries():
+                item = self._check_item(table, pk, sk, data, origin)
+                if item is not _BAD and table.index_set is not None:
+                    self._expect(table, pk, sk, data, origin, item)
+
+        return visit
+
+    def _check_item(self, table: _Table, pk: Any, sk: Any, data: bytes, where: str) -> Any:
+        """Check one item; return it loaded (``_BAD`` when it is not a good item)."""
         schema = table.schema
-        self.report.stats["tables"][schema.name] = self.report.stats["tables"].get(
-            schema.name, 0) + 1
         pk_attr, sk_attr = schema.pk_attribute, schema.sk_attribute
         types = schema.key_types
-        where = entry.origin
         code = key_type(pk)
         if types.get(pk_attr) != code:
             self.problem(where, f"partition key {pk!r} has type {code}, meta.json fixes "
@@ -717,155 +1096,429 @@ class _Checker:
                 self.problem(where, f"sort key {sk!r} has type {code}, meta.json fixes "
                                     f"{sk_attr!r} to {types.get(sk_attr)!r}", kind="key type")
         if table.serializer is None:
-            return
-        item = self._load(table.serializer, entry)
+            return _BAD
+        item = self._load(table.serializer, data, where)
         if item is _BAD:
-            return
+            return _BAD
         if not isinstance(item, dict):
             self.problem(where, f"item under ({pk!r}, {sk!r}) is a {type(item).__name__}, not "
                                 "a dict", kind="item shape")
-            return
+            return _BAD
         if not _same_key(item.get(pk_attr, _BAD), pk) or (
                 sk_attr is not None and not _same_key(item.get(sk_attr, _BAD), sk)):
             self.problem(where, f"item stored under ({pk!r}, {sk!r}) has key "
                                 f"({item.get(pk_attr)!r}, "
                                 f"{item.get(sk_attr) if sk_attr else None!r})", kind="item key")
-            return
-        table.items.append((pk, sk, entry, item))
+            return _BAD
+        return item
 
-    def _check_tokens(self, entries: dict[Any, _Entry]) -> None:
-        for token, entry in entries.items():
+    def _quiet_item(self, table: _Table, pk: Any, sk: Any, data: bytes) -> Any:
+        """The item, as :meth:`_check_item` would return it, reporting nothing."""
+        schema = table.schema
+        if table.serializer is None:
+            return _BAD
+        try:
+            item = table.serializer.loads(data)
+        except Exception:  # noqa: BLE001 - reported by the first walk
+            return _BAD
+        if not isinstance(item, dict):
+            return _BAD
+        if not _same_key(item.get(schema.pk_attribute, _BAD), pk) or (
+                schema.sk_attribute is not None
+                and not _same_key(item.get(schema.sk_attribute, _BAD), sk)):
+            return _BAD
+        return item
+
+    def _expect(self, table: _Table, pk: Any, sk: Any, data: bytes, origin: str,
+                item: Any) -> None:
+        """Add the index entries ``item`` implies to its indexes' expected digests."""
+        index_set = table.index_set
+        assert index_set is not None
+        for index in table.live:
             try:
-                record = json.loads(bytes(entry.data))
+                key = index.entry_key(item, pk, sk, table.types)
+            except DynafileError as exc:
+                self.problem(origin, f"item ({pk!r}, {sk!r}) cannot be in index "
+                                     f"{index.name!r}: {exc}", kind=f"index {index.name}")
+                continue
+            if key is None:
+                continue
+            ipk, entry_key = key
+            try:
+                entry = index_set.project(index, item, data)
+            except Exception as exc:  # noqa: BLE001 - reported as a problem
+                self.problem(origin, f"cannot project item ({pk!r}, {sk!r}) into "
+                                     f"index {index.name!r}: {exc}", kind=f"index {index.name}")
+                continue
+            self.expected[index.space].add(self._digest(ipk), ipk, entry_key, entry)
+
+    def _visit_tokens(self, piece: _Piece) -> None:
+        for token, data, origin in piece.entries():
+            try:
+                record = json.loads(bytes(data))
                 ok = isinstance(record, dict) and "request" in record and "time" in record
             except ValueError:
                 ok = False
             if not ok:
-                self.problem(entry.origin, f"transaction token {token!r} holds no valid "
-                                           "record", kind="token")
+                self.problem(origin, f"transaction token {token!r} holds no valid "
+                                     "record", kind="token")
 
     # ------------------------------------------------------------ the indexes
 
-    def check_indexes(self) -> None:
+    def _index_visitor(self, table: _Table, index: Index) -> Callable[[_Piece], None]:
         stats = self.report.stats["index_entries"]
-        for table in self.tables.values():
-            for index in table.indexes.values():
-                stats[table.index_label(index)] = 0
-        for slot, items in self.state.items():
-            owner = self.by_space.get(slot[0])
-            if owner is not None and owner[1] is not None:
-                label = owner[0].index_label(owner[1])
-                stats[label] += len(items)
-        for table in self.tables.values():
-            self._check_table_indexes(table)
+        label = table.index_label(index)
+        actual = self.actual.get(index.space)
 
-    def _check_table_indexes(self, table: _Table) -> None:
-        schema, serializer = table.schema, table.serializer
-        live = [ix for space, ix in table.indexes.items() if space not in table.creating]
-        if serializer is None or not live:
-            return
-        types = KeyTypes(dict(schema.key_types))
-        index_set = IndexSet(schema.pk_attribute, schema.sk_attribute, live, serializer.dumps)
+        def visit(piece: _Piece) -> None:
+            stats[label] += piece.n_items
+            if actual is not None:
+                digest, pk = piece.digest, piece.pk
+                for sk, data, _ in piece.entries():
+                    actual.add(digest, pk, sk, data)
+
+        return visit
+
+    def check_indexes(self) -> None:
+        """Compare each live index's digest with the one its table implies;
+        list the entries that differ where they do."""
+        for table in self.tables.values():
+            differing: dict[str, set[int]] = {}
+            for index in table.live:
+                buckets = self.expected[index.space].differing(self.actual[index.space])
+                if buckets:
+                    differing[index.space] = buckets
+            if differing:
+                self._diagnose(table, differing)
+
+    def _diagnose(self, table: _Table, differing: dict[str, set[int]]) -> None:
+        """The second pass for the indexes of ``table`` whose digests differ:
+        hold the entries of the differing buckets, expected and held, and
+        report each difference. O(those entries)."""
+        serializer, index_set = table.serializer, table.index_set
+        assert serializer is not None and index_set is not None
+        types = KeyTypes(dict(table.schema.key_types))  # as the first walk fixed them
         expected: dict[Slot, dict[Any, tuple[bytes, str]]] = {}
         expected_pk: dict[Slot, Any] = {}
-        for pk, sk, entry, item in table.items:
-            for index in live:
-                try:
-                    key = index.entry_key(item, pk, sk, types)
-                except DynafileError as exc:
-                    self.problem(entry.origin, f"item ({pk!r}, {sk!r}) cannot be in index "
-                                               f"{index.name!r}: {exc}", kind=f"index {index.name}")
+        for piece in self.walk(table.schema.space, verify=False):
+            pk = piece.pk
+            for sk, data, origin in piece.entries():
+                item = self._quiet_item(table, pk, sk, data)
+                if item is _BAD:
                     continue
-                if key is None:
-                    continue
-                ipk, entry_key = key
-                try:
-                    data = index_set.project(index, item, entry.data)
-                except Exception as exc:  # noqa: BLE001 - reported as a problem
-                    self.problem(entry.origin, f"cannot project item ({pk!r}, {sk!r}) into "
-                                               f"index {index.name!r}: {exc}",
-                                 kind=f"index {index.name}")
-                    continue
-                slot = (index.space, partition_digest(ipk))
-                expected.setdefault(slot, {})[entry_key] = (data, entry.origin)
-                expected_pk[slot] = ipk
-        for index in live:
-            space = index.space
-            slots = {s for s in expected if s[0] == space} | {s for s in self.state
-                                                             if s[0] == space}
-            kind = f"index {index.name}"
-            where = self.rel(self.layout.space_dir(space))
-            for slot in sorted(slots):
-                want = expected.get(slot, {})
-                have = self.state.get(slot, {})
-                if have and slot in expected_pk and not _same_key(self.state_pk.get(slot),
-                                                                  expected_pk[slot]):
-                    self.problem(where, f"index partition key {self.state_pk.get(slot)!r}, "
-                                        f"expected {expected_pk[slot]!r}", kind=kind)
-                for key in want.keys() - have.keys():
-                    self.problem(where, f"index {index.name!r} lacks the entry {key!r} of the "
-                                        f"item at {want[key][1]}", kind=kind)
-                for key in have.keys() - want.keys():
-                    self.problem(have[key].origin, f"index {index.name!r} holds entry {key!r} "
-                                                   "that no table item implies", kind=kind)
-                for key in want.keys() & have.keys():
-                    data, origin = want[key]
-                    got = have[key]
-                    if bytes(got.data) == bytes(data):
-                        continue
-                    entry = self._load(serializer, got)  # reports refused / undecodable data
-                    if entry is _BAD:
-                        continue
+                for index in table.live:
                     try:
-                        same = entry == serializer.loads(data)
-                    except Exception:  # noqa: BLE001 - reported as a problem
-                        same = False
-                    if not same:
-                        self.problem(got.origin, f"index {index.name!r} entry {key!r} "
-                                                 f"differs from the item at {origin}", kind=kind)
+                        key = index.entry_key(item, pk, sk, types)
+                    except DynafileError:
+                        continue  # reported by the first walk
+                    buckets = differing.get(index.space)
+                    if key is None or buckets is None:
+                        continue
+                    ipk, entry_key = key
+                    digest = self._digest(ipk)
+                    if _BUCKET_OF.get(digest[:2], 0) not in buckets:
+                        continue
+                    entry = _project(index_set, index, item, data)
+                    if entry is not None:  # else reported by the first walk
+                        slot = (index.space, digest)
+                        expected.setdefault(slot, {})[entry_key] = (entry, origin)
+                        expected_pk[slot] = ipk
+        for index in table.live:
+            space = index.space
+            buckets = differing.get(space)
+            if buckets is None:
+                continue
+            held: dict[Slot, dict[Any, tuple[bytes, str]]] = {}
+            held_pk: dict[Slot, Any] = {}
+            for piece in self.walk(space, verify=False):
+                if _BUCKET_OF.get(piece.digest[:2], 0) not in buckets:
+                    continue
+                slot = (space, piece.digest)
+                held_pk.setdefault(slot, piece.pk)
+                entries = held.setdefault(slot, {})
+                for sk, data, origin in piece.entries():
+                    entries[sk] = (data, origin)
+            self._report_index(index, serializer, expected, expected_pk, held, held_pk)
+
+    def _report_index(self, index: Index, serializer: Serializer,
+                      expected: dict[Slot, dict[Any, tuple[bytes, str]]],
+                      expected_pk: dict[Slot, Any],
+                      held: dict[Slot, dict[Any, tuple[bytes, str]]],
+                      held_pk: dict[Slot, Any]) -> None:
+        space = index.space
+        slots = {s for s in expected if s[0] == space} | set(held)
+        kind = f"index {index.name}"
+        where = self.rel(self.layout.space_dir(space))
+        for slot in sorted(slots):
+            want = expected.get(slot, {})
+            have = held.get(slot, {})
+            if have and slot in expected_pk and not _same_key(held_pk.get(slot),
+                                                              expected_pk[slot]):
+                self.problem(where, f"index partition key {held_pk.get(slot)!r}, "
+                                    f"expected {expected_pk[slot]!r}", kind=kind)
+            for key in want.keys() - have.keys():
+                self.problem(where, f"index {index.name!r} lacks the entry {key!r} of the "
+                                    f"item at {want[key][1]}", kind=kind)
+            for key in have.keys() - want.keys():
+                self.problem(have[key][1], f"index {index.name!r} holds entry {key!r} "
+                                           "that no table item implies", kind=kind)
+            for key in want.keys() & have.keys():
+                data, origin = want[key]
+                got, got_origin = have[key]
+                if bytes(got) == bytes(data):
+                    continue
+                entry = self._load(serializer, got, got_origin)  # reports refused data
+                if entry is _BAD:
+                    continue
+                try:
+                    same = entry == serializer.loads(data)
+                except Exception:  # noqa: BLE001 - reported as a problem
+                    same = False
+                if not same:
+                    self.problem(got_origin, f"index {index.name!r} entry {key!r} "
+                                             f"differs from the item at {origin}", kind=kind)
 
     # ------------------------------------------------ the open database's view
 
-    def compare_engine(self, core: DatabaseCore) -> None:
-        """Compare the open database's collections (cache + overlay) with the files."""
-        engine = core.engine
-        try:
-            engine.refresh()
-        except DynafileError as exc:
+    def _start_view(self) -> _View | None:
+        """The comparison with the open database, when it can run: the engine
+        caught up with exactly the snapshot, and nothing is wrong so far."""
+        engine = self.engine
+        if engine is None or self.engine_error is not None or not self.segments:
+            return None
+        if self.engine_lsn != self.last_lsn or self.report.problems:
+            return None
+        last = self.segments[-1]
+        return _View(self, engine, self.engine_lsn, self.layout.segment_path(last),
+                     self.sizes[last])
+
+    def compare_view(self) -> None:
+        """Report the comparison with the open database (only when the files
+        hold no problem, as a broken file makes the two differ)."""
+        engine = self.engine
+        if engine is None or self.report.problems:
+            return
+        if self.engine_error is not None:
+            exc = self.engine_error
             self.problem(getattr(exc, "path", "") or self.root,
                          f"this process cannot catch up with the log: {exc}")
             return
-        if engine.lsn != self.last_lsn:
+        if self.engine_lsn != self.last_lsn:
             self.problem(self.layout.wal,
-                         f"this process has applied lsn {engine.lsn}, the log ends at "
+                         f"this process has applied lsn {self.engine_lsn}, the log ends at "
                          f"{self.last_lsn}")
-        for space in sorted(set(self.by_space) | {TOKENS}):
-            seen: set[str] = set()
-            try:
-                for digest, collection in engine.scan(space):
-                    seen.add(digest)
-                    self._compare((space, digest), collection.items)
-            except DynafileError as exc:
-                self.problem(getattr(exc, "path", self.root),
-                             f"this process cannot load the partition: {exc}",
-                             kind="in-memory view")
-                continue
-            for slot in self.state:
-                if slot[0] == space and slot[1] not in seen:
-                    self._compare(slot, {})
-
-    def _compare(self, slot: Slot, have: Any) -> None:
-        want = self.state.get(slot, {})
-        if len(have) == len(want) and all(
-                k in want and bytes(v) == bytes(want[k].data) for k, v in have.items()):
             return
-        missing = [k for k in want if k not in have]
-        extra = [k for k in have if k not in want]
-        differ = [k for k in have if k in want and bytes(have[k]) != bytes(want[k].data)]
-        self.problem(self.rel(self.layout.space_dir(slot[0])),
-                     f"this process's view of collection {slot[1]} differs from the files and "
-                     f"the log: missing {missing[:5]!r}, extra {extra[:5]!r}, different "
-                     f"{differ[:5]!r}", kind="in-memory view")
+        view = self.view
+        if view is None:
+            return
+        for path, reason in view.problems:
+            self.problem(path, reason, kind="in-memory view")
+        if view.more:
+            self._counts["in-memory view"] = self._counts.get("in-memory view", 0) + view.more
+        if not view.live:
+            self.warn(self.layout.wal, f"the database changed during the check (after lsn "
+                                       f"{view.lsn}): this process's view was compared with "
+                                       f"the files for the first {view.compared} item "
+                                       "collections only")
+
+
+class _View:
+    """Compares the open database's collections (``engine.scan``) with the
+    walk, by digest, one step (a piece, or a collection only the engine
+    has) at a time under the thread lock, while nothing changed since the
+    snapshot (see the module's docstring)."""
+
+    def __init__(self, checker: _Checker, engine: Engine, lsn: int, segment: str,
+                 size: int) -> None:
+        self.checker = checker
+        self.engine = engine
+        self.lsn = lsn
+        self.segment = segment
+        self.size = size
+        self.live = True  # nothing changed since the snapshot
+        self.compared = 0  # item collections compared
+        self.problems: list[tuple[str, str]] = []
+        self.more = 0  # problems beyond the ones listed
+        self.space = ""
+        self._it: Iterator[tuple[str, Any]] | None = None
+        self._cur: tuple[str, Any] | None = None  # the engine's next collection
+        self._ranges: list[tuple[Bound, Bound | None]] = []  # compared parts of it
+        self._failed = False
+        self._pending: list[Any] | None = None  # [digest, missing, extra, different]
+
+    def _changed(self) -> bool:
+        if self.engine.lsn != self.lsn:
+            return True
+        try:
+            return os.path.getsize(self.segment) != self.size
+        except OSError:
+            return True
+
+    def _step(self, work: Callable[[list[tuple[str, list[Any], list[Any], list[Any]]]], None]
+              ) -> None:
+        """Run ``work`` under the thread lock; keep what it found only when
+        nothing changed before or after it."""
+        if not self.live or self._failed:
+            return
+        found: list[tuple[str, list[Any], list[Any], list[Any]]] = []
+        with self.engine.lock.thread_lock:
+            if self._changed():
+                self.live = False
+                return
+            work(found)
+            if self._changed():
+                self.live = False
+                return
+        for digest, missing, extra, different in found:
+            pending = self._pending
+            if pending is not None and pending[0] == digest:
+                for at, keys in ((1, missing), (2, extra), (3, different)):
+                    pending[at].extend(keys[:5 - len(pending[at])])
+                continue
+            self._flush()
+            self.compared += 1
+            self._pending = [digest, missing[:5], extra[:5], different[:5]]
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None or not (pending[1] or pending[2] or pending[3]):
+            return
+        if len(self.problems) >= _PER_KIND:
+            self.more += 1
+            return
+        digest, missing, extra, different = pending
+        self.problems.append((
+            self.checker.rel(self.checker.layout.space_dir(self.space)),
+            (f"this process's view of collection {digest} differs from the files and the log: "
+             f"missing {missing!r}, extra {extra!r}, different {different!r}")))
+
+    def _advance(self) -> None:
+        assert self._it is not None
+        self._ranges = []
+        try:
+            self._cur = next(self._it, None)
+        except DynafileError as exc:
+            self._cur = None
+            self._failed = True
+            if len(self.problems) < _PER_KIND:
+                self.problems.append((getattr(exc, "path", "") or self.checker.root,
+                                      f"this process cannot load the partition: {exc}"))
+            else:
+                self.more += 1
+
+    def _leave(self, found: list[Any]) -> None:
+        """Done with the engine's current collection: what of it no piece covered."""
+        assert self._cur is not None
+        digest, collection = self._cur
+        items = collection.items
+        ranges = self._ranges
+        if not ranges:
+            if items:
+                found.append((digest, [], list(items)[:5], []))
+            return
+        if sum(len(_engine_range(items, digest, s, e)) for s, e in ranges) < len(items):
+            extra = [sk for sk in items
+                     if not any(_inside(digest, sk, s, e) for s, e in ranges)]
+            found.append((digest, [], extra[:5], []))
+
+    def begin(self, space: str) -> None:
+        self.space = space
+        self._it = self._cur = None
+        self._ranges = []
+        self._failed = False
+        self._pending = None
+
+    def piece(self, piece: _Piece) -> None:
+        def work(found: list[Any]) -> None:
+            digest = piece.digest
+            if self._it is None:
+                self._it = iter(self.engine.scan(self.space))
+                self._advance()
+            while self._cur is not None and self._cur[0] < digest:
+                self._leave(found)
+                self._advance()
+            if self._failed:
+                return
+            want = {sk: data for sk, data, _ in piece.entries()}
+            have: Any = {}
+            if self._cur is not None and self._cur[0] == digest:
+                have = _engine_range(self._cur[1].items, digest, piece.start, piece.end)
+                self._ranges.append((piece.start, piece.end))
+            if len(have) == len(want) and all(k in want and have[k] == want[k] for k in have):
+                found.append((digest, [], [], []))
+                return
+            found.append((digest, [k for k in want if k not in have][:5],
+                          [k for k in have if k not in want][:5],
+                          [k for k in have if k in want and have[k] != want[k]][:5]))
+
+        self._step(work)
+
+    def end(self) -> None:
+        """The collections only the engine has, after the walk's last piece."""
+        def work(found: list[Any]) -> None:
+            if self._it is None:
+                self._it = iter(self.engine.scan(self.space))
+                self._advance()
+            if self._cur is not None:
+                self._leave(found)
+                self._advance()
+
+        while self.live and not self._failed and (self._it is None or self._cur is not None):
+            self._step(work)
+        if self.live:
+            self._flush()
+        self._it = self._cur = None
+
+
+def _project(index_set: IndexSet, index: Index, item: Any, data: bytes) -> bytes | None:
+    """The entry bytes of ``item`` in ``index``; ``None`` when it cannot be projected."""
+    try:
+        return index_set.project(index, item, data)
+    except Exception:  # noqa: BLE001 - the first walk reports it
+        return None
+
+
+def _ignore(piece: _Piece) -> None:
+    """The pieces of a space no table owns: its files are checked, nothing else."""
+
+
+def _inside(digest: str, sk: Any, start: Bound, end: Bound | None) -> bool:
+    bound = bound_of(digest, sk)
+    try:
+        return start <= bound and (end is None or bound < end)
+    except TypeError:
+        return False
+
+
+def _in_range(digest: str, changes: dict[Any, Any], start: Bound, end: Bound | None
+              ) -> dict[Any, Any]:
+    """The changes to collection ``digest`` that fall in ``[start, end)``."""
+    if start[0] != digest and (end is None or end[0] != digest):
+        return changes
+    first = not (start[0] == digest and start[1] == 1)  # where the collection starts
+    out = {}
+    for sk, change in changes.items():
+        bound = bound_of(digest, sk)
+        try:
+            inside = start <= bound and (end is None or bound < end)
+        except TypeError:
+            inside = first
+        if inside:
+            out[sk] = change
+    return out
+
+
+def _engine_range(items: Any, digest: str, start: Bound, end: Bound | None) -> Any:
+    """The items of an engine collection (a SortedDict) in ``[start, end)``."""
+    low = start[2] if start[0] == digest and start[1] == 1 else None
+    high = end[2] if end is not None and end[0] == digest and end[1] == 1 else None
+    if low is None and high is None:
+        return items
+    try:
+        keys = list(items.irange(low, high, inclusive=(True, False)))
+    except TypeError:
+        return items
+    return {k: items[k] for k in keys}
 
 
 class _Bad:
