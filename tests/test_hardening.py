@@ -19,6 +19,7 @@ import struct
 import time
 import tracemalloc
 import uuid
+import warnings
 import zlib
 from decimal import Decimal
 from typing import Any
@@ -592,3 +593,95 @@ def test_stored_non_finite_ttl_with_dynamodb_mode_sweeps_nothing(tmp_path):
         assert len(list(db.scan())) == len(NON_FINITE)
     finally:
         db.close()
+
+
+# ------------------------------------------------------- watching limits (4)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def fresh_watcher(monkeypatch):
+    """A watcher of its own for the test (the process's one may be watching)."""
+    from dynafile import streams
+    from dynafile.storage import engine as engine_module
+    from dynafile.storage.watch import Watcher
+
+    watcher = Watcher()
+    monkeypatch.setattr(engine_module, "watcher", watcher)
+    monkeypatch.setattr(streams, "watcher", watcher)
+    yield watcher
+    if watcher._observer is not None:
+        watcher._observer.stop()
+        watcher._observer.join()
+
+
+@pytest.mark.parametrize("failure", ["schedule-ENOSPC", "schedule-EMFILE", "observer-EMFILE"])
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_watch_limit_degrades_to_polling_with_one_warning(tmp_path, monkeypatch, fresh_watcher,
+                                                          failure):
+    import errno
+
+    import watchdog.observers
+
+    code = errno.ENOSPC if failure.endswith("ENOSPC") else errno.EMFILE
+    attempts = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError(code, os.strerror(code))
+
+    if failure.startswith("schedule"):
+        monkeypatch.setattr(watchdog.observers.Observer, "schedule", refuse)
+    else:
+        monkeypatch.setattr(watchdog.observers, "Observer", refuse)
+    path = str(tmp_path / "db")
+    Dynafile(path, pk_attribute="PK", sk_attribute=None).close()
+    before = _open_fds()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(5):
+            db = Dynafile(path, watch=True)  # opens all the same
+            other = Dynafile(str(tmp_path / f"other{i}"), pk_attribute="PK",
+                             sk_attribute=None, watch=True)
+            stream = db.stream(timeout=5)
+            writer = Dynafile(path)  # another writer: seen by polling
+            writer.put_item(item={"PK": f"k{i}", "v": i})
+            writer.close()
+            assert db.get_item(key={"PK": f"k{i}"}) == {"PK": f"k{i}", "v": i}
+            assert next(iter(stream)).new == {"PK": f"k{i}", "v": i}
+            stream.close()
+            other.close()
+            db.close()
+    ours = [w for w in caught if "polling instead" in str(w.message)]
+    assert len(ours) == 1, [str(w.message) for w in caught]  # once per process
+    assert ours[0].category is RuntimeWarning
+    assert str(code) in str(ours[0].message)
+    assert _open_fds() == before  # nothing leaked by the failed attempts
+    assert len(attempts) == 1  # no new attempt within RETRY_AFTER
+
+
+def test_watching_is_tried_again_after_a_while(tmp_path, monkeypatch, fresh_watcher):
+    import errno
+
+    import watchdog.observers
+
+    from dynafile.storage import watch
+
+    calls = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        raise OSError(errno.ENOSPC, "no space")
+
+    monkeypatch.setattr(watchdog.observers.Observer, "schedule", refuse)
+    monkeypatch.setattr(watch, "RETRY_AFTER", 0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3):
+            Dynafile(str(tmp_path / str(i)), pk_attribute="PK", sk_attribute=None,
+                     watch=True).close()
+    assert len(calls) == 3
+    assert sum("polling instead" in str(w.message) for w in caught) == 1

@@ -3,16 +3,23 @@ table and stream that wants to hear about changes in a directory.
 
 Notifications only make work happen sooner: every reader still checks the
 log itself, so a lost notification (or none at all, where watching is not
-available) costs latency, never correctness.
+available) costs latency, never correctness. Where watching fails (the
+inotify instance or watch limit reached, an exotic file system), tables
+and streams poll instead, and the process is warned once.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+import warnings
 from typing import Any, Callable
 
-__all__ = ["Watcher", "watcher"]
+__all__ = ["RETRY_AFTER", "Watcher", "watcher"]
+
+#: Seconds after a failure to watch during which no new watch is attempted.
+RETRY_AFTER = 60.0
 
 
 class Watcher:
@@ -23,6 +30,11 @@ class Watcher:
         self._lock = threading.Lock()
         self._observer: Any = None
         self._dirs: dict[str, tuple[Any, list[Callable[[], None]]]] = {}
+        #: Whether this process was told that watching failed.
+        self.warned = False
+        #: When watching last failed: until RETRY_AFTER seconds later, tables
+        #: poll without trying (a failing attempt can cost descriptors).
+        self._failed_at: float | None = None
 
     def add(self, directory: str, callback: Callable[[], None]) -> bool:
         """Call ``callback()`` (in the observer's thread) whenever an entry of
@@ -40,6 +52,8 @@ class Watcher:
             if entry is not None:
                 entry[1].append(callback)
                 return True
+            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER:
+                return False
             callbacks: list[Callable[[], None]] = [callback]
 
             class _Handler(FileSystemEventHandler):
@@ -47,17 +61,39 @@ class Watcher:
                     for fn in callbacks:
                         fn()
 
+            started = None
             try:
                 if self._observer is None:
-                    observer = Observer()
-                    observer.daemon = True
-                    observer.start()
-                    self._observer = observer
+                    started = Observer()
+                    started.daemon = True
+                    started.start()
+                    self._observer = started
                 watch = self._observer.schedule(_Handler(), directory, recursive=False)
-            except Exception:  # noqa: BLE001 - inotify limits, exotic file systems: poll instead
+            except Exception as exc:  # noqa: BLE001 - inotify limits, exotic file systems: poll
+                if started is not None:  # leave no thread (nor its descriptors) behind
+                    self._observer = None
+                    _stop(started)
+                self._failed_at = time.monotonic()
+                self._warn(directory, exc)
                 return False
+            self._failed_at = None
             self._dirs[directory] = (watch, callbacks)
             return True
+
+    def _warn(self, directory: str, exc: BaseException) -> None:
+        """Say once per process that watching failed and polling takes over."""
+        if self.warned:
+            return
+        self.warned = True
+        try:
+            warnings.warn(
+                f"dynafile: cannot watch {directory} for changes ({type(exc).__name__}: "
+                f"{exc}); polling instead, so other processes' writes are seen at the next "
+                "read rather than at once (on Linux, raise fs.inotify.max_user_watches or "
+                "max_user_instances). Later failures in this process are not reported.",
+                RuntimeWarning, stacklevel=2)
+        except Exception:  # noqa: BLE001, S110 - warnings turned into errors: still open
+            pass
 
     def remove(self, directory: str, callback: Callable[[], None]) -> None:
         """Stop calling ``callback`` for ``directory``; unknown pairs are ignored."""
@@ -74,6 +110,14 @@ class Watcher:
                     self._observer.unschedule(entry[0])
                 except Exception:  # noqa: BLE001, S110 - already gone with its directory
                     pass
+
+
+def _stop(observer: Any) -> None:
+    try:
+        observer.stop()
+        observer.join(timeout=5)
+    except Exception:  # noqa: BLE001, S110 - never started, or already gone
+        pass
 
 
 #: The process's watcher.
