@@ -92,7 +92,10 @@ class Dynafile:
         cache_bytes: memory budget of the partition cache.
         lock_timeout: seconds to wait for another writer before raising
             :class:`~dynafile.errors.LockTimeoutError` (``None``: forever).
-        checkpoint_bytes: log volume after which partitions are rewritten.
+        checkpoint_bytes: log volume after which partitions are rewritten
+            (16 MiB, or an eighth of the data already in partition files
+            when that is more, so loading a large table does not rewrite it
+            over and over).
             These options (``durability`` to ``partition_bytes``, but not
             the table properties) belong to the open database: every table
             of it opened through one ``Dynafile`` or ``Database`` shares them.

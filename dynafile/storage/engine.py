@@ -28,9 +28,11 @@ manifest; the files are written in between, by one process at a time (the
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -74,6 +76,7 @@ R = TypeVar("R")
 Slot = tuple[str, str]
 _ENTRY_OVERHEAD = 64
 _RETRIES = 5
+_DECODED_FILES = 4  # partition files kept decoded (each at most ~partition_bytes)
 
 
 class LogPosition(NamedTuple):
@@ -106,6 +109,10 @@ class Engine:
         durability: ``"full"`` (fsync each commit) or ``"normal"``.
         cache_bytes: memory budget of the item collection cache.
         checkpoint_bytes: fold the log into partition files once this much
+            (or an eighth of the item bytes in partition files, when that is
+            more: a checkpoint rewrites the partitions the log changed, so a
+            threshold that grows with the data keeps loading a large
+            database from rewriting all of it over and over)
             has been written since the last checkpoint.
         segment_bytes: start a new log segment past this size.
         partition_bytes: split a partition file that holds more item bytes
@@ -155,6 +162,11 @@ class Engine:
         self._overlay_pk: dict[Slot, Any] = {}
         self._overlay_bytes = 0
         self._digests: dict[Any, str] = {}
+        #: (space, partition file) -> the sorted 64-bit prefixes of the
+        #: collections it holds, for files read before (see _not_in_file).
+        self._held: dict[tuple[str, str], array[int]] = {}
+        #: The partition files decoded last (see _read_span).
+        self._files: OrderedDict[tuple[str, str], tuple[int, list[Part]]] = OrderedDict()
         self._lsn = 0
         self._manifest = Manifest()
         self._manifest_sig: Any = None
@@ -316,7 +328,17 @@ class Engine:
             return False
         self._manifest = self._read_manifest()
         self._manifest_sig = sig
+        self._forget_files()
         return True
+
+    def _forget_files(self) -> None:
+        """Forget what is known of files the manifest no longer names."""
+        if self._held or self._files:
+            named = self._manifest.files()
+            for key in [k for k in self._held if k not in named]:
+                del self._held[key]
+            for key in [k for k in self._files if k not in named]:
+                del self._files[key]
 
     def _reset(self) -> None:
         """Forget everything in memory and start again from the manifest."""
@@ -332,6 +354,7 @@ class Engine:
             self._log.close()
         self._log = reader
         self._manifest = manifest
+        self._forget_files()
         self._cache.clear()
         self._cache_used = 0
         self._overlay.clear()
@@ -477,15 +500,41 @@ class Engine:
     # ---------------------------------------------------------- partitions
 
     def _read_span(self, space: str, span: Span) -> tuple[int, list[Part]]:
-        """Decode the partition file of ``span``.
+        """Decode the partition file of ``span`` (the last few decoded stay at
+        hand: reading one collection of a file and then its neighbours, as
+        scans and loads do, decodes the file once; a collection's
+        ``SortedDict`` is built only for the collections asked for).
 
         Raises:
             FileNotFoundError: a checkpoint elsewhere replaced it (the caller
                 reloads the manifest and tries again).
             CorruptFileError: the file fails its checks.
         """
+        key = (space, span.file)
+        decoded = self._files.get(key)
+        if decoded is not None:
+            self._files.move_to_end(key)
+            return decoded
         path = self.layout.partition_path(space, span.file)
-        return decode_part(fs.read_file(path), path)
+        decoded = decode_part(fs.read_file(path), path)
+        if key not in self._held:
+            self._held[key] = array("Q", sorted({_short(p.digest) for p in decoded[1]}))
+        self._files[key] = decoded
+        if len(self._files) > _DECODED_FILES:
+            self._files.popitem(last=False)
+        return decoded
+
+    def _not_in_file(self, space: str, span: Span, digest: str) -> bool:
+        """Whether partition file ``span`` is known not to hold collection
+        ``digest`` (it was read before): a new partition key then costs no
+        file read. A 64-bit digest prefix per collection, kept per file
+        (files never change); a prefix collision only costs a read."""
+        held = self._held.get((space, span.file))
+        if held is None:
+            return False
+        short = _short(digest)
+        i = bisect.bisect_left(held, short)
+        return i == len(held) or held[i] != short
 
     def _materialize(self, space: str, digest: str, pk: Any) -> Collection:
         """Build a collection from its partition file(s) and the overlay, and
@@ -508,8 +557,9 @@ class Engine:
         if not spans:
             return self._finish(space, digest, pk, SortedDict(), [])
         if len(spans) == 1:
+            if self._not_in_file(space, spans[0], digest):
+                return self._finish(space, digest, pk, SortedDict(), [(None, spans[0].lsn)])
             file_lsn, parts = self._read_span(space, spans[0])
-            self._cache_neighbours(space, spans[0], file_lsn, parts, digest)
             part = _find(parts, digest)
             if part is None:
                 return self._finish(space, digest, pk, SortedDict(), [(None, file_lsn)])
@@ -544,24 +594,6 @@ class Engine:
         if pk is None:
             pk = self._overlay_pk.get(slot)
         return Collection(pk, items, self._lsn)
-
-    def _cache_neighbours(self, space: str, span: Span, file_lsn: int, parts: list[Part],
-                          wanted: str) -> None:
-        """Cache the collections a decoded partition file holds whole (reading
-        one costs the file: its neighbours come free)."""
-        spans = self._manifest.spaces.get(space, [])
-        index = self._manifest.span_index(space, span.start)
-        following = spans[index + 1].start if index + 1 < len(spans) else None
-        for part in parts:
-            if part.digest == wanted or (space, part.digest) in self._cache:
-                continue
-            if span.start[0] == part.digest and span.start[1] == 1:
-                continue  # it began in an earlier partition
-            if following is not None and following[0] == part.digest:
-                continue  # it goes on in the next partition
-            self._insert((space, part.digest),
-                         self._finish(space, part.digest, part.pk, part.items,
-                                      [(None, file_lsn)]))
 
     def _insert(self, slot: Slot, part: Collection) -> None:
         self._cache[slot] = part
@@ -673,7 +705,7 @@ class Engine:
                 self._commit(ops, before_append)
         finally:
             self.lock.release_exclusive()
-        if self._overlay_bytes >= self.checkpoint_bytes and not self.lock.held_by_this_thread():
+        if self._overlay_bytes >= self._threshold() and not self.lock.held_by_this_thread():
             try:
                 self._checkpoint(wait=False)  # another process checkpointing does it for us
             except OSError as exc:
@@ -752,6 +784,10 @@ class Engine:
         self._reader()
         return self._checkpoint(wait=True)
 
+    def _threshold(self) -> int:
+        """The overlay size that calls for a checkpoint."""
+        return max(self.checkpoint_bytes, self._manifest.item_bytes // 8)
+
     def _checkpoint(self, wait: bool) -> int:
         """Checkpoint in three steps: under the write lock, freeze what to
         write (the overlay's entries up to the last record, the manifest);
@@ -798,7 +834,7 @@ class Engine:
             self._rotate(self._lsn + 1)
         manifest = old.copy()
         for space in dropped:
-            del manifest.spaces[space]
+            manifest.set_spans(space, [])
         manifest.lsn, manifest.segment, manifest.offset = self._lsn, reader.segment, reader.offset
         changes: dict[str, dict[str, dict[Any, tuple[int, bytes | None]]]] = {}
         for (space, digest), entries in self._overlay.items():
@@ -821,6 +857,7 @@ class Engine:
         fs.atomic_write_bytes(self.layout.manifest, plan.manifest.encode())
         self._manifest = plan.manifest
         self._manifest_sig = self._stat_manifest()
+        self._forget_files()
         self._prune_overlay()
         covered = plan.manifest.lsn
         for space in [s for s, lsn in self._drops.items() if lsn <= covered]:
@@ -852,11 +889,10 @@ class Engine:
                 start = span.start
             else:
                 file_lsn, parts, start = 0, [], MIN_BOUND
-            contents = {p.digest: (p.pk, p.items) for p in parts}
+            contents: dict[str, tuple[Any, Any]] = {p.digest: (p.pk, p) for p in parts}
             for digest, entries in changes.items():
-                pk, items = contents.get(digest, (None, None))
-                if items is None:
-                    items = SortedDict()
+                pk, found = contents.get(digest, (None, None))
+                items = SortedDict() if found is None else found.items
                 for sk, (lsn, data) in entries.items():
                     if file_lsn < lsn <= manifest.lsn:
                         if data is None:
@@ -974,6 +1010,11 @@ class Engine:
                     pass  # the log still holds everything; the next open replays it
         finally:
             self.abandon()
+
+
+def _short(digest: str) -> int:
+    """A collection digest's first 64 bits."""
+    return int(digest[:16], 16)
 
 
 def _missing(exc: FileNotFoundError) -> CorruptFileError:

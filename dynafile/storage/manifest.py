@@ -32,6 +32,7 @@ from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
 from ..errors import CorruptFileError
 from ..serialization import PickleSerializer
+from .partition import Part
 
 __all__ = ["MIN_BOUND", "Bound", "Manifest", "Piece", "Span", "bound_of", "collection_start",
            "cut"]
@@ -81,8 +82,8 @@ class Piece(NamedTuple):
 
 
 def cut(start: Bound, parts: list[tuple[str, Any, Any]], limit: int) -> list[Piece]:
-    """Cut a partition's collections ``(digest, pk, SortedDict)`` (in digest
-    order) into pieces: one when they hold at most ``limit`` item bytes, else
+    """Cut a partition's collections ``(digest, pk, SortedDict or Part)`` (in
+    digest order) into pieces: one when they hold at most ``limit`` item bytes, else
     pieces of about half of ``limit`` each; one collection larger than that
     is cut by sort key. The first piece starts at ``start``. O(items)."""
     total = sum(_size(items) for _, _, items in parts)
@@ -113,7 +114,7 @@ def cut(start: Bound, parts: list[tuple[str, Any, Any]], limit: int) -> list[Pie
             continue
         flush(collection_start(digest))  # a large collection: cut it by sort key
         chunk = SortedDict()
-        for sk, data in items.items():
+        for sk, data in (items.items if isinstance(items, Part) else items).items():
             if size + len(data) > target and chunk:
                 current.append((digest, pk, chunk))
                 flush(bound_of(digest, sk))
@@ -127,7 +128,8 @@ def cut(start: Bound, parts: list[tuple[str, Any, Any]], limit: int) -> list[Pie
 
 
 def _size(items: Any) -> int:
-    return sum(map(len, dict.values(items)))
+    """The item bytes of a ``SortedDict`` or a partition file's :class:`Part`."""
+    return items.nbytes if isinstance(items, Part) else sum(map(len, dict.values(items)))
 
 
 class Manifest:
@@ -148,6 +150,7 @@ class Manifest:
         self.next_file = next_file
         self.spaces: dict[str, list[Span]] = spaces or {}
         self._starts: dict[str, list[Bound]] = {}
+        self._item_bytes: int | None = None
 
     def copy(self) -> Manifest:
         """An independent copy (the span lists are copied)."""
@@ -185,6 +188,14 @@ class Manifest:
         else:
             self.spaces.pop(space, None)
         self._starts.pop(space, None)
+        self._item_bytes = None
+
+    @property
+    def item_bytes(self) -> int:
+        """The item bytes every partition file holds, in all. Computed once."""
+        if self._item_bytes is None:
+            self._item_bytes = sum(span.size for spans in self.spaces.values() for span in spans)
+        return self._item_bytes
 
     def files(self) -> set[tuple[str, str]]:
         """Every ``(space, file)`` the manifest names."""

@@ -24,8 +24,8 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
@@ -94,20 +94,50 @@ def keep_checked(items: SortedDict, sk: Any, data: bytes) -> None:
         dict.__setitem__(items, sk, bytes(data))
 
 
-class Part(NamedTuple):
-    """The piece of one item collection that a partition file holds."""
+class Part:
+    """The piece of one item collection that a partition file holds: its sort
+    keys and item bytes as the file lists them (treat both as read-only: a
+    decoded file may be shared). :attr:`items` builds a ``SortedDict`` of
+    :class:`~dynafile.serialization.Unvetted` bytes when asked: a checkpoint
+    that rewrites a file without changing a collection, or a read that wants
+    one collection of the file, pays nothing for the others."""
 
-    digest: str
-    pk: Any
-    items: SortedDict
+    __slots__ = ("_wrap", "digest", "keys", "pk", "values")
+
+    def __init__(self, digest: str, pk: Any, keys: list[Any], values: list[bytes],
+                 wrap: Callable[[bytes], Any] = bytes) -> None:
+        self.digest = digest
+        self.pk = pk
+        self.keys = keys
+        self.values = values
+        self._wrap = wrap
+
+    @property
+    def items(self) -> SortedDict:
+        """A new ``SortedDict`` of sort key -> item bytes, the caller's to
+        change. O(n)."""
+        return sorted_dict(self.keys, list(map(self._wrap, self.values)))
+
+    @property
+    def nbytes(self) -> int:
+        """The item bytes it holds."""
+        return sum(map(len, self.values))
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
-def encode_part(lsn: int, parts: Iterable[tuple[str, Any, SortedDict]], *,
+def encode_part(lsn: int, parts: Iterable[tuple[str, Any, SortedDict | Part]], *,
                 compress: bool = True) -> bytes:
     """Return the file bytes of a partition holding ``parts`` (``(digest, pk,
-    items)``, in digest order) as of log record ``lsn``. O(size)."""
+    items)``, in digest order; ``items`` a ``SortedDict`` or a :class:`Part`
+    read from another file) as of log record ``lsn``. O(size)."""
     body_parts = []
     for digest, pk, items in parts:
+        if isinstance(items, Part):
+            body_parts.append((digest, pk, items.keys,
+                               [v if v.__class__ is bytes else bytes(v) for v in items.values]))
+            continue
         values = [v if v.__class__ is bytes else bytes(v) for v in items.values()]
         body_parts.append((digest, pk, list(items.keys()), values))
     body = pickle.dumps((_FORMAT, lsn, body_parts), 5)
@@ -175,8 +205,7 @@ def decode_part(data: bytes, path: str) -> tuple[int, list[Part]]:
         if not ordered:
             raise CorruptFileError(path, _HEAD.size, f"sort keys of collection {digest} out "
                                    "of order or repeated")
-        items = sorted_dict(keys, list(map(unvetted, values)))
-        parts.append(Part(digest, pk, items))
+        parts.append(Part(digest, pk, keys, values, unvetted))
     return lsn, parts
 
 
