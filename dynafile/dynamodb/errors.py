@@ -35,6 +35,7 @@ from ..errors import (
 
 __all__ = [
     "ConditionalCheckFailed",
+    "DuplicateItem",
     "DynamoDBError",
     "InternalServerError",
     "ResourceInUse",
@@ -154,6 +155,12 @@ class IdempotentParameterMismatch(DynamoDBError):
     for a different request."""
 
     name = "IdempotentParameterMismatchException"
+
+
+class DuplicateItem(DynamoDBError):
+    """``DuplicateItemException``: a PartiQL INSERT of an item that exists."""
+
+    name = "DuplicateItemException"
 
 
 class ExpiredIterator(DynamoDBError):

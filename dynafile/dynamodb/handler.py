@@ -30,7 +30,7 @@ from typing import Any, Callable, NamedTuple
 
 from ..database import Database
 from ..errors import DynafileError
-from . import batch, items, partiql, reads, streams, tables, transactions
+from . import batch, items, reads, statements, streams, tables, transactions
 from .context import Context
 from .errors import (
     DynamoDBError,
@@ -80,9 +80,9 @@ _OPERATIONS: dict[str, Operation] = {
     "BatchWriteItem": batch.batch_write_item,
     "TransactWriteItems": transactions.transact_write_items,
     "TransactGetItems": transactions.transact_get_items,
-    "ExecuteStatement": partiql.execute_statement,
-    "BatchExecuteStatement": partiql.batch_execute_statement,
-    "ExecuteTransaction": partiql.execute_transaction,
+    "ExecuteStatement": statements.execute_statement,
+    "BatchExecuteStatement": statements.batch_execute_statement,
+    "ExecuteTransaction": statements.execute_transaction,
 }
 
 _STREAM_OPERATIONS: dict[str, Operation] = {

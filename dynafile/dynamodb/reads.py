@@ -30,7 +30,7 @@ from .errors import Validation, from_dynafile
 from .inputs import Expressions
 from .values import decode_item, decode_value, encode_item
 
-__all__ = ["query", "scan"]
+__all__ = ["query", "run", "scan"]
 
 _INVALID = "One or more parameter values were invalid: "
 
@@ -71,7 +71,8 @@ def _select(data: dict[str, Any], projection: str | None, index: IndexInfo | Non
 class _Plan:
     """The compiled parts of a Query or Scan request."""
 
-    def __init__(self, info: TableInfo, data: dict[str, Any], *, is_query: bool) -> None:
+    def __init__(self, info: TableInfo, data: dict[str, Any], *, is_query: bool,
+                 key_filters: bool = False) -> None:
         self.info = info
         exprs = Expressions(data)
         legacy_names = ("AttributesToGet", "QueryFilter" if is_query else "ScanFilter",
@@ -120,7 +121,7 @@ class _Plan:
                                  "type")
         self.predicate: Callable[[dict[str, Any]], bool] | None = None
         if filter_text is not None:
-            if is_query:
+            if is_query and not key_filters:
                 keys = (self.index.key_names + info.key_names) if self.index else info.key_names
                 check_filter_keys(filter_text, names, values, keys)
             self.predicate = to_predicate(filter_text, names, values, used=used,
@@ -173,8 +174,11 @@ def _respond(ctx: Context, plan: _Plan, page: Any, data: dict[str, Any]) -> dict
     return response
 
 
-def query(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+def query(ctx: Context, data: dict[str, Any], *, key_filters: bool = False) -> dict[str, Any]:
     """Query: one item collection (of the table or an index), in sort-key order.
+
+    ``key_filters`` lets the filter read key attributes (PartiQL's WHERE
+    may; a Query's FilterExpression may not).
 
     Raises:
         DynamoDBError: ResourceNotFound, Validation.
@@ -182,7 +186,7 @@ def query(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     Cost: O(log n + k) for k items evaluated.
     """
     info = ctx.info(data["TableName"])
-    plan = _Plan(info, data, is_query=True)
+    plan = _Plan(info, data, is_query=True, key_filters=key_filters)
     try:
         page = info.table.query(
             plan.pk, sk=plan.sk, scan_index_forward=data.get("ScanIndexForward", True),
@@ -221,3 +225,12 @@ def scan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         return _respond(ctx, plan, page, data)
     except DynafileError as error:
         raise from_dynafile(error) from None
+
+
+def run(ctx: Context, operation: str, data: dict[str, Any], *,
+        key_filters: bool = False) -> dict[str, Any]:
+    """Run a ``"Query"`` or ``"Scan"`` request built by another module
+    (PartiQL's SELECT)."""
+    if operation == "Query":
+        return query(ctx, data, key_filters=key_filters)
+    return scan(ctx, data)
