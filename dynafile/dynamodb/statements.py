@@ -197,7 +197,7 @@ def _request(ctx: Context, statement: Statement, params: list[Any],
         return "PutItem", {**put, **render.wire()}
     if statement.kind in ("UPDATE", "DELETE"):
         key_nodes, rest = _split_key(statement, info)
-        request = {**table, "Key": {k: encode_value(render.python(v))
+        request: dict[str, Any] = {**table, "Key": {k: encode_value(render.python(v))
                                     for k, v in key_nodes.items()}}
         condition = render.condition(rest) if rest is not None else None
         if statement.kind == "UPDATE":
@@ -225,7 +225,7 @@ def _request(ctx: Context, statement: Statement, params: list[Any],
         operation = "UpdateItem" if statement.kind == "UPDATE" else "DeleteItem"
         return operation, {**request, **render.wire()}
     # SELECT: a Query when the WHERE fixes the partition key, else a Scan.
-    request: dict[str, Any] = dict(table)
+    request = dict(table)
     if statement.index is not None:
         request["IndexName"] = statement.index
     index = info.index(statement.index) if statement.index is not None else None
