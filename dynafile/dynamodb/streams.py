@@ -200,7 +200,7 @@ def _record(ctx: Context, info: TableInfo, record: StreamRecord, view: str,
         "eventName": record.event_name, "eventVersion": "1.1",
         "eventSource": "aws:dynamodb", "awsRegion": ctx.region, "dynamodb": body}
     if record.expired:
-        out["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+        out["userIdentity"] = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
     return out
 
 
