@@ -127,7 +127,7 @@ def client(source: Handler | str | os.PathLike[str], service: str = "dynamodb",
         raise ValueError(f"service must be one of {_SERVICES}, got {service!r}")
     handler = handler_for(source)
     made = _session(handler, boto3_kwargs).client(service, **boto3_kwargs)
-    made.meta.events.register("before-send", hook(handler))
+    made.meta.events.register_first("before-send", hook(handler))
     return made
 
 
@@ -135,7 +135,7 @@ def resource(source: Handler | str | os.PathLike[str], **boto3_kwargs: Any) -> A
     """A boto3 DynamoDB service resource over ``source`` (see :func:`client`)."""
     handler = handler_for(source)
     made = _session(handler, boto3_kwargs).resource("dynamodb", **boto3_kwargs)
-    made.meta.client.meta.events.register("before-send", hook(handler))
+    made.meta.client.meta.events.register_first("before-send", hook(handler))
     return made
 
 
@@ -155,7 +155,7 @@ def patched(session: Any, source: Handler | str | os.PathLike[str]) -> Iterator[
     events = session.events if hasattr(session, "events") else session.get_component(
         "event_emitter")
     send = hook(handler)
-    events.register("before-send", send)
+    events.register_first("before-send", send)
     try:
         yield handler
     finally:

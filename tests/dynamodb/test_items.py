@@ -50,19 +50,19 @@ def test_get_projection(orders):
 
 
 @pytest.mark.parametrize(("item", "message"), [
-    ({"pk": {"S": "a"}}, "One or more parameter values were invalid: Missing the key sk in the "
-                         "item"),
-    ({"pk": {"N": "1"}, "sk": {"S": "b"}}, "One or more parameter values were invalid: Type "
-                                           "mismatch for key pk expected: S actual: N"),
-    ({"pk": {"S": ""}, "sk": {"S": "b"}}, "One or more parameter values were invalid: The "
+    ({"pk": {"S": "a"}}, ("One or more parameter values were invalid: Missing the key sk in the "
+                         "item")),
+    ({"pk": {"N": "1"}, "sk": {"S": "b"}}, ("One or more parameter values were invalid: Type "
+                                           "mismatch for key pk expected: S actual: N")),
+    ({"pk": {"S": ""}, "sk": {"S": "b"}}, ("One or more parameter values were invalid: The "
                                           "AttributeValue for a key attribute cannot contain an "
-                                          "empty string value. Key: pk"),
+                                          "empty string value. Key: pk")),
     ({"pk": {"S": "x" * 2049}, "sk": {"S": "b"}},
-     "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
-     "limit of2048 bytes"),
+     ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+     "limit of2048 bytes")),
     ({"pk": {"S": "a"}, "sk": {"S": "b" * 1025}},
-     "One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
-     "the size limit of 1024 bytes"),
+     ("One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+     "the size limit of 1024 bytes")),
     ({"pk": {"S": "a"}, "sk": {"S": "b"}, "big": {"S": "x" * 409600}},
      "Item size has exceeded the maximum allowed size"),
 ])
@@ -95,19 +95,19 @@ def test_conditional_put(orders):
 
 def test_expression_errors_are_dynamodbs(orders):
     assert fails(orders.put_item, TableName="orders", Item=key(), ConditionExpression="n = 1") == (
-        "ValidationException", 'Invalid ConditionExpression: Syntax error; token: "1", near: '
-                               '"= 1"')
+        "ValidationException", ('Invalid ConditionExpression: Syntax error; token: "1", near: '
+                               '"= 1"'))
     assert fails(orders.put_item, TableName="orders", Item=key(), ConditionExpression="a = :a",
                  ExpressionAttributeValues={":a": {"S": "x"}, ":b": {"S": "y"}}) == (
-        "ValidationException", "Value provided in ExpressionAttributeValues unused in "
-                               "expressions: keys: {:b}")
+        "ValidationException", ("Value provided in ExpressionAttributeValues unused in "
+                               "expressions: keys: {:b}"))
     assert fails(orders.put_item, TableName="orders", Item=key(), ConditionExpression="a = :a",
                  ExpressionAttributeValues={}) == (
         "ValidationException", "ExpressionAttributeValues must not be empty")
     assert fails(orders.put_item, TableName="orders", Item=key(),
                  ExpressionAttributeNames={"#a": "a"}) == (
-        "ValidationException", "ExpressionAttributeNames can only be specified when using "
-                               "expressions")
+        "ValidationException", ("ExpressionAttributeNames can only be specified when using "
+                               "expressions"))
 
 
 def test_update_item(orders):
@@ -160,14 +160,14 @@ def test_legacy_expected_and_attribute_updates(orders):
 
 
 @pytest.mark.parametrize(("expected", "message"), [
-    ({"a": {"Exists": True}}, "One or more parameter values were invalid: Value must be provided "
-                              "when Exists is true for Attribute: a"),
+    ({"a": {"Exists": True}}, ("One or more parameter values were invalid: Value must be provided "
+                              "when Exists is true for Attribute: a")),
     ({"a": {"Exists": False, "Value": {"S": "x"}}},
-     "One or more parameter values were invalid: Value cannot be used when Exists is false for "
-     "Attribute: a"),
+     ("One or more parameter values were invalid: Value cannot be used when Exists is false for "
+     "Attribute: a")),
     ({"a": {"ComparisonOperator": "EQ"}},
-     "One or more parameter values were invalid: Invalid number of argument(s) for the EQ "
-     "ComparisonOperator"),
+     ("One or more parameter values were invalid: Invalid number of argument(s) for the EQ "
+     "ComparisonOperator")),
 ])
 def test_legacy_expected_errors(orders, expected, message):
     assert fails(orders.put_item, TableName="orders", Item=key(), Expected=expected) == (
@@ -177,9 +177,9 @@ def test_legacy_expected_errors(orders, expected, message):
 def test_mixing_forms_is_refused(orders):
     assert fails(orders.put_item, TableName="orders", Item=key(), Expected={"a": {"Exists": False}},
                  ConditionExpression="attribute_not_exists(a)") == (
-        "ValidationException", "Can not use both expression and non-expression parameters in the "
+        "ValidationException", ("Can not use both expression and non-expression parameters in the "
                                "same request: Non-expression parameters: {Expected} Expression "
-                               "parameters: {ConditionExpression}")
+                               "parameters: {ConditionExpression}"))
 
 
 def test_write_capacity(orders):

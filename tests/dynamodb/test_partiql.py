@@ -65,8 +65,8 @@ def test_errors(tbl):
     assert fails(tbl, "INSERT INTO tbl VALUE {'pk': 'a', 'sk': 1}") == (
         "DuplicateItemException", "Duplicate primary key exists in table")
     assert fails(tbl, "UPDATE tbl SET n = 1 WHERE pk = 'a'") == (
-        "ValidationException", "Where clause does not contain a mandatory equality on all key "
-                               "attributes")
+        "ValidationException", ("Where clause does not contain a mandatory equality on all key "
+                               "attributes"))
     assert fails(tbl, "SELECT * FROM tbl WHERE pk = ?") == (
         "ValidationException", "Number of parameters in request and statement don't match.")
     code, message = fails(tbl, "SELEC * FROM tbl")

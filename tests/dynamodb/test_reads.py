@@ -64,8 +64,8 @@ def test_query_filter_on_key_is_refused(filled):
     assert fails(filled.query, TableName="orders", KeyConditionExpression="pk = :p",
                  FilterExpression="sk > :s", ExpressionAttributeValues=values(
                      p={"S": "a"}, s={"N": "1"})) == (
-        "ValidationException", "Filter Expression can only contain non-primary key attributes: "
-                               "Primary key attribute: sk")
+        "ValidationException", ("Filter Expression can only contain non-primary key attributes: "
+                               "Primary key attribute: sk"))
 
 
 def test_query_pages(filled):
@@ -97,9 +97,9 @@ def test_query_gsi(filled):
     assert fails(filled.query, TableName="orders", IndexName="by_city",
                  KeyConditionExpression="city = :c", Select="ALL_ATTRIBUTES",
                  ExpressionAttributeValues=values(c={"S": "Oslo"})) == (
-        "ValidationException", "One or more parameter values were invalid: Select type "
+        "ValidationException", ("One or more parameter values were invalid: Select type "
                                "ALL_ATTRIBUTES is not supported for global secondary index "
-                               "by_city because its projection type is not ALL")
+                               "by_city because its projection type is not ALL"))
     assert fails(filled.query, TableName="orders", IndexName="by_city",
                  KeyConditionExpression="city = :c", ConsistentRead=True,
                  ExpressionAttributeValues=values(c={"S": "Oslo"})) == (
@@ -110,8 +110,8 @@ def test_query_gsi(filled):
     ({"Select": "ALL_PROJECTED_ATTRIBUTES"},
      "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
     ({"Select": "SPECIFIC_ATTRIBUTES"},
-     "Must specify the AttributesToGet or ProjectionExpression when choosing to get "
-     "SPECIFIC_ATTRIBUTES"),
+     ("Must specify the AttributesToGet or ProjectionExpression when choosing to get "
+     "SPECIFIC_ATTRIBUTES")),
     ({"Select": "COUNT", "ProjectionExpression": "n"},
      "Cannot specify the ProjectionExpression when choosing to get only the Count"),
     ({"IndexName": "nope"}, "The table does not have the specified index: nope"),
@@ -128,11 +128,11 @@ def test_key_condition_errors(filled):
         "Query condition missed key schema element: pk")
     assert fails(filled.query, TableName="orders", KeyConditionExpression="pk = :p",
                  ExpressionAttributeValues=values(p={"N": "1"})) == (
-        "ValidationException", "One or more parameter values were invalid: Condition parameter "
-                               "type does not match schema type")
+        "ValidationException", ("One or more parameter values were invalid: Condition parameter "
+                               "type does not match schema type"))
     assert fails(filled.query, TableName="orders") == (
-        "ValidationException", "Either the KeyConditions or KeyConditionExpression parameter "
-                               "must be specified in the request.")
+        "ValidationException", ("Either the KeyConditions or KeyConditionExpression parameter "
+                               "must be specified in the request."))
 
 
 def test_legacy_query(filled):
@@ -164,12 +164,12 @@ def test_scan_segment_rules(handler, filled):
     from .conftest import error_of
 
     assert error_of(handler, "Scan", {"TableName": "orders", "Segment": 1}) == (
-        "ValidationException", "The TotalSegments parameter is required but was not present in "
-                               "the request when Segment parameter is present")
+        "ValidationException", ("The TotalSegments parameter is required but was not present in "
+                               "the request when Segment parameter is present"))
     assert error_of(handler, "Scan", {"TableName": "orders", "Segment": 2, "TotalSegments": 2}) == (
-        "ValidationException", "The Segment parameter is zero-based and must be less than "
+        "ValidationException", ("The Segment parameter is zero-based and must be less than "
                                "parameter TotalSegments: Segment: 2 is not less than "
-                               "TotalSegments: 2")
+                               "TotalSegments: 2"))
 
 
 def test_scan_pages_cover_everything(filled):

@@ -51,8 +51,8 @@ def test_oversized_body(handler):
     ({"TableName": "abc", "Key": {"a": {"S": 1}}},
      "class java.lang.Short can not be converted to an String"),
     ({"TableName": "abc", "Key": {"a": {"B": "abc"}}},
-     "'abc' can not be converted to a Blob: Base64 encoded length is expected a multiple of "
-     "4 bytes but found: 3"),
+     ("'abc' can not be converted to a Blob: Base64 encoded length is expected a multiple of "
+     "4 bytes but found: 3")),
     ({"TableName": "abc", "Key": {"a": {"L": "x"}}}, "Expected list or null"),
     ({"TableName": "abc", "Key": {}, "ConsistentRead": "yes"},
      "'YES' can not be converted to an Boolean"),
@@ -79,9 +79,9 @@ def test_constraints_are_collected(handler):
 def test_required_members(handler):
     assert error_of(handler, "GetItem", {}) == (
         "ValidationException",
-        "2 validation errors detected: Value null at 'tableName' failed to satisfy constraint: "
+        ("2 validation errors detected: Value null at 'tableName' failed to satisfy constraint: "
         "Member must not be null; Value null at 'key' failed to satisfy constraint: Member "
-        "must not be null")
+        "must not be null"))
 
 
 def test_validation_error_shape(handler):

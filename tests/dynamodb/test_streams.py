@@ -26,7 +26,7 @@ def iterator(streams, arn, kind="TRIM_HORIZON", **kw):
 
 
 def test_list_and_describe(setup):
-    ddb, streams, arn = setup
+    _ddb, streams, arn = setup
     listed = streams.list_streams()["Streams"]
     assert [(s["TableName"], s["StreamArn"]) for s in listed] == [("orders", arn)]
     assert streams.list_streams(TableName="quiet")["Streams"] == []

@@ -78,14 +78,14 @@ def test_create_existing(ddb):
      "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"),
     ({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
                                {"AttributeName": "x", "AttributeType": "S"}]},
-     "One or more parameter values were invalid: Number of attributes in KeySchema does not "
-     "exactly match number of attributes defined in AttributeDefinitions"),
+     ("One or more parameter values were invalid: Number of attributes in KeySchema does not "
+     "exactly match number of attributes defined in AttributeDefinitions")),
     ({"BillingMode": "PROVISIONED"},
-     "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must "
-     "both be specified when BillingMode is PROVISIONED"),
+     ("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must "
+     "both be specified when BillingMode is PROVISIONED")),
     ({"ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}},
-     "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
-     "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"),
+     ("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+     "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")),
 ])
 def test_create_validation(ddb, handler, change, message):
     request = {"TableName": "orders", "BillingMode": "PAY_PER_REQUEST",

@@ -12,8 +12,8 @@ from dynafile.dynamodb.values import decode_value, encode_item, encode_value
     ({"S": "text"}, "text"),
     ({"S": ""}, ""),
     ({"N": "12.50"}, Decimal("12.5")),
-    ({"N": "1E+2"}, Decimal("100")),
-    ({"N": "-0"}, Decimal("0")),
+    ({"N": "1E+2"}, Decimal(100)),
+    ({"N": "-0"}, Decimal(0)),
     ({"B": "AAEC"}, b"\x00\x01\x02"),
     ({"BOOL": False}, False),
     ({"NULL": True}, None),
@@ -28,26 +28,26 @@ def test_decode(wire, python):
 
 
 @pytest.mark.parametrize(("wire", "message"), [
-    ({}, "Supplied AttributeValue is empty, must contain exactly one of the supported "
-         "datatypes"),
-    ({"S": "a", "N": "1"}, "Supplied AttributeValue has more than one datatypes set, must "
-                           "contain exactly one of the supported datatypes"),
-    ({"NULL": False}, "One or more parameter values were invalid: Null attribute value types "
-                      "must have the value of true"),
+    ({}, ("Supplied AttributeValue is empty, must contain exactly one of the supported "
+         "datatypes")),
+    ({"S": "a", "N": "1"}, ("Supplied AttributeValue has more than one datatypes set, must "
+                           "contain exactly one of the supported datatypes")),
+    ({"NULL": False}, ("One or more parameter values were invalid: Null attribute value types "
+                      "must have the value of true")),
     ({"N": "abc"}, "The parameter cannot be converted to a numeric value: abc"),
     ({"N": ""}, "The parameter cannot be converted to a numeric value"),
     ({"N": "1" * 39}, "Attempting to store more than 38 significant digits in a Number"),
-    ({"N": "1E+126"}, "Number overflow. Attempting to store a number with magnitude larger "
-                      "than supported range"),
-    ({"N": "1E-131"}, "Number underflow. Attempting to store a number with magnitude smaller "
-                      "than supported range"),
+    ({"N": "1E+126"}, ("Number overflow. Attempting to store a number with magnitude larger "
+                      "than supported range")),
+    ({"N": "1E-131"}, ("Number underflow. Attempting to store a number with magnitude smaller "
+                      "than supported range")),
     ({"SS": []}, "One or more parameter values were invalid: An string set  may not be empty"),
     ({"NS": []}, "One or more parameter values were invalid: An number set  may not be empty"),
     ({"BS": []}, "One or more parameter values were invalid: Binary sets should not be empty"),
-    ({"SS": ["a", "a"]}, "One or more parameter values were invalid: Input collection [a, a] "
-                         "contains duplicates."),
-    ({"NS": ["1", "1.0"]}, "One or more parameter values were invalid: Input collection "
-                           "contains duplicates."),
+    ({"SS": ["a", "a"]}, ("One or more parameter values were invalid: Input collection [a, a] "
+                         "contains duplicates.")),
+    ({"NS": ["1", "1.0"]}, ("One or more parameter values were invalid: Input collection "
+                           "contains duplicates.")),
 ])
 def test_decode_errors(wire, message):
     with pytest.raises(Validation) as info:
