@@ -6,6 +6,7 @@
     dynafile get PATH --pk X [--sk Y]   print one item as JSON; exit 0 found, 1 not found
     dynafile scan PATH [--limit N]      print items as JSON lines
     dynafile info PATH             print meta.json and counts as JSON
+    dynafile serve PATH [--host H] [--port P]   DynamoDB's HTTP API (dynafile.dynamodb.server)
 
 Tables are opened read-only: the command never writes to the directory (a
 torn tail a crash left stays for the next writer to cut). Key values on the
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     scan = add("scan", "print every item as one JSON line each")
     scan.add_argument("--limit", type=_positive_int, metavar="N", help="print at most N items")
     add("info", "print meta.json and counts as JSON")
+    sub.add_parser("serve", add_help=False,
+                   help="serve DynamoDB's HTTP API over a data directory (dynafile serve -h)")
     return parser
 
 
@@ -236,9 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``get``/``scan``/``info``) or the arguments are wrong. Never raises for
     those; output goes to stdout, errors to stderr.
     """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:  # the server parses its own options
+        from .dynamodb.server import main as serve
+
+        return serve(args_list[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse reports usage errors (and --help) this way
         return exc.code if isinstance(exc.code, int) else EXIT_CANNOT_OPEN
     out, err = sys.stdout, sys.stderr

@@ -37,12 +37,19 @@ __all__ = [
     "ConditionalCheckFailed",
     "DuplicateItem",
     "DynamoDBError",
+    "IncompleteSignature",
     "InternalServerError",
+    "InvalidSignature",
+    "MethodNotAllowed",
+    "MissingAuthenticationToken",
+    "RequestTimeout",
+    "RequestTooLarge",
     "ResourceInUse",
     "ResourceNotFound",
     "SerializationError",
     "TransactionCanceled",
     "UnknownOperation",
+    "UnrecognizedClient",
     "Validation",
     "from_dynafile",
 ]
@@ -117,6 +124,54 @@ class RequestTooLarge(DynamoDBError):
     name = "RequestEntityTooLarge"
     namespace = _SERVICE
     status = 413
+
+
+class MethodNotAllowed(DynamoDBError):
+    """An HTTP method other than POST (and GET ``/``, the health check): HTTP 405."""
+
+    name = "UnknownOperationException"
+    namespace = _SERVICE
+    status = 405
+
+
+class RequestTimeout(DynamoDBError):
+    """The client sent its body too slowly: HTTP 408, then the connection closes."""
+
+    name = "RequestTimeoutException"
+    namespace = _SERVICE
+    status = 408
+
+
+class MissingAuthenticationToken(DynamoDBError):
+    """``MissingAuthenticationTokenException``: signing is required and the
+    request carries no ``Authorization`` header."""
+
+    name = "MissingAuthenticationTokenException"
+    namespace = _SERVICE
+
+
+class IncompleteSignature(DynamoDBError):
+    """``IncompleteSignatureException``: the ``Authorization`` header is not
+    a SigV4 header (``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+    Signature=...``) or lacks a signed ``X-Amz-Date``."""
+
+    name = "IncompleteSignatureException"
+    namespace = _SERVICE
+
+
+class UnrecognizedClient(DynamoDBError):
+    """``UnrecognizedClientException``: the access key is not the configured one."""
+
+    name = "UnrecognizedClientException"
+    namespace = _SERVICE
+
+
+class InvalidSignature(DynamoDBError):
+    """``InvalidSignatureException``: the signature does not match, or the
+    request is signed too far from now."""
+
+    name = "InvalidSignatureException"
+    namespace = _SERVICE
 
 
 class ResourceNotFound(DynamoDBError):

@@ -109,6 +109,31 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+def _response(status: int, result: dict[str, Any]) -> Response:
+    payload = json.dumps(result, separators=(",", ":"), default=_json_default).encode()
+    headers = {
+        "Content-Type": CONTENT_TYPE,
+        "x-amzn-RequestId": uuid.uuid4().hex.upper()[:52],
+        "x-amz-crc32": str(zlib.crc32(payload) & 0xFFFFFFFF),
+        "Content-Length": str(len(payload)),
+    }
+    return Response(status, headers, payload)
+
+
+def _table_of(request: dict[str, Any]) -> str:
+    """The table a request names, for the request log."""
+    name = request.get("TableName")
+    if isinstance(name, str):
+        return name
+    items = request.get("RequestItems")
+    if isinstance(items, dict) and items:
+        return ",".join(str(table) for table in items)
+    arn = request.get("StreamArn") or request.get("ResourceArn")
+    if isinstance(arn, str) and "table/" in arn:
+        return arn.split("table/", 1)[1].split("/", 1)[0]
+    return "-"
+
+
 class Handler:
     """DynamoDB's API (and DynamoDB Streams') over a dynafile database.
 
@@ -177,24 +202,31 @@ class Handler:
         except DynafileError as error:
             raise from_dynafile(error) from None
 
-    def handle(self, target: str | None, body: bytes | str | None) -> Response:
+    def handle(self, target: str | None, body: bytes | str | None, *,
+               info: dict[str, str] | None = None) -> Response:
         """Answer one request as an HTTP server would.
 
         Args:
             target: the ``X-Amz-Target`` header value.
             body: the raw request body.
+            info: when given, filled with what a request log names:
+                ``"operation"`` (``"PutItem"``, or ``"-"`` when the target
+                names none) and ``"table"`` (the ``TableName``, the tables
+                of a batch joined by ``,``, or ``"-"``).
 
         Returns:
             ``Response(status, headers, body)``: 200 with the result, or
             DynamoDB's error body with its status (400, 413 or 500). The
-            headers hold ``Content-Type``, ``x-amzn-RequestId`` and
-            ``x-amz-crc32`` (the CRC32 of the body, which SDKs check).
+            headers hold ``Content-Type``, ``x-amzn-RequestId``,
+            ``x-amz-crc32`` (the CRC32 of the body, which SDKs check) and
+            ``Content-Length``.
 
         Never raises for a bad request; an unexpected failure is logged and
-        answered as ``InternalServerError`` (500).
+        answered as ``InternalServerError`` (500). Cost: the operation's,
+        plus parsing and writing the JSON.
         """
         try:
-            result = self._answer(target, body)
+            result = self._answer(target, body, info)
             status = 200
         except DynamoDBError as error:
             result, status = error.body(), error.status
@@ -202,22 +234,26 @@ class Handler:
             log.exception("internal error handling %s", target)
             wire = InternalServerError(f"Internal server error: {type(error).__name__}")
             result, status = wire.body(), wire.status
-        payload = json.dumps(result, separators=(",", ":"), default=_json_default).encode()
-        headers = {
-            "Content-Type": CONTENT_TYPE,
-            "x-amzn-RequestId": uuid.uuid4().hex.upper()[:52],
-            "x-amz-crc32": str(zlib.crc32(payload) & 0xFFFFFFFF),
-            "Content-Length": str(len(payload)),
-        }
-        return Response(status, headers, payload)
+        return _response(status, result)
 
-    def _answer(self, target: str | None, body: bytes | str | None) -> dict[str, Any]:
+    @staticmethod
+    def error_response(error: DynamoDBError) -> Response:
+        """The response :meth:`handle` gives for ``error``, for errors a
+        server finds before the handler (a body too large or too slow, a
+        bad signature). Cost: O(1)."""
+        return _response(error.status, error.body())
+
+    def _answer(self, target: str | None, body: bytes | str | None,
+                info: dict[str, str] | None) -> dict[str, Any]:
         if self._closed:
             raise InternalServerError("the handler is closed")
         raw = body if body is not None else b""
         if len(raw) > MAX_REQUEST_BYTES:
             raise RequestTooLarge("Request Entity Too Large")
         prefix, _, operation = (target or "").partition(".")
+        if info is not None:
+            info["operation"] = operation or "-"
+            info["table"] = "-"
         try:
             request = json.loads(raw) if raw else None
         except (ValueError, RecursionError):
@@ -230,6 +266,8 @@ class Handler:
             raise UnknownOperation(None)
         if request is None:
             raise SerializationError(None)
+        if info is not None and isinstance(request, dict):
+            info["table"] = _table_of(request)
         return self.call(operation, request, streams_api=streams_api)
 
     def close(self) -> None:
