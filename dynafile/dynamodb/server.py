@@ -198,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               body_timeout=args.body_timeout)
     config = uvicorn.Config(
         app, lifespan="off", ws="none", access_log=False, log_level="warning", server_header=False,
+        proxy_headers=False,
         http=_protocol(args.body_timeout), timeout_keep_alive=int(max(1, args.keep_alive)),
         timeout_graceful_shutdown=int(max(1, args.graceful_timeout)), log_config=None)
     server = uvicorn.Server(config)
