@@ -7,6 +7,9 @@ DynamoDB Streams API, and boto3 in-process.
   transport both call :meth:`Handler.handle`.
 * :func:`client`, :func:`resource` and :func:`patched` point unchanged boto3
   code at a directory, with no socket (needs ``pip install dynafile[boto3]``).
+* ``dynafile serve PATH`` (:mod:`.server`, also ``python -m dynafile.dynamodb``)
+  serves the handler over HTTP on uvicorn (needs ``pip install dynafile[server]``);
+  :mod:`.asgi` is its ASGI app and :mod:`.signing` its SigV4 checks.
 
 Example::
 
