@@ -328,7 +328,8 @@ def section(data: dict[str, Any], notes: str = "") -> str:
         "~150-byte items), GetItem (random keys written by the PutItem run), Query (one "
         "100-item collection, all items in one page) and BatchWriteItem (25 puts a request). "
         "The client is the same for all, so its own cost (botocore serialises, signs and "
-        "parses every request: roughly 0.5 ms) bounds every rate. Versions: "
+        "parses every request, urllib3 and http.client carry it: the last table measures "
+        "it) bounds every rate. Versions: "
         + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".")
     add("")
     add("| server | " + " | ".join(OPS) + " | keeps data |")
@@ -398,7 +399,7 @@ def section(data: dict[str, Any], notes: str = "") -> str:
             f"{op} {inproc[op]['rate'] / rate(results, 'dynafile serve', op):.2f}x"
             for op in OPS if rate(results, "dynafile serve", op)) + ".")
         add("")
-    add("### Where the time goes (servers)")
+    add("### Notes: where the server time goes")
     add("")
     add(notes.strip() or "(no notes yet)")
     add("")
@@ -408,7 +409,7 @@ def section(data: dict[str, Any], notes: str = "") -> str:
 
 def old_notes(text: str) -> str:
     """The hand-written notes of an earlier server section."""
-    found = re.search(re.escape(BEGIN) + r".*?### Where the time goes \(servers\)\n(.*?)"
+    found = re.search(re.escape(BEGIN) + r".*?### Notes: where the server time goes\n(.*?)"
                       + re.escape(END), text, re.DOTALL)
     return found.group(1) if found else ""
 
