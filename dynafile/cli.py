@@ -7,6 +7,7 @@
     dynafile scan PATH [--limit N]      print items as JSON lines
     dynafile info PATH             print meta.json and counts as JSON
     dynafile migrate PATH          move a dynafile 1 table to this release's format
+    dynafile serve PATH [--host H] [--port P]   DynamoDB's HTTP API (dynafile.dynamodb.server)
 
 ``get``, ``scan`` and ``info`` take ``--table NAME`` in a database of
 several tables. Databases are opened read-only by every command but
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                              description="move a dynafile 1 table to this release's format "
                                          "(what opening it writable does)")
     migrate.add_argument("path", metavar="PATH", help="the table directory")
+    sub.add_parser("serve", add_help=False,
+                   help="serve DynamoDB's HTTP API over a data directory (dynafile serve -h)")
     return parser
 
 
@@ -268,9 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``get``/``scan``/``info``) or the arguments are wrong. Never raises for
     those; output goes to stdout, errors to stderr.
     """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:  # the server parses its own options
+        from .dynamodb.server import main as serve
+
+        return serve(args_list[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse reports usage errors (and --help) this way
         return exc.code if isinstance(exc.code, int) else EXIT_CANNOT_OPEN
     out, err = sys.stdout, sys.stderr

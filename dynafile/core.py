@@ -737,9 +737,13 @@ class TableCore:
         """The bytes of :meth:`prepare_item` (an update's result, checked the same way).
 
         Raises:
-            as :meth:`prepare_item`.
+            as :meth:`prepare_item`, with DynamoDB's message for an update's
+            result over the size limit.
         """
-        return self.prepare_item(item)[1]
+        try:
+            return self.prepare_item(item)[1]
+        except ItemTooLargeError as exc:
+            raise ItemTooLargeError(exc.size, exc.limit, update=True) from None
 
     def load(self, data: bytes) -> Item:
         """A fresh item from stored bytes (the engine's; bytes from disk are

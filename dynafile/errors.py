@@ -95,10 +95,12 @@ class ItemTooLargeError(ValidationError):
         limit: the limit it exceeds.
     """
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int, *, update: bool = False) -> None:
         self.size = size
         self.limit = limit
-        super().__init__("Item size has exceeded the maximum allowed size",
+        # DynamoDB's wording, which differs for the result of an update
+        what = "Item size to update" if update else "Item size"
+        super().__init__(f"{what} has exceeded the maximum allowed size",
                          hint=f"the item is {size} bytes; the limit is {limit}")
 
 

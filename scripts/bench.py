@@ -9,6 +9,7 @@ Run through ``scripts/bench`` (it makes the venvs and installs the peers)::
     scripts/bench --profile               # + pyinstrument text per dynafile workload
     scripts/bench --source HEAD           # dynafile as committed, not the working tree
     scripts/bench --rows W9-get,SHOP      # some rows (+ the loads they read): bench-out/
+    scripts/bench --server [--seconds S]  # only the DynamoDB API servers (bench_server.py)
 
 Every workload of every store runs in a fresh subprocess
 (``scripts/bench_workloads.py``) in a fresh directory under one temporary
@@ -33,6 +34,9 @@ dynafile is imported from the working tree (the editable install) unless
 ``git archive`` into the temporary directory and put first on the
 ``PYTHONPATH`` of dynafile's workload processes only. The report names the
 source either way (and whether the working tree had uncommitted changes).
+A full run ends with ``scripts/bench_server.py`` (``dynafile serve``, moto's
+server mode, dynalite and boto3 in-process through one boto3 client), which
+writes its own section of the report; ``--server`` runs only that.
 """
 
 from __future__ import annotations
@@ -958,6 +962,16 @@ def write_plot(path: str, data: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.path.insert(0, HERE)
+    import bench_server
+
+    if "--server" in argv:
+        rest = list(argv)
+        if "--orig-python" in rest:  # scripts/bench passes it; the servers need no 0.1.3
+            at = rest.index("--orig-python")
+            del rest[at:at + 2]
+        return bench_server.main([a for a in rest if a != "--server"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny N, dynafile only, no plot (for the smoke test)")
@@ -1072,7 +1086,12 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(side, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
     md = os.path.join(out, "benchmarks.md")
+    server_section = bench_server.existing_section(md)
     write_markdown(md, data, read_explanations(md))
+    if full_run:
+        bench_server.main(["--out", out])
+    elif server_section:
+        bench_server.splice(md, server_section)
     if not args.quick:
         write_plot(os.path.join(out, "benchmarks.png"), data)
     print(f"bench: {len(tasks)} tasks in {total:.0f} s; wrote {md}", file=sys.stderr)

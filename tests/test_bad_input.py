@@ -121,7 +121,7 @@ CASES = [
      "Cannot update attribute SK"),
     ("update-too-large", lambda db, p: db.update_item(key={"PK": "a", "SK": "b"},
                                                       set={"big": "x" * 500_000}),
-     ItemTooLargeError, "Item size has exceeded the maximum allowed size"),
+     ItemTooLargeError, "Item size to update has exceeded the maximum allowed size"),
     ("update-add-to-string", lambda db, p: db.update_item(key={"PK": "a", "SK": "b"},
                                                           update="ADD s :one",
                                                           values={":one": 1}), V, "ADD"),

@@ -260,8 +260,6 @@ def test_refused_bytes_of_a_log_segment_name_the_file_and_offset(tmp_path):
     assert (info.value.path, info.value.offset) == (str(segment), 100)
 
 
-@pytest.mark.xfail(reason="engine.py wraps log items in plain Unvetted; it needs "
-                          "Unvetted.at(its segment path) for the refusal to name the file")
 def test_crafted_item_in_a_log_record_names_the_segment(tmp_path):
     path = str(tmp_path / "db")
     db = Dynafile(path, pk_attribute="PK", sk_attribute="SK",
@@ -527,8 +525,6 @@ def test_non_finite_ttl_value_is_refused_on_every_write(tmp_path, text):
     db.close()
 
 
-@pytest.mark.xfail(reason="expressions/parser.py hashes placeholder values for its cache: "
-                          "Decimal('sNaN') raises TypeError before validation", strict=False)
 def test_snan_placeholder_value(tmp_path):
     db = _ttl_table(str(tmp_path / "db"))
     try:

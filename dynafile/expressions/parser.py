@@ -716,8 +716,9 @@ def parse(kind: str, text: Any, what: str, names: Mapping[str, str] | None,
                                                            for k, v in names.items())),
                    None if values is None else tuple(sorted((str(k), _freeze(v))
                                                             for k, v in values.items())))
-        except (_Unhashable, TypeError):
-            key = None
+            hash(key)  # a signalling NaN cannot be hashed
+        except (_Unhashable, TypeError, RecursionError):
+            key = None  # not cached: validation below says what is wrong
     if key is not None:
         with _cache_lock:
             hit = _cache.get(key)

@@ -404,7 +404,8 @@ class Engine:
             for frame in reader.read():
                 if frame.rtype in WRITES:
                     try:
-                        ops = [op._replace(new=Unvetted(op.new)) if op.new is not None else op
+                        unvetted = Unvetted.at(self.layout.segment_path(frame.segment))
+                        ops = [op._replace(new=unvetted(op.new)) if op.new is not None else op
                                for op in decode_record(frame.rtype, frame.body)[1]]
                     except ValueError as exc:
                         raise CorruptFileError(self.layout.segment_path(frame.segment),
