@@ -490,7 +490,7 @@ class Model(FieldHolder):
             key[binding.sk_attribute] = cls._sk.render(self._values)
         return key
 
-    def key(self) -> dict[str, Any]:
+    def item_key(self) -> dict[str, Any]:
         """The table key of this instance (``{"PK": ..., "SK": ...}``).
 
         Raises:
@@ -552,7 +552,7 @@ class Model(FieldHolder):
     def _key_of(cls, spec: Any) -> dict[str, Any]:
         """A key given as an instance, a tuple, a dict of fields or one value."""
         if isinstance(spec, Model):
-            return spec.key()
+            return spec.item_key()
         if isinstance(spec, tuple):
             return cls.key_for(*spec)
         if isinstance(spec, Mapping):
