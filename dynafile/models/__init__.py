@@ -39,7 +39,8 @@ from .fields import (
 )
 from .indexes import BoundIndex, GlobalIndex, LocalIndex
 from .keys import Template
-from .model import BatchWrite, Model, Results
+from .model import Model
+from .results import BatchWrite, Results
 from .transactions import Transaction, TransactWrite, transact_get
 
 __all__ = [

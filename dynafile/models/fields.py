@@ -670,7 +670,8 @@ class BinarySetField(_SetField):
 class FieldHolder:
     """Fields, construction, conversion: what models and structures share."""
 
-    _fields: ClassVar[dict[str, Field]] = {}
+    #: The fields by name (read-only), base classes' first.
+    model_fields: ClassVar[dict[str, Field]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -687,15 +688,15 @@ class FieldHolder:
                                       f"stored as attribute {field.attribute!r}",
                                       attribute=name)
             attributes[field.attribute] = name
-        cls._fields = fields
+        cls.model_fields = fields
 
     def __init__(self, **values: Any) -> None:
         self._values: dict[str, Any] = {}
         cls = type(self)
         for name in values:
-            if name not in cls._fields:
+            if name not in cls.model_fields:
                 raise ValidationError(f"{cls.__name__} has no field {name!r}", attribute=name)
-        for name, field in cls._fields.items():
+        for name, field in cls.model_fields.items():
             if name in values:
                 setattr(self, name, values[name])
             else:
@@ -704,7 +705,7 @@ class FieldHolder:
     def _dump_fields(self) -> dict[str, Any]:
         """The stored attributes of the fields (required ones checked)."""
         out: dict[str, Any] = {}
-        for name, field in type(self)._fields.items():
+        for name, field in type(self).model_fields.items():
             value = self._values.get(name)
             if value is None:
                 if field.required:
@@ -716,7 +717,7 @@ class FieldHolder:
         return out
 
     def _load_fields(self, stored: Mapping[str, Any]) -> None:
-        for name, field in type(self)._fields.items():
+        for name, field in type(self).model_fields.items():
             if field.attribute in stored and stored[field.attribute] is not None:
                 self._values[name] = field.load(stored[field.attribute])
             else:
@@ -732,7 +733,7 @@ class FieldHolder:
             if isinstance(value, dict):
                 return {k: plain(v) for k, v in value.items()}
             return value
-        return {name: plain(self._values.get(name)) for name in type(self)._fields}
+        return {name: plain(self._values.get(name)) for name in type(self).model_fields}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -803,7 +804,7 @@ class StructField(Field):
     def __getattr__(self, name: str) -> Field:
         if name.startswith("_"):
             raise AttributeError(name)
-        field = self.structure._fields.get(name)
+        field = self.structure.model_fields.get(name)
         if field is None:
             raise AttributeError(f"{self.structure.__name__} has no field {name!r}")
         return self._nested(field, field.attribute, f".{name}")

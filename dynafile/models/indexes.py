@@ -77,7 +77,7 @@ class ModelIndex:
         """``(attribute, template)`` of the index keys that are not a field's
         own attribute: the model writes them on every save."""
         assert self.owner is not None
-        fields = self.owner._fields  # type: ignore[attr-defined]
+        fields = self.owner.model_fields  # type: ignore[attr-defined]
         out = []
         for attribute, template in ((self.pk_attribute, self.pk), (self.sk_attribute, self.sk)):
             if template is None or attribute is None:
@@ -192,9 +192,10 @@ class BoundIndex(Generic[M]):
 
         Cost: O(log n + k) for k items evaluated.
         """
-        return self.model._query(pk_values, pk_fields, sk=sk, filter=filter, limit=limit,
-                                 scan_index_forward=scan_index_forward,
-                                 exclusive_start_key=exclusive_start_key, index=self.index)
+        return self.model.query(*pk_values, sk=sk, filter=filter, limit=limit,
+                                scan_index_forward=scan_index_forward,
+                                exclusive_start_key=exclusive_start_key, index=self.index.name,
+                                **pk_fields)
 
     def count(self, *pk_values: Any, sk: Condition | None = None,
               filter: Condition | None = None, **pk_fields: Any) -> int:
@@ -204,8 +205,8 @@ class BoundIndex(Generic[M]):
     def scan(self, filter: Condition | None = None, *, limit: int | None = None,
              exclusive_start_key: dict[str, Any] | None = None) -> Results[M]:
         """Every item of this model in the index. Cost: O(index size)."""
-        return self.model._scan(filter, limit=limit, exclusive_start_key=exclusive_start_key,
-                                segment=None, total_segments=None, index=self.index)
+        return self.model.scan(filter, limit=limit, exclusive_start_key=exclusive_start_key,
+                               index=self.index.name)
 
     def __repr__(self) -> str:
         return f"<{self.index.kind} {self.index.name!r} of {self.model.__name__}>"

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Callable, ClassVar, Generic, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar
 
-from .. import Dynafile, Page
+from .. import Dynafile
 from ..errors import ItemNotFoundError, ModelTypeError, SchemaMismatchError, ValidationError
+from . import queries
 from .expressions import (
     Action,
-    Between,
-    Call,
-    Compare,
     Condition,
     Renderer,
     ValueOperand,
@@ -40,57 +38,14 @@ from .expressions import (
 from .fields import FieldHolder
 from .indexes import LocalIndex, ModelIndex
 from .keys import Template
+from .results import BatchWrite, Results
 
-__all__ = ["Model", "Results"]
+__all__ = ["Model"]
 
 M = TypeVar("M", bound="Model")
 _UTC = dt.timezone.utc
-_KEY_OPS = {"=", "<", "<=", ">", ">="}
 _OPTIONS = ("table", "pk", "sk", "type_attribute", "ttl", "ttl_attribute", "pk_attribute",
             "sk_attribute")
-
-
-class Results(Generic[M]):
-    """Model instances from a query or scan; iterate it, or read a page.
-
-    Attributes:
-        items: the instances, as a list.
-        last_evaluated_key: pass it as ``exclusive_start_key`` for the next
-            page (``None`` when there is nothing more).
-        count: how many items matched.
-    """
-
-    def __init__(self, page: Page, load: Callable[[dict[str, Any]], M]) -> None:
-        self.page = page
-        self._load = load
-
-    def __iter__(self) -> Iterator[M]:
-        for item in self.page:
-            yield self._load(item)
-
-    @property
-    def items(self) -> list[M]:
-        """Every instance of the page, loaded."""
-        return list(self)
-
-    @property
-    def last_evaluated_key(self) -> dict[str, Any] | None:
-        """The table key to continue from, or ``None``."""
-        return self.page.last_evaluated_key
-
-    @property
-    def count(self) -> int:
-        """How many items matched (after filters)."""
-        return self.page.count
-
-    def first(self) -> M | None:
-        """The first instance, or ``None``."""
-        for instance in self:
-            return instance
-        return None
-
-    def __repr__(self) -> str:
-        return f"<Results {self.page!r}>"
 
 
 class _Binding:
@@ -149,15 +104,21 @@ class Model(FieldHolder):
 
     ``Model.DoesNotExist`` (an :class:`~dynafile.errors.ItemNotFoundError`)
     is raised by :meth:`get` and :meth:`refresh` for a missing item.
+
+    Read-only class attributes (the ``model_`` prefix keeps them apart from
+    field names): ``model_fields`` (fields by name), ``model_meta`` (the
+    resolved ``Meta`` options), ``model_pk`` / ``model_sk`` (the key
+    templates), ``model_type_name``, ``model_indexes`` (declared indexes by
+    name) and ``model_registry`` (type name -> class, for the whole family).
     """
 
     DoesNotExist: ClassVar[type[ItemNotFoundError]] = ItemNotFoundError
-    _options: ClassVar[dict[str, Any]] = {}
-    _pk: ClassVar[Template | None] = None
-    _sk: ClassVar[Template | None] = None
-    _type_name: ClassVar[str | None] = None
-    _indexes: ClassVar[dict[str, ModelIndex]] = {}
-    _registry: ClassVar[dict[str, type[Model]]] = {}
+    model_meta: ClassVar[dict[str, Any]] = {}
+    model_pk: ClassVar[Template | None] = None
+    model_sk: ClassVar[Template | None] = None
+    model_type_name: ClassVar[str | None] = None
+    model_indexes: ClassVar[dict[str, ModelIndex]] = {}
+    model_registry: ClassVar[dict[str, type[Model]]] = {}
     _binding: ClassVar[_Binding | None] = None
     _ready_for: ClassVar[_Binding | None] = None
 
@@ -165,7 +126,7 @@ class Model(FieldHolder):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in cls._fields:
+        for name in cls.model_fields:
             if hasattr(Model, name) or name in ("DoesNotExist", "Meta"):
                 raise ValidationError(f"{cls.__name__}: a field cannot be named {name!r} (it is "
                                       "a Model method); name it otherwise and keep the stored "
@@ -178,9 +139,9 @@ class Model(FieldHolder):
         own = vars(cls).get("Meta")
         abstract = bool(getattr(own, "abstract", False)) if own is not None else False
         options["abstract"] = abstract
-        cls._options = options
+        cls.model_meta = options
         for key, flag in (("pk", "partition_key"), ("sk", "sort_key")):
-            flagged = [name for name, f in cls._fields.items() if getattr(f, flag)]
+            flagged = [name for name, f in cls.model_fields.items() if getattr(f, flag)]
             if len(flagged) > 1:
                 raise ValidationError(f"{cls.__name__}: more than one field has {flag}=True",
                                       attribute=flagged[1])
@@ -189,9 +150,9 @@ class Model(FieldHolder):
                                       attribute=flagged[0])
             if flagged:
                 options[key] = "{" + flagged[0] + "}"
-        cls._pk = Template(options["pk"], cls._fields, f"{cls.__name__}.Meta.pk") \
+        cls.model_pk = Template(options["pk"], cls.model_fields, f"{cls.__name__}.Meta.pk") \
             if options.get("pk") is not None else None
-        cls._sk = Template(options["sk"], cls._fields, f"{cls.__name__}.Meta.sk") \
+        cls.model_sk = Template(options["sk"], cls.model_fields, f"{cls.__name__}.Meta.sk") \
             if options.get("sk") is not None else None
         indexes: dict[str, ModelIndex] = {}
         for klass in reversed(cls.__mro__):
@@ -199,29 +160,29 @@ class Model(FieldHolder):
                 if isinstance(value, ModelIndex):
                     indexes[value.name] = value
         for index in indexes.values():
-            index.prepare(cls, cls._fields)
-        cls._indexes = indexes
+            index.prepare(cls, cls.model_fields)
+        cls.model_indexes = indexes
         type_attribute = options["type_attribute"]
         if type_attribute is not None and any(f.attribute == type_attribute
-                                              for f in cls._fields.values()):
+                                              for f in cls.model_fields.values()):
             raise ValidationError(f"{cls.__name__}: a field is stored as the type attribute "
                                   f"{type_attribute!r}", attribute="Meta.type_attribute")
-        if "_registry" not in vars(cls) and not any("_registry" in vars(b)
+        if "model_registry" not in vars(cls) and not any("model_registry" in vars(b)
                                                     for b in cls.__mro__[1:] if b is not Model):
-            cls._registry = {}  # the root of a family of models
-        cls._type_name = None
+            cls.model_registry = {}  # the root of a family of models
+        cls.model_type_name = None
         if not abstract:
             type_name = getattr(own, "type_name", None) if own is not None else None
             type_name = cls.__name__ if type_name is None else type_name
             if not isinstance(type_name, str) or not type_name:
                 raise ValidationError(f"{cls.__name__}: Meta.type_name must be a non-empty str",
                                       attribute="Meta.type_name")
-            held = cls._registry.get(type_name)
+            held = cls.model_registry.get(type_name)
             if held is not None and held.__qualname__ != cls.__qualname__:
                 raise ValidationError(f"{cls.__name__}: type name {type_name!r} is taken by "
                                       f"{held.__name__}", attribute="Meta.type_name")
-            cls._registry[type_name] = cls
-            cls._type_name = type_name
+            cls.model_registry[type_name] = cls
+            cls.model_type_name = type_name
         parent = next((b for b in cls.__mro__[1:] if issubclass(b, Model)), Model)
         cls.DoesNotExist = type("DoesNotExist", (parent.DoesNotExist,),  # type: ignore[assignment]
                                 {"__qualname__": f"{cls.__qualname__}.DoesNotExist",
@@ -231,7 +192,7 @@ class Model(FieldHolder):
             cls._binding = _Binding(table, time.time)
 
     def __init__(self, **values: Any) -> None:
-        if type(self)._options.get("abstract"):
+        if type(self).model_meta.get("abstract"):
             raise ValidationError(f"{type(self).__name__} is abstract: create one of its "
                                   "subclasses", attribute="Meta.abstract")
         self._expires: dt.datetime | None = None
@@ -291,7 +252,7 @@ class Model(FieldHolder):
         return None
 
     @classmethod
-    def _bound(cls) -> _Binding:
+    def model_binding(cls) -> _Binding:
         binding = cls._binding_of()
         if binding is None:
             raise ValidationError(f"{cls.__name__} has no table: call {cls.__name__}.bind(table) "
@@ -305,9 +266,9 @@ class Model(FieldHolder):
     def _prepare(cls, binding: _Binding, create_indexes: bool) -> None:
         """Check (and complete) the table for this class's declarations, once."""
         table = binding.table
-        type_attribute = cls._options["type_attribute"]
+        type_attribute = cls.model_meta["type_attribute"]
         existing = table.indexes
-        for index in cls._indexes.values():
+        for index in cls.model_indexes.values():
             wanted = index.definition(type_attribute)
             held = existing.get(index.name)
             if held is None:
@@ -322,16 +283,16 @@ class Model(FieldHolder):
                 raise SchemaMismatchError(f"{cls.__name__}: index {index.name!r} is "
                                           f"{held.definition()} on the table, the model "
                                           f"declares {wanted.definition()}")
-        if cls._options.get("ttl") is not None and binding.ttl_attribute is None:
-            table.update_time_to_live(cls._options["ttl_attribute"])
+        if cls.model_meta.get("ttl") is not None and binding.ttl_attribute is None:
+            table.update_time_to_live(cls.model_meta["ttl_attribute"])
             binding.ttl_attribute = table.ttl_attribute
-        for name, field in cls._fields.items():
-            for attribute, template in ((binding.pk_attribute, cls._pk),
-                                        (binding.sk_attribute, cls._sk)):
+        for name, field in cls.model_fields.items():
+            for attribute, template in ((binding.pk_attribute, cls.model_pk),
+                                        (binding.sk_attribute, cls.model_sk)):
                 if field.attribute == attribute and (template is None or template.single != name):
                     raise SchemaMismatchError(f"{cls.__name__}.{name} is stored as the table's "
                                               f"key attribute {attribute!r} but is not that key")
-        if cls._sk is not None and binding.sk_attribute is None:
+        if cls.model_sk is not None and binding.sk_attribute is None:
             raise SchemaMismatchError(f"{cls.__name__} has a sort key template but the table "
                                       "has no sort key")
         cls._ready_for = binding
@@ -347,19 +308,19 @@ class Model(FieldHolder):
             and ``lsis`` as the declarations need them.
         """
         family = cls._family()
-        pk_attribute = cls._options.get("pk_attribute") or "PK"
-        sk_attribute = cls._options.get("sk_attribute")
-        if sk_attribute is None and any(m._sk is not None for m in family):
+        pk_attribute = cls.model_meta.get("pk_attribute") or "PK"
+        sk_attribute = cls.model_meta.get("sk_attribute")
+        if sk_attribute is None and any(m.model_sk is not None for m in family):
             sk_attribute = "SK"
         gsis: dict[str, Any] = {}
         lsis: dict[str, Any] = {}
         for model in family:
-            for index in model._indexes.values():
+            for index in model.model_indexes.values():
                 target = lsis if isinstance(index, LocalIndex) else gsis
-                target[index.name] = index.definition(model._options["type_attribute"])
-        ttl = any(m._options.get("ttl") is not None for m in family)
+                target[index.name] = index.definition(model.model_meta["type_attribute"])
+        ttl = any(m.model_meta.get("ttl") is not None for m in family)
         return {"pk_attribute": pk_attribute, "sk_attribute": sk_attribute,
-                "ttl_attribute": cls._options["ttl_attribute"] if ttl else None,
+                "ttl_attribute": cls.model_meta["ttl_attribute"] if ttl else None,
                 "gsis": list(gsis.values()), "lsis": list(lsis.values())}
 
     @classmethod
@@ -369,7 +330,7 @@ class Model(FieldHolder):
         Raises:
             ValidationError: it is bound to none.
         """
-        return cls._bound().table
+        return cls.model_binding().table
 
     # ------------------------------------------------------------ conversion
 
@@ -382,13 +343,13 @@ class Model(FieldHolder):
                 fit its field (naming the field); the model is abstract.
         """
         cls = type(self)
-        binding = cls._bound()
+        binding = cls.model_binding()
         item = self._dump_fields()
-        type_attribute = cls._options["type_attribute"]
+        type_attribute = cls.model_meta["type_attribute"]
         if type_attribute is not None:
-            item[type_attribute] = cls._type_name
+            item[type_attribute] = cls.model_type_name
         item.update(self._key(binding))
-        for index in cls._indexes.values():
+        for index in cls.model_indexes.values():
             for attribute, template in index.computed():
                 value = template.render(self._values, missing_ok=True)
                 if value is not None:
@@ -399,7 +360,7 @@ class Model(FieldHolder):
         return item
 
     def _expiry(self, binding: _Binding) -> int | None:
-        lifetime = type(self)._options.get("ttl")
+        lifetime = type(self).model_meta.get("ttl")
         if self._expires_set or lifetime is None:
             when = self._expires
         else:
@@ -427,7 +388,7 @@ class Model(FieldHolder):
     @expires_at.setter
     def expires_at(self, value: dt.datetime | dt.timedelta | None) -> None:
         if isinstance(value, dt.timedelta):
-            clock = type(self)._bound().clock
+            clock = type(self).model_binding().clock
             value = dt.datetime.fromtimestamp(clock(), _UTC) + value
         if value is not None and (not isinstance(value, dt.datetime) or value.tzinfo is None):
             raise ValidationError("expires_at takes a timezone-aware datetime, a timedelta or "
@@ -459,11 +420,11 @@ class Model(FieldHolder):
 
     @classmethod
     def _class_of(cls: type[M], item: Mapping[str, Any]) -> type[M]:
-        type_attribute = cls._options["type_attribute"]
+        type_attribute = cls.model_meta["type_attribute"]
         if type_attribute is None:
             return cls
         name = item.get(type_attribute)
-        target = cls._registry.get(name) if isinstance(name, str) else None
+        target = cls.model_registry.get(name) if isinstance(name, str) else None
         if target is None or not issubclass(target, cls):
             known = "" if target is None else f" ({target.__name__})"
             raise ModelTypeError(f"the item's {type_attribute!r} is {name!r}{known}, not "
@@ -471,23 +432,23 @@ class Model(FieldHolder):
         return target
 
     @classmethod
-    def _type_names(cls) -> list[str]:
-        return [m._type_name for m in cls._family() if m._type_name is not None]
+    def model_type_names(cls) -> list[str]:
+        return [m.model_type_name for m in cls._family() if m.model_type_name is not None]
 
     # ------------------------------------------------------------------ keys
 
     def _key(self, binding: _Binding | None = None) -> dict[str, Any]:
         cls = type(self)
-        binding = binding or cls._bound()
-        if cls._pk is None:
+        binding = binding or cls.model_binding()
+        if cls.model_pk is None:
             raise ValidationError(f"{cls.__name__} has no key: set Meta.pk or a field with "
                                   "partition_key=True", attribute="Meta.pk")
-        key = {binding.pk_attribute: cls._pk.render(self._values)}
+        key = {binding.pk_attribute: cls.model_pk.render(self._values)}
         if binding.sk_attribute is not None:
-            if cls._sk is None:
+            if cls.model_sk is None:
                 raise ValidationError(f"{cls.__name__} has no sort key template but the table "
                                       "has a sort key", attribute="Meta.sk")
-            key[binding.sk_attribute] = cls._sk.render(self._values)
+            key[binding.sk_attribute] = cls.model_sk.render(self._values)
         return key
 
     def item_key(self) -> dict[str, Any]:
@@ -499,7 +460,7 @@ class Model(FieldHolder):
         return self._key()
 
     @classmethod
-    def _key_fields(cls, templates: Sequence[Template | None]) -> list[str]:
+    def model_key_fields(cls, templates: Sequence[Template | None]) -> list[str]:
         names: list[str] = []
         for template in templates:
             if template is not None:
@@ -507,7 +468,7 @@ class Model(FieldHolder):
         return names
 
     @classmethod
-    def _field_values(cls, names: list[str], args: Sequence[Any],
+    def model_key_values(cls, names: list[str], args: Sequence[Any],
                       kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Key field values given positionally (in template order) or by name."""
         if len(args) > len(names):
@@ -524,8 +485,8 @@ class Model(FieldHolder):
             values[name] = value
         for name in names:
             if values.get(name) is None:
-                raise cls._fields[name].error("is needed for the key")
-        return {name: cls._fields[name].check(value) for name, value in values.items()}
+                raise cls.model_fields[name].error("is needed for the key")
+        return {name: cls.model_fields[name].check(value) for name, value in values.items()}
 
     @classmethod
     def key_for(cls, *args: Any, **fields: Any) -> dict[str, Any]:
@@ -535,22 +496,27 @@ class Model(FieldHolder):
         Raises:
             ValidationError: a key field missing, unknown or of the wrong type.
         """
-        binding = cls._bound()
-        if cls._pk is None:
+        binding = cls.model_binding()
+        if cls.model_pk is None:
             raise ValidationError(f"{cls.__name__} has no key template", attribute="Meta.pk")
-        templates = [cls._pk, cls._sk if binding.sk_attribute is not None else None]
-        values = cls._field_values(cls._key_fields(templates), args, fields)
-        key = {binding.pk_attribute: cls._pk.render(values)}
+        templates = [cls.model_pk, cls.model_sk if binding.sk_attribute is not None else None]
+        values = cls.model_key_values(cls.model_key_fields(templates), args, fields)
+        key = {binding.pk_attribute: cls.model_pk.render(values)}
         if binding.sk_attribute is not None:
-            if cls._sk is None:
+            if cls.model_sk is None:
                 raise ValidationError(f"{cls.__name__} has no sort key template",
                                       attribute="Meta.sk")
-            key[binding.sk_attribute] = cls._sk.render(values)
+            key[binding.sk_attribute] = cls.model_sk.render(values)
         return key
 
     @classmethod
-    def _key_of(cls, spec: Any) -> dict[str, Any]:
-        """A key given as an instance, a tuple, a dict of fields or one value."""
+    def key_of(cls, spec: Any) -> dict[str, Any]:
+        """The table key of a key given as an instance, a tuple of key field
+        values, a dict of them, or one value.
+
+        Raises:
+            ValidationError: as :meth:`key_for`.
+        """
         if isinstance(spec, Model):
             return spec.item_key()
         if isinstance(spec, tuple):
@@ -587,7 +553,7 @@ class Model(FieldHolder):
         Raises:
             ValidationError: a field is missing or invalid.
         """
-        binding = type(self)._bound()
+        binding = type(self).model_binding()
         item = self.to_item()
         r = Renderer()
         text = self._write_condition(binding, condition, overwrite, r)
@@ -630,7 +596,7 @@ class Model(FieldHolder):
     def delete_request(self, condition: Condition | None = None) -> dict[str, Any]:
         """The arguments of ``delete_item`` that :meth:`delete` makes (``key``,
         ``condition``, ``names``, ``values``)."""
-        binding = type(self)._bound()
+        binding = type(self).model_binding()
         r = Renderer()
         text = self._write_condition(binding, condition, True, r)
         return {"key": self._key(binding), "condition": text, **r.arguments()}
@@ -683,7 +649,7 @@ class Model(FieldHolder):
         Raises:
             ValidationError: as :meth:`update`.
         """
-        binding = type(self)._bound()
+        binding = type(self).model_binding()
         r = Renderer()
         update, condition_text = self._update_request(binding, actions, condition, r)
         return {"key": self._key(binding), "update": update, "condition": condition_text,
@@ -709,8 +675,8 @@ class Model(FieldHolder):
         actions = list(actions)
         if not actions:
             raise ValidationError("an update needs at least one action", attribute="actions")
-        by_attribute = {f.attribute: (n, f) for n, f in cls._fields.items()}
-        key_fields = set(cls._key_fields([cls._pk, cls._sk]))
+        by_attribute = {f.attribute: (n, f) for n, f in cls.model_fields.items()}
+        key_fields = set(cls.model_key_fields([cls.model_pk, cls.model_sk]))
         overlay = dict(self._values)
         touched: dict[str, str] = {}
         for action in actions:
@@ -735,13 +701,13 @@ class Model(FieldHolder):
                 overlay[name] = _UNKNOWN
         extra: list[str] = []
         removes: list[str] = []  # index attributes whose fields are gone
-        for index in cls._indexes.values():
+        for index in cls.model_indexes.values():
             for attribute, template in index.computed():
                 used = [n for n in template.fields if n in touched]
                 if not used:
                     continue
                 if any(overlay[n] is _UNKNOWN for n in used):
-                    raise cls._fields[used[0]].error(
+                    raise cls.model_fields[used[0]].error(
                         f"feeds the index attribute {attribute!r}: update it with set(value) "
                         "or remove(), or save the instance")
                 value = template.render(overlay, missing_ok=True)
@@ -749,7 +715,7 @@ class Model(FieldHolder):
                     removes.append(r.name(attribute))
                 else:
                     extra.append(f"{r.name(attribute)} = {r.value(value)}")
-        expires = self._expiry(binding) if cls._options.get("ttl") is not None else None
+        expires = self._expiry(binding) if cls.model_meta.get("ttl") is not None else None
         if expires is not None and binding.ttl_attribute is not None:
             extra.append(f"{r.name(binding.ttl_attribute)} = {r.value(expires)}")
         text = render_update(actions, r, extra_set=extra, extra_remove=removes)
@@ -765,7 +731,7 @@ class Model(FieldHolder):
             ModelTypeError: the item now belongs to another model.
         """
         cls = type(self)
-        binding = cls._bound()
+        binding = cls.model_binding()
         item = binding.table.get_item(key=self._key(binding))
         if item is None:
             raise cls.DoesNotExist(f"{cls.__name__} {self._key(binding)} does not exist")
@@ -794,7 +760,7 @@ class Model(FieldHolder):
     @classmethod
     def get_or_none(cls: type[M], *key: Any, **fields: Any) -> M | None:
         """:meth:`get`, returning ``None`` for a missing item."""
-        item = cls._bound().table.get_item(key=cls.key_for(*key, **fields))
+        item = cls.model_binding().table.get_item(key=cls.key_for(*key, **fields))
         return None if item is None else cls.from_item(item)
 
     @classmethod
@@ -809,15 +775,15 @@ class Model(FieldHolder):
 
         Cost: one ``batch_get``.
         """
-        table = cls._bound().table
-        found = table.batch_get([cls._key_of(k) for k in keys])
+        table = cls.model_binding().table
+        found = table.batch_get([cls.key_of(k) for k in keys])
         return [None if item is None else cls.from_item(item) for item in found]
 
     @classmethod
     def query(cls: type[M], *pk: Any, sk: Condition | None = None,
               filter: Condition | None = None, limit: int | None = None,
               scan_index_forward: bool = True,
-              exclusive_start_key: dict[str, Any] | None = None,
+              exclusive_start_key: dict[str, Any] | None = None, index: str | None = None,
               **pk_fields: Any) -> Results[M]:
         """Return the items of one item collection that are this model (or
         a subclass), in sort-key order, as instances of their own class.
@@ -833,170 +799,61 @@ class Model(FieldHolder):
                 the filter and the type check).
             scan_index_forward: ``False`` for descending order.
             exclusive_start_key: a page's ``last_evaluated_key``.
+            index: the name of an index the model declares: ``pk`` and
+                ``sk`` then follow the index's templates (the same as
+                ``Order.by_status.query(...)``).
 
         Raises:
-            ValidationError: a key field missing or unknown, a bad condition.
+            ValidationError: a key field missing or unknown, a bad condition,
+                an index the model does not declare.
 
         Cost: one ``query``; O(log n + k) for k items evaluated.
         """
-        return cls._query(pk, pk_fields, sk=sk, filter=filter, limit=limit,
+        return queries.query(cls, pk, pk_fields, sk=sk, filter=filter, limit=limit,
                           scan_index_forward=scan_index_forward,
-                          exclusive_start_key=exclusive_start_key, index=None)
+                          exclusive_start_key=exclusive_start_key, index=cls._index(index))
+
+    @classmethod
+    def _index(cls, name: str | None) -> ModelIndex | None:
+        if name is None:
+            return None
+        index = cls.model_indexes.get(name)
+        if index is None:
+            raise ValidationError(f"{cls.__name__} declares no index {name!r}",
+                                  attribute="index")
+        return index
 
     @classmethod
     def count(cls, *pk: Any, sk: Condition | None = None, filter: Condition | None = None,
-              **pk_fields: Any) -> int:
+              index: str | None = None, **pk_fields: Any) -> int:
         """How many items :meth:`query` returns. Cost: as the query."""
-        return cls.query(*pk, sk=sk, filter=filter, **pk_fields).count
+        return cls.query(*pk, sk=sk, filter=filter, index=index, **pk_fields).count
 
     @classmethod
     def scan(cls: type[M], filter: Condition | None = None, *, limit: int | None = None,
              exclusive_start_key: dict[str, Any] | None = None, segment: int | None = None,
-             total_segments: int | None = None) -> Results[M]:
-        """Every item of this model (and its subclasses) in the table.
+             total_segments: int | None = None, index: str | None = None) -> Results[M]:
+        """Every item of this model (and its subclasses) in the table (or
+        in the declared index ``index``).
 
         Raises:
-            ValidationError: a bad filter, limit or segment.
+            ValidationError: a bad filter, limit, segment or index.
 
         Cost: one ``scan``: O(table size).
         """
-        return cls._scan(filter, limit=limit, exclusive_start_key=exclusive_start_key,
-                         segment=segment, total_segments=total_segments, index=None)
-
-    @classmethod
-    def _filter(cls, filter: Condition | None, r: Renderer) -> str | None:
-        parts = []
-        type_attribute = cls._options["type_attribute"]
-        if type_attribute is not None:
-            names = cls._type_names()
-            if not names:
-                raise ValidationError(f"{cls.__name__} is abstract and has no subclasses to "
-                                      "read", attribute="Meta.abstract")
-            placeholder = r.name(type_attribute)
-            if len(names) == 1:
-                parts.append(f"{placeholder} = {r.value(names[0])}")
-            else:
-                parts.append(f"{placeholder} IN ({', '.join(r.value(n) for n in names)})")
-        if filter is not None:
-            if not isinstance(filter, Condition):
-                raise ValidationError("filter must be a model condition (Order.total > 5)",
-                                      attribute="filter")
-            parts.append(f"({filter.render(r)})")
-        return " AND ".join(parts) or None
-
-    @classmethod
-    def _query(cls: type[M], pk_values: Sequence[Any], pk_fields: Mapping[str, Any], *,
-               sk: Condition | None, filter: Condition | None, limit: int | None,
-               scan_index_forward: bool, exclusive_start_key: dict[str, Any] | None,
-               index: ModelIndex | None) -> Results[M]:
-        binding = cls._bound()
-        pk_template: Template | None
-        pk_attribute: str | None
-        if index is None or isinstance(index, LocalIndex):
-            pk_template, pk_attribute = cls._pk, binding.pk_attribute
-        else:
-            pk_template, pk_attribute = index.pk, index.pk_attribute
-        if index is None:
-            sk_template, sk_attribute = cls._sk, binding.sk_attribute
-        else:
-            sk_template, sk_attribute = index.sk, index.sk_attribute
-        if pk_template is None or pk_attribute is None:
-            raise ValidationError(f"{cls.__name__} has no partition key template to query by",
-                                  attribute="Meta.pk")
-        values = cls._field_values(pk_template.fields, pk_values, pk_fields)
-        r = Renderer()
-        key = f"{r.name(pk_attribute)} = {r.value(pk_template.render(values))}"
-        if sk_attribute is not None:
-            sk_text = cls._sort_condition(sk, sk_template, sk_attribute, r)
-            if sk_text:
-                key = f"{key} AND {sk_text}"
-        elif sk is not None:
-            raise ValidationError("the table has no sort key to put a condition on",
-                                  attribute="sk")
-        filter_text = cls._filter(filter, r)
-        page = binding.table.query(key_condition=key, filter=filter_text, limit=limit,
-                                   scan_index_forward=scan_index_forward,
-                                   exclusive_start_key=exclusive_start_key,
-                                   index=None if index is None else index.name, **r.arguments())
-        return Results(page, cls.from_item)
-
-    @classmethod
-    def _sort_condition(cls, sk: Condition | None, template: Template | None,
-                        attribute: str, r: Renderer) -> str | None:
-        """The sort-key part of a key condition, from a condition on a field."""
-        if sk is None and (template is None or not (template.constant or template.prefix)):
-            return None
-        name = r.name(attribute)
-        if sk is None:
-            assert template is not None
-            if template.constant:
-                return f"{name} = {r.value(template.text)}"
-            if template.prefix:
-                return f"begins_with({name}, {r.value(template.prefix)})"
-            return None
-        if template is None:
-            raise ValidationError(f"{cls.__name__} has no sort key template for a sort-key "
-                                  "condition", attribute="sk")
-        value_of = cls._condition_field(sk, template)
-        if isinstance(sk, Compare):
-            return f"{name} {sk.op} {r.value(value_of(sk.right))}"
-        if isinstance(sk, Between):
-            return (f"{name} BETWEEN {r.value(value_of(sk.low))} AND "
-                    f"{r.value(value_of(sk.high))}")
-        assert isinstance(sk, Call)
-        prefix = sk.args[1].value  # type: ignore[attr-defined]
-        if template.single is None:
-            prefix = template.prefix + prefix
-        return f"begins_with({name}, {r.value(prefix)})"
-
-    @classmethod
-    def _condition_field(cls, sk: Condition, template: Template) -> Callable[[Any], Any]:
-        operand = None
-        if isinstance(sk, Compare) and sk.op in _KEY_OPS:
-            operand = sk.left
-        elif isinstance(sk, Between):
-            operand = sk.operand
-        elif isinstance(sk, Call) and sk.function == "begins_with":
-            operand = sk.args[0]
-        field = None
-        if operand is not None:
-            path = getattr(operand, "path", ())
-            field = next((f for f in cls._fields.values() if (f.attribute,) == tuple(path)),
-                         None)
-        if field is None or not template.fields or field.name != template.fields[-1]:
-            raise ValidationError(f"sk takes one condition (= < <= > >= between begins_with) "
-                                  f"on the last field of the sort key template "
-                                  f"{template.text!r}", attribute="sk")
-
-        def value_of(operand: Any) -> Any:
-            if not isinstance(operand, ValueOperand):
-                raise ValidationError("a sort-key condition compares with values, not "
-                                      "attributes", attribute="sk")
-            return template.value_for(field.name, field.load(operand.value))
-        return value_of
-
-    @classmethod
-    def _scan(cls: type[M], filter: Condition | None, *, limit: int | None,
-              exclusive_start_key: dict[str, Any] | None, segment: int | None,
-              total_segments: int | None, index: ModelIndex | None) -> Results[M]:
-        binding = cls._bound()
-        r = Renderer()
-        filter_text = cls._filter(filter, r)
-        page = binding.table.scan(filter=filter_text, limit=limit,
-                                  exclusive_start_key=exclusive_start_key, segment=segment,
-                                  total_segments=total_segments,
-                                  index=None if index is None else index.name, **r.arguments())
-        return Results(page, cls.from_item)
+        return queries.scan(cls, filter, limit=limit, exclusive_start_key=exclusive_start_key,
+                         segment=segment, total_segments=total_segments,
+                         index=cls._index(index))
 
     # --------------------------------------------------------------- batches
 
     @classmethod
     def _table_of(cls, instances: Sequence[Model]) -> Dynafile:
-        tables = {id(type(i)._bound().table): type(i)._bound().table for i in instances}
+        tables = {id(type(i).model_binding().table): type(i).model_binding().table for i in instances}
         if len(tables) > 1:
             raise ValidationError("these instances belong to models of different tables",
                                   attribute="instances")
-        return next(iter(tables.values())) if tables else cls._bound().table
+        return next(iter(tables.values())) if tables else cls.model_binding().table
 
     @classmethod
     def save_many(cls, instances: Iterable[Model]) -> None:
@@ -1032,8 +889,8 @@ class Model(FieldHolder):
         """
         specs = list(instances_or_keys)
         instances = [s for s in specs if isinstance(s, Model)]
-        keys = [cls._key_of(s) for s in specs]
-        table = cls._table_of(instances) if instances else cls._bound().table
+        keys = [cls.key_of(s) for s in specs]
+        table = cls._table_of(instances) if instances else cls.model_binding().table
         with table.batch_writer() as writer:
             for key in keys:
                 writer.delete_item(key=key)
@@ -1056,36 +913,3 @@ class Model(FieldHolder):
 
 
 _UNKNOWN: Any = object()
-
-
-class BatchWrite:
-    """Buffered saves and deletes of model instances (:meth:`Model.batch_write`)."""
-
-    def __init__(self, model: type[Model]) -> None:
-        self.model = model
-        self._writes: list[tuple[str, dict[str, Any]]] = []
-
-    def save(self, instance: Model) -> None:
-        """Buffer a save (validated now).
-
-        Raises:
-            ValidationError: the instance is invalid.
-        """
-        self._writes.append(("put", instance.to_item()))
-
-    def delete(self, instance_or_key: Any) -> None:
-        """Buffer a delete of an instance or a key of the model."""
-        self._writes.append(("delete", self.model._key_of(instance_or_key)))
-
-    def __enter__(self) -> BatchWrite:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is not None or not self._writes:
-            return
-        with self.model._bound().table.batch_writer() as writer:
-            for kind, body in self._writes:
-                if kind == "put":
-                    writer.put_item(item=body)
-                else:
-                    writer.delete_item(key=body)
