@@ -650,3 +650,20 @@ def test_unbound_models_say_what_to_do():
 
     with pytest.raises(ValidationError, match=r"Floating.bind\(table\)"):
         Floating.get("a")
+
+
+def test_the_example_of_the_docs_runs(tmp_path, monkeypatch):
+    import os
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "models.md")) as f:
+        example = re.findall(r"```python\n(.*?)```", f.read(), re.DOTALL)[0]
+    namespace = {}
+    exec(example, namespace)  # noqa: S102 - the documentation's own example
+    Entity_, Order_ = namespace["Entity"], namespace["Order"]
+    assert [type(x).__name__ for x in Entity_.query("c1")] == ["Order", "Customer"]
+    assert Order_.get("c1", "o1").lines[0].sku == "tea"
+    assert [c.name for c in namespace["Customer"].by_email.query("ann@example.com")] == ["Ann"]
+    assert namespace["db"].ttl_attribute == "expires"
+    namespace["db"].close()
