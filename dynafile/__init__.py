@@ -24,8 +24,11 @@ from .errors import (
     CorruptFileError,
     DynafileError,
     ForkedProcessError,
+    ItemNotFoundError,
     ItemTooLargeError,
     LockTimeoutError,
+    MissingDependencyError,
+    ModelTypeError,
     SchemaMismatchError,
     StreamTrimmedError,
     TableExistsError,
@@ -41,7 +44,15 @@ from .indexes import GSI, LSI
 from .listeners import Event
 from .pages import Page
 from .records import StreamRecord
-from .serialization import JSONSerializer, PickleSerializer, Serializer
+from .serialization import (
+    JSONSerializer,
+    MsgpackSerializer,
+    PickleSerializer,
+    Serializer,
+    get_serializer,
+    register_serializer,
+    serializer_names,
+)
 from .table import Dynafile
 
 __all__ = [
@@ -58,10 +69,14 @@ __all__ = [
     "DynafileError",
     "Event",
     "ForkedProcessError",
+    "ItemNotFoundError",
     "ItemTooLargeError",
     "JSONSerializer",
     "Key",
     "LockTimeoutError",
+    "MissingDependencyError",
+    "ModelTypeError",
+    "MsgpackSerializer",
     "Page",
     "PickleSerializer",
     "SchemaMismatchError",
@@ -75,5 +90,8 @@ __all__ = [
     "UnsafeDataError",
     "UnsupportedFormatError",
     "ValidationError",
+    "get_serializer",
+    "register_serializer",
+    "serializer_names",
 ]
 __version__ = "0.2.0"

@@ -93,7 +93,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from .errors import CorruptFileError, DynafileError, UnsupportedFormatError
+from .errors import CorruptFileError, DynafileError, UnsafeDataError, UnsupportedFormatError
 from .indexes import Index, IndexSet, index_from_json
 from .keys import check_key_value, key_type, normalize_key, partition_digest
 from .schema import Catalog, KeyTypes, Schema
@@ -610,7 +610,8 @@ class _Checker:
             return get_serializer(schema.serializer)
         except DynafileError:
             self.warn(path, f"table {schema.name}: serializer {schema.serializer!r} is not "
-                            "built in: its items are not decoded (pass serializer=)")
+                            "built in or registered: its items are not decoded (pass "
+                            "serializer=, or register it)")
             return None
 
     # ------------------------------------------------------------------- log
@@ -1052,8 +1053,11 @@ class _Checker:
     def _load(self, serializer: Serializer, data: bytes, origin: str) -> Any:
         try:
             return serializer.loads(data)
-        except CorruptFileError as exc:  # UnsafeDataError
+        except UnsafeDataError as exc:
             self.problem(origin, f"item data refused: {exc.reason}", kind="unsafe data")
+        except CorruptFileError as exc:  # a serializer's own word for bytes it cannot decode
+            self.problem(origin, f"item data cannot be decoded: {exc.reason}",
+                         kind="undecodable item")
         except Exception as exc:  # noqa: BLE001 - reported as a problem
             self.problem(origin, f"item data cannot be decoded: {type(exc).__name__}: "
                                  f"{exc}", kind="undecodable item")

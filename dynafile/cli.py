@@ -95,8 +95,10 @@ def _serializer(schema: Schema, trust: Sequence[str]) -> Any:
     from .serialization import PickleSerializer, get_serializer
 
     if not trust:
-        return get_serializer(schema.serializer) if schema.serializer in ("pickle", "json") \
-            else None
+        try:  # built in, registered, or found through the dynafile.serializers entry points
+            return get_serializer(schema.serializer)
+        except DynafileError:
+            return None
     pairs = []
     for spec in trust:
         module, sep, name = spec.partition(":")
@@ -132,7 +134,9 @@ def _open(path: str, trust: Sequence[str], table: str | None) -> Any:
     schema = _read_schema(path, table)
     serializer = _serializer(schema, trust)
     if serializer is None:
-        raise _CannotOpen(f"{path}: serializer {schema.serializer!r} is not built in")
+        raise _CannotOpen(f"{path}: serializer {schema.serializer!r} is neither built in nor "
+                          "registered (dynafile.register_serializer, or the "
+                          "'dynafile.serializers' entry points)")
     return Dynafile(path, serializer=serializer, read_only=True, table=schema.name)
 
 

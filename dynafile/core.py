@@ -55,7 +55,7 @@ R = TypeVar("R")
 
 
 def _loads_of(name: str) -> Callable[[bytes], Any] | None:
-    """The ``loads`` of a built-in serializer (``None`` for another name)."""
+    """The ``loads`` of a built-in or registered serializer (``None`` for another name)."""
     try:
         return get_serializer(name).loads
     except ValidationError:
@@ -194,7 +194,8 @@ class DatabaseCore:
         Raises:
             TableNotFoundError: no such table.
             SchemaMismatchError: a named property differs from the stored one,
-                or the table's serializer is not built in and none was given.
+                or the table's serializer is neither built in nor registered and
+                none was given.
         """
         self.check_open()
         with self._guard:
@@ -218,7 +219,8 @@ class DatabaseCore:
                     except ValidationError:
                         raise SchemaMismatchError(
                             f"table {name} uses serializer {schema.serializer!r}, which is "
-                            "not built in: pass it as serializer=") from None
+                            "neither built in nor registered: pass it as serializer=, or "
+                            "register it (dynafile.register_serializer)") from None
                 table = self._tables[name] = TableCore(self, self._catalog.tables[name],
                                                        serializer)
             return table
@@ -275,7 +277,7 @@ class DatabaseCore:
         """What a change record of an item in ``space`` needs: the table's name,
         its key attributes and a function decoding its stored items (deleted
         tables included); ``None`` when ``space`` is no table's, or its
-        serializer is not built in and the table is not open here."""
+        serializer is not one this process knows and the table is not open here."""
         if not space.startswith("t") or not space[1:].isdigit():
             return None
         table_id = int(space[1:])

@@ -19,8 +19,11 @@ __all__ = [
     "CorruptFileError",
     "DynafileError",
     "ForkedProcessError",
+    "ItemNotFoundError",
     "ItemTooLargeError",
     "LockTimeoutError",
+    "MissingDependencyError",
+    "ModelTypeError",
     "SchemaMismatchError",
     "StreamTrimmedError",
     "TableExistsError",
@@ -251,3 +254,49 @@ class ForkedProcessError(ClosedError):
     open the database itself (a ``multiprocessing.Pool`` initializer, or the
     ``"spawn"`` start method). Closing it in the child only releases the
     child's copies of the descriptors; nothing is written."""
+
+
+class MissingDependencyError(DynafileError, ImportError):
+    """An optional feature needs a package that is not installed.
+
+    The message names the extra that installs it
+    (``pip install 'dynafile[msgpack]'``).
+
+    Attributes:
+        extra: the name of the optional extra, e.g. ``"msgpack"``.
+    """
+
+    dynamodb_name: ClassVar[str] = "InternalServerError"
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        self.extra = extra
+        super().__init__(message)
+
+
+class ItemNotFoundError(DynafileError, LookupError):
+    """A model read (``Model.get``) found no item with that key (or it expired).
+
+    DynamoDB's GetItem answers a missing item with an empty response, not an
+    error; the model layer raises this, as PynamoDB's ``DoesNotExist`` does.
+    Each model class has its own subclass as ``Model.DoesNotExist``.
+    """
+
+    dynamodb_name: ClassVar[str] = "InternalServerError"
+
+
+class ModelTypeError(DynafileError, ValueError):
+    """A stored item belongs to another model than the one asked for.
+
+    Raised when the item's type attribute names no model class registered
+    for the table, or a class that is not the model asked for (nor a
+    subclass of it).
+
+    Attributes:
+        type_name: the type attribute's value in the item (``None`` when absent).
+    """
+
+    dynamodb_name: ClassVar[str] = "InternalServerError"
+
+    def __init__(self, message: str, *, type_name: Any = None) -> None:
+        self.type_name = type_name
+        super().__init__(message)

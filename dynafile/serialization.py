@@ -1,13 +1,27 @@
-"""Serializers: how item values become bytes and back.
+"""Serializers: how item values become bytes and back, and how a table finds its own.
 
-The default :class:`PickleSerializer` writes with pickle and reads through an
-allowlisting unpickler: built-in containers and scalars, ``Decimal``, the
-``datetime`` types, ``UUID`` and ``collections`` containers load; any other
-global a stored pickle names raises :class:`~dynafile.errors.UnsafeDataError`
-before it is imported or called, so a crafted file cannot run code.
-Trusting more classes is an explicit option (``trusted=``).
+A table stores each item as the bytes its serializer's ``dumps`` returns and
+records the serializer's *name* in ``meta.json``; every later opener, the
+CLI and ``check`` find the serializer again by that name
+(:func:`get_serializer`). Three are built in:
 
-:class:`JSONSerializer` stores JSON (no code can run on load at all).
+* ``"pickle"`` (:class:`PickleSerializer`, the default): writes with pickle
+  and reads through an allowlisting unpickler: built-in containers and
+  scalars, ``Decimal``, the ``datetime`` types, ``UUID`` and ``collections``
+  containers load; any other global a stored pickle names raises
+  :class:`~dynafile.errors.UnsafeDataError` before it is imported or
+  called, so a crafted file cannot run code. Trusting more classes is an
+  explicit option (``trusted=``).
+* ``"json"`` (:class:`JSONSerializer`): JSON with tags for what JSON lacks
+  (``Decimal``, ``bytes``, sets). No code can run on load.
+* ``"msgpack"`` (:class:`MsgpackSerializer`): MessagePack with extension
+  types for ``Decimal``, sets and integers beyond 64 bits; needs the
+  optional extra (``pip install 'dynafile[msgpack]'``).
+
+An application adds its own with :func:`register_serializer` (in the
+process), or with an entry point in the group ``dynafile.serializers``
+(found by every process, the ``dynafile`` command included). What a
+serializer must promise is written on :class:`Serializer`.
 """
 
 from __future__ import annotations
@@ -16,20 +30,44 @@ import _compat_pickle
 import base64
 import collections
 import copyreg
+import importlib
 import io
 import json
+import math
 import pickle
 import re
 import struct
+import sys
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
-from .errors import CorruptFileError, UnsafeDataError, ValidationError
+from .errors import CorruptFileError, MissingDependencyError, UnsafeDataError, ValidationError
 from .types import MAX_NESTING
 
-__all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "Unvetted", "get_serializer"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MAX_DEPTH",
+    "JSONSerializer",
+    "MsgpackSerializer",
+    "PickleSerializer",
+    "Serializer",
+    "SerializerFactory",
+    "Unvetted",
+    "get_serializer",
+    "register_serializer",
+    "serializer_names",
+    "unregister_serializer",
+]
+
+#: The entry point group searched for serializer names no code registered.
+ENTRY_POINT_GROUP = "dynafile.serializers"
+#: Levels of nested lists, maps and sets the JSON and msgpack serializers
+#: accept (DynamoDB allows 32); deeper values raise ValidationError on write,
+#: and CorruptFileError on read, never RecursionError.
+MAX_DEPTH = 100
 
 
 class Unvetted(bytes):
@@ -67,7 +105,52 @@ _MAX_SOURCES = 4096
 
 
 class Serializer:
-    """Interface of a value serializer: ``dumps(obj) -> bytes`` and ``loads(bytes) -> obj``."""
+    """Base class of a value serializer: ``dumps(item) -> bytes`` and ``loads(bytes) -> item``.
+
+    A subclass sets :attr:`name` and implements :meth:`dumps` and
+    :meth:`loads`; this is the whole contract the table relies on.
+
+    **name.** A short string (letters, digits, ``_ . : + -``) stored in the
+    table's ``meta.json`` when the table is created. It names the *format*
+    of the bytes, forever: every later opener must use a serializer of the
+    same name, and :func:`get_serializer` must find it by that name
+    (register it, see :func:`register_serializer`). Change the format,
+    change the name.
+
+    **dumps(item) -> bytes.** ``item`` is a ``dict`` of attribute name
+    (``str``) to value; values are DynamoDB's types as Python writes them:
+    ``str``; numbers as ``int`` (of any size), ``float`` or ``Decimal``
+    (38 significant digits and more); ``bytes`` (``bytearray`` may come back
+    as ``bytes``); ``bool``; ``None``; ``list``; ``dict`` with ``str`` keys;
+    and sets (``set``/``frozenset``) of ``str``, numbers or ``bytes``.
+    ``loads(dumps(item))`` must equal ``item`` *with the same Python types*:
+    ``1`` stays an ``int``, ``1.0`` a ``float``, ``Decimal("1.10")`` keeps
+    its digits and exponent, ``True`` stays a ``bool``, a set stays a set
+    (a ``frozenset`` may come back as a ``set``, a ``tuple`` as a
+    ``list``), at any nesting up to 32 levels. For a value it cannot store
+    it raises :class:`~dynafile.errors.ValidationError` (naming the
+    attribute path when it can) and nothing else, so the table writes
+    nothing. It must not change ``item``, and must give the same result in
+    any process, on any machine, after any restart.
+
+    **loads(data) -> item.** ``data`` is ``bytes`` (or the ``bytes``
+    subclass :class:`Unvetted`) that came from disk, so anyone who could
+    write the directory chose them: loading must never run code the data
+    names (no ``pickle.loads``, ``eval`` or class lookup by a stored name
+    without an allowlist). For bytes that do not decode, raise
+    :class:`~dynafile.errors.CorruptFileError` (any other exception is
+    reported by the table as ``CorruptFileError`` too).
+
+    **load_stored(data).** For the engine only: bytes this process
+    serialized itself are plain ``bytes``, bytes read from disk are
+    :class:`Unvetted`. The default loads both with :meth:`loads` and
+    checks that bytes from disk decode to a ``dict``. Override it only to
+    skip a check for bytes you produced yourself (the pickle serializer
+    does, to load them at full speed).
+
+    Instances are shared by every thread using the table: keep no per-call
+    state on them.
+    """
 
     name = "abstract"
     #: Whether items must hold DynamoDB's types only (checked before ``dumps``,
@@ -76,9 +159,19 @@ class Serializer:
     strict_types = True
 
     def dumps(self, obj: Any) -> bytes:  # pragma: no cover - interface
+        """Return the bytes of ``obj`` (see the class docstring).
+
+        Raises:
+            ValidationError: ``obj`` holds a value this format cannot store.
+        """
         raise NotImplementedError
 
     def loads(self, data: bytes) -> Any:  # pragma: no cover - interface
+        """Return the object ``data`` holds; never runs code ``data`` names.
+
+        Raises:
+            CorruptFileError: ``data`` does not decode.
+        """
         raise NotImplementedError
 
     def load_stored(self, data: bytes) -> Any:
@@ -94,6 +187,9 @@ class Serializer:
         if data.__class__ is bytes:
             return self.loads(data)
         return _checked_item(self.loads, data)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
 
 
 def _checked_item(loads: Callable[[bytes], Any], data: bytes) -> Any:
@@ -469,18 +565,22 @@ class PickleSerializer(Serializer):
                 gives an allowlisted one arguments pickle never writes (a
                 size, a range, a huge exponent), or claims a memo index
                 its size cannot hold.
+            CorruptFileError: the data is nested too deeply to load.
         """
         # A pickle that names no global cannot import or call anything: load
         # it with the plain C unpickler. The scan is a few memchr calls. Any
         # opcode that could claim memory beyond the data's size (a memo
         # index) is checked by walking the opcodes first.
-        for op in _GLOBAL_OPCODES:
-            if op in data:
+        try:
+            for op in _GLOBAL_OPCODES:
+                if op in data:
+                    _check_opcodes(data)
+                    return self._unpickler(io.BytesIO(data)).load()
+            if b"r" in data:
                 _check_opcodes(data)
-                return self._unpickler(io.BytesIO(data)).load()
-        if b"r" in data:
-            _check_opcodes(data)
-        return self._fast_loads(data)
+            return self._fast_loads(data)
+        except RecursionError:
+            raise _corrupt("pickle", "nested too deeply") from None
 
     def load_stored(self, data: bytes) -> Any:
         """Load engine-held bytes: at full speed when this process wrote them,
@@ -490,81 +590,464 @@ class PickleSerializer(Serializer):
         return _checked_item(self.loads, data)
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return {"__decimal__": str(obj)}
-    if isinstance(obj, (bytes, bytearray)):
-        return {"__bytes__": base64.b64encode(bytes(obj)).decode("ascii")}
-    if isinstance(obj, (set, frozenset)):
-        return {"__set__": sorted(obj, key=repr)}
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+# ------------------------------------------------------------------ helpers
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    """``("a", 2, "b")`` -> ``"a[2].b"`` (a very deep path is shortened)."""
+    text = ""
+    if len(path) > 8:
+        path = (*path[:4], "...", *path[-3:])
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "item"
+
+
+def _unwritable(fmt: str, path: tuple[Any, ...], reason: str) -> ValidationError:
+    where = _path_text(path)
+    return ValidationError(f"value cannot be serialized as {fmt}: {where}: {reason}",
+                           attribute=where)
+
+
+def _too_deep(fmt: str, path: tuple[Any, ...]) -> ValidationError:
+    where = _path_text(path)  # DynamoDB's words for a value nested too deeply
+    return ValidationError(f"Nesting Levels have exceeded supported limits: {where} is nested "
+                           f"more than {MAX_DEPTH} levels deep", attribute=where)
+
+
+def _corrupt(fmt: str, reason: str) -> CorruptFileError:
+    # no path here: the caller that knows where the bytes came from names it
+    return CorruptFileError("", None, f"{fmt} item bytes do not decode: {reason}")
+
+
+_SET_ELEMENTS = frozenset({str, bytes, int, float, Decimal})
+
+
+def _foreign(value: Any) -> str:
+    """Why ``value`` (of no type the formats know) is refused."""
+    kind = type(value).__name__
+    if isinstance(value, (str, int, float, Decimal)):  # an Enum member, a str subclass...
+        return (f"{kind} is a subclass of a DynamoDB type; store the plain value "
+                "(str(x), int(x), member.value) or use a model field that converts it")
+    return (f"{kind} is not one of DynamoDB's types (str, number, bytes, bool, None, list, "
+            "dict, set); convert it, or use a model field or the pickle serializer")
+
+
+def _set_element(value: Any, fmt: str, path: tuple[Any, ...]) -> Any:
+    """Check one set element: a ``str``, number or ``bytes``."""
+    if value.__class__ not in _SET_ELEMENTS:
+        raise _unwritable(fmt, path, f"a set may hold str, numbers or bytes, not "
+                                 f"{type(value).__name__}")
+    return value
+
+
+def _finite(value: float | Decimal, fmt: str, path: tuple[Any, ...]) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _unwritable(fmt, path, f"{value!r} is not a number DynamoDB stores")
+    elif not value.is_finite():
+        raise _unwritable(fmt, path, f"Decimal({str(value)!r}) is not a number DynamoDB stores")
+
+
+def _set_order(element: Any) -> tuple[str, str]:
+    """A total, process-independent order of set elements (stable bytes)."""
+    return (type(element).__name__, repr(element))
+
+
+# --------------------------------------------------------------------- JSON
+
+# A value JSON has no type for is written as a one-key object. A map of the
+# caller's whose only key is one of these tags is escaped as a list of pairs,
+# so no stored map is ever mistaken for a tag.
+_DECIMAL_TAG = "__decimal__"
+_BYTES_TAG = "__bytes__"
+_SET_TAG = "__set__"
+_MAP_TAG = "__dynafile.map__"
+_TAGS = frozenset({_DECIMAL_TAG, _BYTES_TAG, _SET_TAG, _MAP_TAG})
+
+
+def _to_json(value: Any, depth: int, path: tuple[Any, ...]) -> Any:
+    """``value`` with every non-JSON type replaced by its tag object."""
+    cls = value.__class__
+    if cls is str or cls is bool or value is None:
+        return value
+    if cls is int:
+        return value
+    if cls is float:
+        _finite(value, "JSON", path)
+        return value
+    if cls is dict or isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise _too_deep("JSON", path)
+        out = {}
+        for key, item in value.items():
+            if key.__class__ is not str:
+                raise _unwritable("JSON", path, f"map keys must be str, got {key!r}")
+            out[key] = _to_json(item, depth + 1, (*path, key))
+        if len(out) == 1 and next(iter(out)) in _TAGS:
+            return {_MAP_TAG: [[k, v] for k, v in out.items()]}
+        return out
+    if cls is list or cls is tuple or isinstance(value, (list, tuple)):
+        if depth >= MAX_DEPTH:
+            raise _too_deep("JSON", path)
+        return [_to_json(item, depth + 1, (*path, i)) for i, item in enumerate(value)]
+    if cls is Decimal:
+        _finite(value, "JSON", path)
+        return {_DECIMAL_TAG: str(value)}
+    if cls is bytes or cls is bytearray:
+        return {_BYTES_TAG: base64.b64encode(bytes(value)).decode("ascii")}
+    if cls is set or cls is frozenset:
+        elements = sorted(value, key=_set_order)
+        for element in elements:
+            _set_element(element, "JSON", path)
+        return {_SET_TAG: [_to_json(e, depth + 1, path) for e in elements]}
+    raise _unwritable("JSON", path, _foreign(value))
 
 
 def _json_hook(obj: dict) -> Any:
     if len(obj) == 1:
-        if "__decimal__" in obj:
-            return _decimal_ok(Decimal(obj["__decimal__"]))
-        if "__bytes__" in obj:
-            return base64.b64decode(obj["__bytes__"])
-        if "__set__" in obj:
-            return set(obj["__set__"])
+        ((tag, payload),) = obj.items()
+        if tag == _DECIMAL_TAG:
+            return _decimal_ok(Decimal(payload))
+        if tag == _BYTES_TAG:
+            return base64.b64decode(payload, validate=True)
+        if tag == _SET_TAG:
+            return set(payload)
+        if tag == _MAP_TAG:
+            return {key: item for key, item in payload}
     return obj
 
 
 class JSONSerializer(Serializer):
-    """JSON, extended for ``Decimal``, ``bytes`` and sets. Loading runs no code.
+    """JSON, with tags for ``Decimal``, ``bytes`` and sets. Loading runs no code.
 
-    Tuples come back as lists; other types are rejected on write with
-    :class:`~dynafile.errors.ValidationError`.
+    Every DynamoDB type round-trips exactly (see :class:`Serializer`): ``int``
+    of any size, ``float`` (by its shortest repr), ``Decimal`` (by its
+    string, so ``Decimal("1.10")`` keeps its digits), ``bytes`` (base64),
+    ``bool``, ``None``, lists, maps and sets. Tuples come back as lists,
+    frozensets as sets, bytearrays as bytes. NaN and infinities (not
+    DynamoDB numbers, not JSON), maps with non-``str`` keys, sets of other
+    element types, other types, and values nested more than
+    :data:`MAX_DEPTH` levels are refused with
+    :class:`~dynafile.errors.ValidationError` naming the attribute path.
+
+    Cost: O(size of the item), one pass in Python and one in C.
     """
 
     name = "json"
 
     def dumps(self, obj: Any) -> bytes:
-        """Return ``obj`` as JSON.
+        """Return ``obj`` as UTF-8 JSON.
 
         Raises:
-            ValidationError: a value JSON cannot hold, or one nested too
-                deeply (DynamoDB allows 32 levels; items are checked for
-                that before they get here).
+            ValidationError: a value JSON cannot store exactly (see the class),
+                or one nested too deeply.
         """
         try:
-            return json.dumps(obj, default=_json_default, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"value cannot be serialized as JSON: {exc}",
-                                  attribute="item") from exc
+            tree = _to_json(obj, 0, ())
         except RecursionError:
             raise ValidationError("Nesting Levels have exceeded supported limits: the value "
                                   f"is nested far deeper than {MAX_NESTING} levels",
                                   attribute="item") from None
+        try:
+            return json.dumps(tree, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode("utf-8", "surrogatepass")
+        except (TypeError, ValueError) as exc:  # an int past Python's digit limit
+            raise ValidationError(f"value cannot be serialized as JSON: {exc}",
+                                  attribute="item") from None
 
     def loads(self, data: bytes) -> Any:
-        """Return the object in ``data``.
+        """Return the object ``data`` holds.
 
         Raises:
-            ValueError: not JSON, or nested too deeply to decode.
+            CorruptFileError: not JSON this serializer wrote (bad syntax, a
+                bad tag, nesting too deep to decode).
             UnsafeDataError: a ``Decimal`` beyond the bounds a stored one
                 may have (:data:`MAX_DECIMAL_EXPONENT`, :data:`MAX_DECIMAL_DIGITS`).
         """
         try:
-            return json.loads(data, object_hook=_json_hook)
+            text = bytes(data).decode("utf-8", "surrogatepass")
+            return json.loads(text, object_hook=_json_hook)
         except RecursionError:
-            raise ValueError("JSON nested too deeply to decode (DynamoDB allows "
-                             f"{MAX_NESTING} levels)") from None
+            raise _corrupt("JSON", "nested too deeply") from None
+        except (ValueError, TypeError, ArithmeticError) as exc:  # JSONDecodeError, bad tags
+            raise _corrupt("JSON", f"{type(exc).__name__}: {exc}") from None
 
 
-def get_serializer(spec: object | None) -> Serializer:
-    """Return a serializer for ``spec``: ``None``/``"pickle"``, ``"json"`` or an instance.
+# ------------------------------------------------------------------ msgpack
+
+_EXT_DECIMAL = 1
+_EXT_SET = 2
+_EXT_BIGINT = 3
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+class MsgpackSerializer(Serializer):
+    """MessagePack: compact, fast, and loading runs no code.
+
+    Strings, ``int`` (within 64 bits natively, larger ones as an extension
+    type), ``float``, ``bytes``, ``bool``, ``None``, lists and maps are
+    MessagePack's own types; ``Decimal`` (by its string) and sets are
+    extension types 1 and 2, integers past 64 bits type 3. Round trips
+    and refusals are those of :class:`JSONSerializer`, and strings must be
+    UTF-8 text (a lone surrogate is refused, as DynamoDB refuses it).
+
+    Needs the ``msgpack`` package: ``pip install 'dynafile[msgpack]'``.
 
     Raises:
-        ValidationError: for an unknown name or object.
+        MissingDependencyError: ``msgpack`` is not installed (naming the extra).
+
+    Cost: O(size of the item), one pass in Python and one in C.
     """
-    if spec is None or spec == "pickle":
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        try:
+            msgpack = importlib.import_module("msgpack")
+        except ImportError:
+            raise MissingDependencyError(
+                "the msgpack serializer needs the msgpack package: "
+                "pip install 'dynafile[msgpack]'", extra="msgpack") from None
+        self._msgpack = msgpack
+        self._ext = msgpack.ExtType
+
+    def _encode(self, value: Any, depth: int, path: tuple[Any, ...]) -> Any:
+        cls = value.__class__
+        if cls is str or cls is bool or value is None or cls is bytes:
+            return value
+        if cls is int:
+            if _INT_MIN <= value <= _INT_MAX:
+                return value
+            return self._ext(_EXT_BIGINT, str(value).encode("ascii"))
+        if cls is float:
+            _finite(value, "msgpack", path)
+            return value
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                raise _too_deep("msgpack", path)
+            out = {}
+            for key, item in value.items():
+                if key.__class__ is not str:
+                    raise _unwritable("msgpack", path, f"map keys must be str, got {key!r}")
+                out[key] = self._encode(item, depth + 1, (*path, key))
+            return out
+        if isinstance(value, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                raise _too_deep("msgpack", path)
+            return [self._encode(item, depth + 1, (*path, i)) for i, item in enumerate(value)]
+        if cls is Decimal:
+            _finite(value, "msgpack", path)
+            return self._ext(_EXT_DECIMAL, str(value).encode("ascii"))
+        if cls is bytearray:
+            return bytes(value)
+        if cls is set or cls is frozenset:
+            elements = sorted(value, key=_set_order)
+            encoded = [self._encode(_set_element(e, "msgpack", path), depth + 1, path)
+                       for e in elements]
+            return self._ext(_EXT_SET, self._msgpack.packb(encoded, use_bin_type=True))
+        raise _unwritable("msgpack", path, _foreign(value))
+
+    def _ext_hook(self, code: int, payload: bytes) -> Any:
+        if code == _EXT_DECIMAL:
+            return Decimal(payload.decode("ascii"))
+        if code == _EXT_BIGINT:
+            return int(payload.decode("ascii"))
+        if code == _EXT_SET:
+            return set(self._unpack(payload))
+        raise ValueError(f"unknown extension type {code}")
+
+    def _unpack(self, data: bytes) -> Any:
+        return self._msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True,
+                                     ext_hook=self._ext_hook)
+
+    def dumps(self, obj: Any) -> bytes:
+        """Return ``obj`` as MessagePack.
+
+        Raises:
+            ValidationError: a value it cannot store exactly (see
+                :class:`JSONSerializer`).
+        """
+        tree = self._encode(obj, 0, ())
+        try:
+            return self._msgpack.packb(tree, use_bin_type=True)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:
+            raise ValidationError("value cannot be serialized as msgpack: a string holds a lone "
+                                  "surrogate, which is not UTF-8 text (DynamoDB refuses it too)",
+                                  attribute="item") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"value cannot be serialized as msgpack: {exc}",
+                                  attribute="item") from None
+
+    def loads(self, data: bytes) -> Any:
+        """Return the object ``data`` holds.
+
+        Raises:
+            CorruptFileError: not MessagePack this serializer wrote.
+        """
+        try:
+            return self._unpack(bytes(data))
+        except RecursionError:
+            raise _corrupt("msgpack", "nested too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - msgpack raises many types for damaged input
+            raise _corrupt("msgpack", f"{type(exc).__name__}: {exc}") from None
+
+
+# ----------------------------------------------------------------- registry
+
+#: What :func:`register_serializer` takes: a callable returning a fresh
+#: serializer (a :class:`Serializer` subclass is one).
+SerializerFactory = Callable[[], Serializer]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
+_BUILT_IN: dict[str, SerializerFactory] = {
+    "pickle": PickleSerializer,
+    "json": JSONSerializer,
+    "msgpack": MsgpackSerializer,
+}
+_registered: dict[str, SerializerFactory] = {}
+_registry_lock = threading.Lock()
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError("a serializer name is 1 to 64 letters, digits or _ . : + - "
+                              f"(starting with a letter or digit), got {name!r}",
+                              attribute="name")
+    return name
+
+
+def register_serializer(name: str, factory: SerializerFactory, *,
+                        replace: bool = False) -> None:
+    """Make ``name`` find the serializer ``factory()`` returns, in this process.
+
+    After this, ``Dynafile(path, serializer=name)`` creates tables in that
+    format, and every opener of a table whose ``meta.json`` records ``name``
+    finds it without being passed one (:func:`get_serializer`). Register
+    before opening such tables. Other processes (the ``dynafile`` command,
+    ``check_path``) find it only if they run the same registration; to
+    make a name known to every process on the machine, declare an entry
+    point in the group ``dynafile.serializers`` instead (its object is
+    the factory), e.g. in ``pyproject.toml``::
+
+        [project.entry-points."dynafile.serializers"]
+        zjson = "myapp.codecs:CompressedJSON"
+
+    Args:
+        name: the name tables record; the serializer's ``name`` must equal it.
+        factory: called with no arguments each time a table needs the
+            serializer; a :class:`Serializer` subclass works.
+        replace: allow replacing an earlier registration of ``name``.
+
+    Raises:
+        ValidationError: a malformed name, a built-in name (``pickle``,
+            ``json``, ``msgpack``: their format is fixed), a factory that is
+            not callable, or a name already registered without ``replace``.
+
+    Cost: O(1); the factory is not called until the name is used.
+    """
+    _check_name(name)
+    if name in _BUILT_IN:
+        raise ValidationError(f"{name!r} is a built-in serializer and cannot be replaced",
+                              attribute="name")
+    if not callable(factory):
+        raise ValidationError("must be a callable returning a Serializer", attribute="factory")
+    with _registry_lock:
+        if name in _registered and not replace and _registered[name] is not factory:
+            raise ValidationError(f"a serializer named {name!r} is registered already "
+                                  "(pass replace=True to replace it)", attribute="name")
+        _registered[name] = factory
+
+
+def unregister_serializer(name: str) -> bool:
+    """Forget a serializer registered with :func:`register_serializer`;
+    return whether it was registered. Tables already open keep theirs."""
+    with _registry_lock:
+        return _registered.pop(name, None) is not None
+
+
+def _declared() -> list[Any]:
+    """The entry points installed packages declare in :data:`ENTRY_POINT_GROUP`."""
+    from importlib import metadata
+
+    if sys.version_info >= (3, 10):
+        return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    return list(metadata.entry_points().get(ENTRY_POINT_GROUP, ()))  # pragma: no cover
+
+
+def _entry_point(name: str) -> SerializerFactory | None:
+    """The factory an installed package declares for ``name``, or ``None``."""
+    for entry in _declared():
+        if entry.name == name:
+            return entry.load()  # type: ignore[no-any-return]
+    return None
+
+
+def serializer_names() -> list[str]:
+    """The names :func:`get_serializer` knows now, sorted: built-in ones,
+    registered ones and those installed packages declare as entry points.
+
+    Cost: reads the installed packages' metadata.
+    """
+    declared = {entry.name for entry in _declared()}
+    with _registry_lock:
+        return sorted(set(_BUILT_IN) | set(_registered) | declared)
+
+
+SerializerSpec = Union[None, str, Serializer, type]
+
+
+def get_serializer(spec: SerializerSpec) -> Serializer:
+    """Return the serializer ``spec`` names.
+
+    ``spec`` is ``None`` (pickle, the default for a new table), a name, a
+    :class:`Serializer` instance (returned as is) or a ``Serializer``
+    subclass (instantiated). A name is looked up among the built-in ones
+    (``"pickle"``, ``"json"``, ``"msgpack"``), then those registered with
+    :func:`register_serializer`, then the entry points of installed packages
+    (group ``dynafile.serializers``). Table openers, ``check`` and the CLI
+    call this with the name ``meta.json`` records.
+
+    Returns:
+        a fresh serializer for a name or class; ``spec`` itself for an instance.
+
+    Raises:
+        ValidationError: an unknown name, or a factory whose serializer
+            carries another name (a table would record the wrong one).
+        MissingDependencyError: ``"msgpack"`` without the msgpack package.
+
+    Cost: a dict lookup; an unknown name also reads the installed
+    packages' metadata.
+    """
+    if spec is None:
         return PickleSerializer()
-    if spec == "json":
-        return JSONSerializer()
     if isinstance(spec, Serializer):
         return spec
-    raise ValidationError(f"unknown serializer {spec!r}", attribute="serializer")
+    if isinstance(spec, type) and issubclass(spec, Serializer):
+        return spec()
+    if not isinstance(spec, str):
+        raise ValidationError(f"must be a serializer name or a Serializer, got {spec!r}",
+                              attribute="serializer")
+    factory = _BUILT_IN.get(spec)
+    if factory is None:
+        with _registry_lock:
+            factory = _registered.get(spec)
+    if factory is None and _NAME.match(spec):
+        factory = _entry_point(spec)
+    if factory is None:
+        raise ValidationError(
+            f"unknown serializer {spec!r}: built in are pickle, json and msgpack; register "
+            f"another with register_serializer({spec!r}, factory) or an entry point in the "
+            f"group {ENTRY_POINT_GROUP!r}", attribute="serializer")
+    serializer = factory()
+    if not isinstance(serializer, Serializer):
+        raise ValidationError(f"the factory registered for {spec!r} returned "
+                              f"{type(serializer).__name__}, not a Serializer",
+                              attribute="serializer")
+    if serializer.name != spec:
+        raise ValidationError(f"the factory registered for {spec!r} returned a serializer "
+                              f"named {serializer.name!r}", attribute="serializer")
+    return serializer
