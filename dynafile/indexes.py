@@ -17,6 +17,7 @@ with its table, even after a crash.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, ClassVar, NamedTuple
 
@@ -33,11 +34,20 @@ Item = dict[str, Any]
 EntryKey = tuple[Any, tuple[Any, ...]]
 
 
+#: DynamoDB's rule for index names.
+INDEX_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
+#: What dynafile 0.2 accepted (1-255 letters, digits, '_', '-', '.'): an index
+#: of a table it made still loads, but a new index follows DynamoDB's rule.
+_LEGACY_NAME = re.compile(r"[\w.\-]{1,255}")
+
+
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or len(name) > 255 or not all(
-            c.isalnum() or c in "_-." for c in name):
-        raise ValidationError("index names are 1-255 characters of letters, digits, '_', '-', '.'",
-                              attribute="name")
+    if not isinstance(name, str) or not INDEX_NAME.fullmatch(name):
+        shown = name if isinstance(name, str) else repr(name)
+        raise ValidationError(
+            f"1 validation error detected: Value '{shown}' at 'indexName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ "
+            "and have length between 3 and 255", attribute="name")
     return name
 
 
@@ -285,8 +295,10 @@ def index_from_json(section: str, name: str, data: Mapping[str, Any], space: str
     if include is not None and not isinstance(include, list):
         raise ValidationError(f"include is a {type(include).__name__}, not a list of "
                               "attribute names", attribute="include")
+    legacy = (isinstance(name, str) and not INDEX_NAME.fullmatch(name)
+              and _LEGACY_NAME.fullmatch(name) is not None)
     try:
-        index = kind.from_json(name, data)
+        index = kind.from_json("legacy" if legacy else name, data)
     except ValidationError:
         raise
     except KeyError as exc:
@@ -294,6 +306,7 @@ def index_from_json(section: str, name: str, data: Mapping[str, Any], space: str
     except (TypeError, ValueError, AttributeError) as exc:
         raise ValidationError(f"malformed definition: {exc}", attribute=name) from None
     index.space = space
+    index.name = name  # a legacy name, or the one it was built with
     return index
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import SchemaMismatchError, TableNotFoundError, ValidationError
-from .indexes import GSI
+from .indexes import Index, index_from_json
 from .schema import Schema
 from .storage.log import FLAG_DROP_SPACE, Op
 
@@ -34,7 +34,7 @@ def _drop_record(space: str) -> tuple[list[Op], None]:
     return [Op("", None, None, None, FLAG_DROP_SPACE, space)], None
 
 
-def create_gsi(core: TableCore, index: GSI) -> None:
+def create_gsi(core: TableCore, index: Index) -> None:
     """Add a global secondary index and fill it from the table's items.
 
     Returns once the index is complete. The backfill commits one item
@@ -58,7 +58,7 @@ def create_gsi(core: TableCore, index: GSI) -> None:
         nonlocal active
         data = schema.gsis.get(index.name)
         if data is not None:
-            if GSI.from_json(index.name, data) != index:
+            if index_from_json("gsis", index.name, data) != index:
                 raise SchemaMismatchError(
                     f"global index {index.name!r} exists with another definition: {data}")
             active = data.get("state") == "ACTIVE"

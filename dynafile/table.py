@@ -19,7 +19,7 @@ from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, to_predicate
-from .indexes import GSI, LSI, Index
+from .indexes import GSI, LSI, Index, index_from_json
 from .keys import MAX_KEY_BYTES
 from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
@@ -233,7 +233,7 @@ class Dynafile:
                     create_gsi(core, index)
                 for name, data in list(core.schema.gsis.items()):
                     if data.get("state") != "ACTIVE":
-                        _resume_backfill(core, GSI.from_json(name, data))
+                        _resume_backfill(core, index_from_json("gsis", name, data))
             if interval is not None and not core.read_only:
                 self._sweeper = Sweeper(core, interval)
         except BaseException:
@@ -885,7 +885,7 @@ def _choose_table(database: DatabaseCore, table: str | None, requested: Mapping[
     return table
 
 
-def _resume_backfill(core: TableCore, index: GSI) -> None:
+def _resume_backfill(core: TableCore, index: Index) -> None:
     """Finish building a global index another opener started. One that cannot
     be built (an item it cannot hold) is removed with a warning: this opener
     did not ask for it, and the table stays usable."""
@@ -906,7 +906,7 @@ def _check_gsis(core: TableCore, gsis: Sequence[GSI]) -> None:
     schema = core.schema
     for index in gsis:
         stored = schema.gsis.get(index.name)
-        if stored is not None and GSI.from_json(index.name, stored) != index:
+        if stored is not None and index_from_json("gsis", index.name, stored) != index:
             raise SchemaMismatchError(f"global index {index.name!r} exists with another "
                                       f"definition: {stored}")
         if index.name in schema.lsis:

@@ -256,7 +256,7 @@ CASES = [
     ("open-max-item-size", lambda db, p: Dynafile(p, max_item_size=0), V, "positive int"),
     ("open-gsi-redefined", lambda db, p: Dynafile(p, gsis=[GSI("by_g", "other")]),
      SchemaMismatchError, "another definition"),
-    ("open-lsi-added", lambda db, p: Dynafile(p, lsis=[LSI("by_v", "v"), LSI("x", "w")]),
+    ("open-lsi-added", lambda db, p: Dynafile(p, lsis=[LSI("by_v", "v"), LSI("by_w", "w")]),
      SchemaMismatchError, "LSIs cannot be added"),
     ("open-gsis-str", lambda db, p: Dynafile(p, gsis="by_g"), V, "must be a list of GSI"),
     ("open-cache-bytes-text", lambda db, p: Dynafile(p, cache_bytes="big"), V, "cache_bytes"),
@@ -278,8 +278,9 @@ CASES = [
     ("open-ttl-other", lambda db, p: Dynafile(p, ttl_attribute="exp"), SchemaMismatchError,
      "update_time_to_live"),
     ("open-view-type", lambda db, p: Dynafile(p, stream_view_type="ALL"), V, "stream_view_type"),
-    ("gsi-bad-name", lambda db, p: GSI("bad name!", "g"), V, "index names"),
-    ("gsi-bad-projection", lambda db, p: GSI("ok", "g", projection="SOME"), V,
+    ("gsi-bad-name", lambda db, p: GSI("bad name!", "g"), V, "at 'indexName' failed to satisfy"),
+    ("gsi-short-name", lambda db, p: GSI("ab", "g"), V, "length between 3 and 255"),
+    ("gsi-bad-projection", lambda db, p: GSI("okay", "g", projection="SOME"), V,
      "must be one of ALL"),
 ]
 

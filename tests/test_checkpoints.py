@@ -130,3 +130,44 @@ def test_a_put_that_fills_the_overlay_checkpoints_after_releasing_the_lock(tmp_p
     eng._write_partitions = original
     assert db.get_item(key={"PK": "other", "SK": 1}) is not None
     db.close()
+
+
+SCAN_RSS = r"""
+import sys
+from dynafile import Dynafile
+mode, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "write":
+    db = Dynafile(path, durability="normal")
+    with db.batch_writer(flush_amount=5000) as w:
+        for i in range(n):
+            w.put_item(item={"PK": f"c{i // 10:06d}", "SK": i, "pad": "x" * 200})
+    db.close()
+    sys.exit()
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+db = Dynafile(path, cache_bytes=4 << 20)
+base = peak = rss()
+for count, item in enumerate(db.scan()):
+    if count % 5000 == 0:
+        peak = max(peak, rss())
+print(count + 1, peak - base)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="RSS from /proc (Linux)")
+@pytest.mark.timeout(180)
+def test_iterating_a_scan_holds_bounded_memory(tmp_path):
+    """A scan's memory is the cache and one partition, not what it returned:
+    4x the items costs about the same (issue 12, item 11)."""
+    growth = {}
+    for n in (20_000, 80_000):
+        path = str(tmp_path / f"db{n}")
+        subprocess.run([sys.executable, "-c", SCAN_RSS, "write", path, str(n)], check=True,
+                       env=_env(), timeout=150)
+        out = subprocess.run([sys.executable, "-c", SCAN_RSS, "scan", path, str(n)],
+                             check=True, env=_env(), timeout=150, capture_output=True,
+                             text=True).stdout.split()
+        assert int(out[0]) == n
+        growth[n] = int(out[1])
+    assert growth[80_000] < 1.5 * growth[20_000] + (8 << 20), growth

@@ -166,18 +166,19 @@ def test_create_gsi_backfills_and_drop_removes(db_path):
 
 
 def test_index_definitions_are_checked_at_open(db_path):
-    Dynafile(db_path, gsis=[GSI("g", pk_attribute="a")], lsis=[LSI("l", sk_attribute="b")]).close()
+    Dynafile(db_path, gsis=[GSI("by_g", pk_attribute="a")],
+             lsis=[LSI("by_l", sk_attribute="b")]).close()
     with pytest.raises(SchemaMismatchError):
-        Dynafile(db_path, gsis=[GSI("g", pk_attribute="other")])
+        Dynafile(db_path, gsis=[GSI("by_g", pk_attribute="other")])
     with pytest.raises(SchemaMismatchError):
-        Dynafile(db_path, lsis=[LSI("l", sk_attribute="c")])
+        Dynafile(db_path, lsis=[LSI("by_l", sk_attribute="c")])
     with pytest.raises(SchemaMismatchError):
         Dynafile(db_path, lsis=[])
     db = Dynafile(db_path)  # without arguments: the stored indexes apply
-    assert sorted(db.indexes) == ["g", "l"]
+    assert sorted(db.indexes) == ["by_g", "by_l"]
     db.close()
     with pytest.raises(ValidationError):
-        Dynafile(db_path, gsis=[LSI("x", sk_attribute="y")])
+        Dynafile(db_path, gsis=[LSI("by_y", sk_attribute="y")])
 
 
 def test_index_created_by_another_instance_is_maintained(db_path):
@@ -278,3 +279,39 @@ def test_killed_backfill_resumes_on_open(db_path):
     assert got == sorted((i["v"], i["PK"], i["SK"]) for i in db.scan())
     assert len(got) == 300
     db.close()
+
+
+def test_index_names_follow_dynamodb_and_never_become_paths(db_path):
+    """DynamoDB's rule (3-255 of a-z A-Z 0-9 _ . -), at its limits: stored under
+    numeric ids, so a 255-character name is no longer a path than a short one
+    (issue 12, item 8); a name DynamoDB refuses changes nothing."""
+    db = Dynafile(db_path, durability="normal")
+    db.put_item(item={"PK": "a", "SK": "1", "g": "x"})
+    before = snapshot_files(db_path)
+    for bad in ("ab", "é" * 127, "a" * 256, "has space"):
+        with pytest.raises(ValidationError, match="indexName"):
+            db.create_gsi(bad, pk_attribute="g")
+    assert snapshot_files(db_path) == before
+    long_name = "n" * 255
+    db.create_gsi(long_name, pk_attribute="g")
+    db.checkpoint()
+    db.close()
+    with Dynafile(db_path) as again:
+        assert [i["SK"] for i in again.query("x", index=long_name)] == ["1"]
+        assert again.check().ok
+    assert max(len(n) for _, dirs, files in os.walk(db_path) for n in dirs + files) <= 24
+
+
+def test_a_legacy_short_index_name_still_loads(db_path):
+    """dynafile 0.2 accepted 1-2 character index names: a table that has one opens."""
+    db = Dynafile(db_path, durability="normal", gsis=[GSI("by_g", pk_attribute="g")])
+    db.put_item(item={"PK": "a", "SK": "1", "g": "x"})
+    db.close()
+    with open(os.path.join(db_path, "meta.json")) as f:
+        meta = json.load(f)
+    (table,) = meta["tables"].values()
+    table["gsis"]["g"] = table["gsis"].pop("by_g")
+    with open(os.path.join(db_path, "meta.json"), "w") as f:
+        json.dump(meta, f)
+    with Dynafile(db_path) as again:
+        assert [i["SK"] for i in again.query("x", index="g")] == ["1"]

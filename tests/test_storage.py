@@ -435,7 +435,7 @@ def test_every_file_is_private_to_its_owner(db_path):
     from dynafile import GSI
     old = os.umask(0o022)
     try:
-        db = Dynafile(db_path, gsis=[GSI("g", pk_attribute="s")])
+        db = Dynafile(db_path, gsis=[GSI("by_g", pk_attribute="s")])
         db.put_item(item={"PK": "a", "SK": "1", "s": "x"})
         list(db.stream(from_sequence=0, consumer="c", follow=False))
         db.checkpoint()

@@ -18,10 +18,10 @@ class Clock:
 
 
 INDEXES = {
-    "gsi-all": (GSI("ix", "g", projection="ALL"), None),
-    "gsi-keys": (GSI("ix", "g", projection="KEYS_ONLY"), None),
-    "lsi-all": (None, LSI("ix", "g", projection="ALL")),
-    "lsi-keys": (None, LSI("ix", "g", projection="KEYS_ONLY")),
+    "gsi-all": (GSI("idx", "g", projection="ALL"), None),
+    "gsi-keys": (GSI("idx", "g", projection="KEYS_ONLY"), None),
+    "lsi-all": (None, LSI("idx", "g", projection="ALL")),
+    "lsi-keys": (None, LSI("idx", "g", projection="KEYS_ONLY")),
 }
 
 
@@ -89,8 +89,8 @@ PATHS = {
 
 def _index_items(db, index, g):
     if index == "gsi":
-        return [(i["PK"], i["SK"]) for i in db.query(g, index="ix")]
-    return [(i["PK"], i["SK"]) for i in db.query("a", index="ix") if i["g"] == g]
+        return [(i["PK"], i["SK"]) for i in db.query(g, index="idx")]
+    return [(i["PK"], i["SK"]) for i in db.query("a", index="idx") if i["g"] == g]
 
 
 @pytest.mark.parametrize("path", sorted(PATHS))
@@ -109,7 +109,7 @@ def test_overwriting_an_expired_item_removes_its_index_entry(db_path, path, kind
     assert _index_items(db, index, "A") == []
     assert _index_items(db, index, "B") == ([("a", "1")] if leaves_item else [])
     if index == "lsi":  # the item appears once in its collection's index, or not at all
-        assert len(list(db.query("a", index="ix"))) == (1 if leaves_item else 0)
+        assert len(list(db.query("a", index="idx"))) == (1 if leaves_item else 0)
     report = db.check()
     assert report.ok, report.problems
     assert db.sweep_expired() == 0
@@ -177,14 +177,14 @@ def test_flush_amount_commits_as_it_goes(db):
 
 
 def test_last_write_wins_within_a_batch_and_indexes_follow(db_path):
-    db = Dynafile(db_path, durability="normal", gsis=[GSI("ix", "g")])
+    db = Dynafile(db_path, durability="normal", gsis=[GSI("idx", "g")])
     with db.batch_writer() as w:
         w.put_item(item={"PK": "a", "SK": "1", "g": "A"})
         w.put_item(item={"PK": "a", "SK": "1", "g": "B"})
         w.delete_item(key={"PK": "a", "SK": "2"})
         w.put_item(item={"PK": "a", "SK": "2", "g": "A"})
-    assert [i["SK"] for i in db.query("A", index="ix")] == ["2"]
-    assert [i["SK"] for i in db.query("B", index="ix")] == ["1"]
+    assert [i["SK"] for i in db.query("A", index="idx")] == ["2"]
+    assert [i["SK"] for i in db.query("B", index="idx")] == ["1"]
     assert db.check().ok
     db.close()
 
@@ -201,7 +201,7 @@ def test_an_expired_item_is_hidden_from_index_reads_whatever_the_projection(db_p
     assert _index_items(db, index, "A") == [("a", "1"), ("a", "2")]
     clock.now += 20
     assert _index_items(db, index, "A") == [("a", "2")]
-    assert [(i["PK"], i["SK"]) for i in db.scan(index="ix")] == [("a", "2")]
+    assert [(i["PK"], i["SK"]) for i in db.scan(index="idx")] == [("a", "2")]
     db.close()
 
 
@@ -235,7 +235,7 @@ def test_a_new_write_kind_needs_only_new_image(db_path):
     namespace = {}
     exec(_doc_blocks()[1], namespace)  # noqa: S102 - the documentation's own example
     AppendToList = namespace["AppendToList"]
-    db = Dynafile(db_path, durability="normal", gsis=[GSI("ix", "g")])
+    db = Dynafile(db_path, durability="normal", gsis=[GSI("idx", "g")])
     core = db._core
     key = core.key({"PK": "a", "SK": "1"})
     core.commit([AppendToList(key, "log", 1), AppendToList(key, "log", 2)])  # one record
@@ -247,6 +247,6 @@ def test_a_new_write_kind_needs_only_new_image(db_path):
                     atomic=True)
     assert [r.code for r in info.value.reasons] == [None, "ConditionalCheckFailed"]
     assert db.get_item(key={"PK": "a", "SK": "2"}) is None  # all or nothing
-    assert list(db.query("G", index="ix")) == []
+    assert list(db.query("G", index="idx")) == []
     assert db.check().ok
     db.close()
