@@ -816,7 +816,9 @@ class Dynafile:
         """Verify every file of the table and return a report
         (see :func:`dynafile.check.check`).
 
-        Cost: reads every file; writers wait meanwhile.
+        Cost: reads every file (writers go on meanwhile: the check holds the
+        lock only to take a snapshot); memory bounded by one partition and
+        the log since the last checkpoint.
         """
         from .check import check  # imported on first use: a plain get does not need it
 
