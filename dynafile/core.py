@@ -19,7 +19,6 @@ and afterwards delivers the change events of every table it touched.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from .keys import extract_key, normalize_key
 from .listeners import Delivery, Listeners
 from .schema import Catalog, KeyTypes, Schema
 from .serialization import Serializer, get_serializer
+from .storage import fs
 from .storage.engine import Engine, LogPosition
 from .storage.layout import SCHEMA, TOKENS, Layout
 from .storage.log import FLAG_DROP_SPACE, Op
@@ -113,11 +113,7 @@ class DatabaseCore:
     # ------------------------------------------------------------- catalog
 
     def _stat_meta(self) -> Any:
-        try:
-            st = os.stat(self.layout.meta)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return fs.signature(self.layout.meta)
 
     def _install(self, catalog: Catalog) -> None:
         self._catalog = catalog

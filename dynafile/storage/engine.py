@@ -300,11 +300,7 @@ class Engine:
             fs.sync_dir(self.layout.wal)
 
     def _stat_manifest(self) -> Any:
-        try:
-            st = os.stat(self.layout.manifest)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return fs.signature(self.layout.manifest)
 
     def _read_manifest(self) -> Manifest:
         """The manifest on disk, or the log's start when there is none."""

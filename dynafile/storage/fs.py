@@ -31,6 +31,7 @@ __all__ = [
     "remove_stale_temp_files",
     "remove_tree",
     "rename",
+    "signature",
     "sync",
     "sync_dir",
     "truncate",
@@ -235,3 +236,14 @@ def read_file(path: str) -> bytes:
     """Return the whole content of ``path``."""
     with open(path, "rb") as f:
         return f.read()
+
+
+def signature(path: str) -> tuple[int, int, int] | None:
+    """``(inode, mtime_ns, size)`` of ``path``, or ``None`` when it is missing:
+    a file replaced atomically (a new inode) or rewritten gets a new one.
+    One ``stat``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
