@@ -15,6 +15,7 @@ does works the same whether it was opened alone or through a database.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
@@ -220,6 +221,39 @@ class Database:
         if not isinstance(properties, Mapping):
             raise ValidationError("must be a dict", attribute="properties")
         self._change(name, lambda schema: setattr(schema, "properties", dict(properties)))
+
+    def properties(self, name: str) -> dict[str, Any]:
+        """A copy of table ``name``'s application properties, as of now (caught
+        up with every process). Cost: one ``stat`` when nothing changed.
+
+        Raises:
+            TableNotFoundError: no such table.
+        """
+        self._core.check_open()
+        schema = self._core.current_catalog().tables.get(name)
+        if schema is None:
+            raise TableNotFoundError(f"Requested resource not found: Table: {name} not found")
+        return json.loads(json.dumps(schema.properties))
+
+    def update_properties(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Set the top-level properties ``changes`` names (``None`` removes
+        one) and keep the others, in one atomic catalog change: processes
+        updating different properties of one table lose nothing.
+
+        Raises:
+            TableNotFoundError / ValidationError.
+        """
+        if not isinstance(changes, Mapping):
+            raise ValidationError("must be a dict", attribute="changes")
+
+        def merge(schema: Schema) -> None:
+            for key, value in changes.items():
+                if value is None:
+                    schema.properties.pop(key, None)
+                else:
+                    schema.properties[key] = value
+
+        self._change(name, merge)
 
     def _change(self, name: str, edit: Callable[[Schema], Any]) -> None:
         self._core.check_open()

@@ -178,7 +178,7 @@ class Context:
         self.db = database
         self.region = region
         self.account = account
-        self.props = PropertyStore(database.path, read_only=database.read_only)
+        self.props = PropertyStore(database)
         self._created: weakref.WeakKeyDictionary[Dynafile, float | None] = (
             weakref.WeakKeyDictionary())
 

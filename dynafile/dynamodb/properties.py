@@ -3,11 +3,11 @@ billing mode and throughput, whether the stream is enabled, table class,
 deletion protection.
 
 The native table knows its keys, indexes, TTL attribute, stream view type
-and tags; these few others live beside the database's catalog, in
-``<database>/dynamodb.json``, written atomically under a lock so several
-processes serving one directory agree. Each entry remembers the table's
-``created`` time: a table deleted and created again natively (through
-:class:`~dynafile.Database`) does not inherit a stale entry.
+and tags; these few others are kept in the table's own catalog entry, under
+its application properties (``properties["dynamodb"]``,
+:meth:`~dynafile.Database.update_properties`): one atomic catalog change,
+seen by every process serving the directory, gone with the table when it
+is deleted, never inherited by a table created again under the same name.
 
 A table created through the native API has no entry: its attribute types
 are the key types the table fixed on first use (``S`` until then), it is
@@ -16,22 +16,15 @@ PAY_PER_REQUEST, and its stream is enabled.
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptFileError
-from ..storage import fs
-from ..storage.locking import TableLock
+if TYPE_CHECKING:  # pragma: no cover
+    from ..database import Database
 
 __all__ = ["PropertyStore", "TableProperties", "stream_label"]
 
-_FILE = "dynamodb.json"
-_LOCK = "dynamodb.lock"
 
 
 def stream_label(moment: float | None = None) -> str:
@@ -79,47 +72,24 @@ class TableProperties:
 
 
 class PropertyStore:
-    """``<database>/dynamodb.json``: :class:`TableProperties` by table name.
+    """:class:`TableProperties` by table name, in the tables' catalog entries."""
 
-    Reads stat the file and reparse it only when it changed; writes replace
-    it atomically under an exclusive lock on ``dynamodb.lock``.
-    """
+    #: The key of the application properties that holds them.
+    KEY = "dynamodb"
 
-    def __init__(self, directory: str, *, read_only: bool = False) -> None:
-        self.path = os.path.join(directory, _FILE)
-        self.read_only = read_only
-        self._lock_path = os.path.join(directory, _LOCK)
-        self._lock: TableLock | None = None
-        self._guard = threading.Lock()
-        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
-    def _read(self) -> dict[str, Any]:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return {}
-        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        cached = self._cache
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        try:
-            data = json.loads(fs.read_file(self.path))
-            if not isinstance(data, dict):
-                raise ValueError("not an object")  # noqa: TRY004 - reported as corrupt
-        except FileNotFoundError:
-            return {}
-        except ValueError as exc:
-            raise CorruptFileError(self.path, 0, f"unreadable table properties: {exc}") from None
-        self._cache = (stamp, data)
-        return data
+    def get(self, name: str, created: float | None = None) -> TableProperties | None:
+        """The properties of table ``name``, or ``None`` for a table created
+        through the native API (``created`` is not needed: an entry belongs
+        to the table, not to its name).
 
-    def get(self, name: str, created: float | None) -> TableProperties | None:
-        """The properties of table ``name`` created at ``created``, or ``None``
-        for a table created through the native API."""
-        entry = self._read().get(name)
-        if not isinstance(entry, dict) or entry.get("created") != created:
-            return None
-        return TableProperties(entry)
+        Raises:
+            TableNotFoundError: no such table.
+        """
+        entry = self.database.properties(name).get(self.KEY)
+        return TableProperties(entry) if isinstance(entry, dict) else None
 
     @staticmethod
     def native(created: float | None) -> TableProperties:
@@ -130,35 +100,16 @@ class PropertyStore:
         props.created = created
         return props
 
-    def change(self, name: str, edit: Callable[[dict[str, Any]], None]) -> None:
-        """Apply ``edit`` to the whole mapping (``{name: record}``) under the
-        lock and store the result. ``name`` is the table being changed."""
-        with self._guard:
-            if self._lock is None:
-                self._lock = TableLock(self._lock_path, 60.0)
-            with self._lock.exclusive():
-                self._cache = None
-                data = dict(self._read())
-                edit(data)
-                fs.atomic_write_bytes(self.path, json.dumps(data, indent=1,
-                                                            sort_keys=True).encode())
-                self._cache = None
-
     def put(self, name: str, props: TableProperties) -> None:
-        """Store ``props`` for table ``name``."""
-        def edit(data: dict[str, Any]) -> None:
-            data[name] = props.to_json()
-        self.change(name, edit)
+        """Store ``props`` for table ``name`` (one catalog change).
+
+        Raises:
+            TableNotFoundError: no such table.
+        """
+        self.database.update_properties(name, {self.KEY: props.to_json()})
 
     def remove(self, name: str) -> None:
-        """Forget table ``name``."""
-        def edit(data: dict[str, Any]) -> None:
-            data.pop(name, None)
-        self.change(name, edit)
+        """Nothing to do: the properties go with the table."""
 
     def close(self) -> None:
-        """Release the lock file."""
-        with self._guard:
-            if self._lock is not None:
-                self._lock.close()
-                self._lock = None
+        """Nothing to release."""

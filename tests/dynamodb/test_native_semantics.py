@@ -43,3 +43,26 @@ def test_expired_items_stay_until_swept(ddb):
     key = {"pk": {"S": "a"}, "sk": {"S": "b"}}
     ddb.put_item(TableName="orders", Item={**key, "expires": {"N": str(int(time.time()) - 60)}})
     assert "Item" in ddb.get_item(TableName="orders", Key=key)
+
+
+def test_api_properties_live_in_the_catalog_and_go_with_the_table(handler, ddb, tmp_path):
+    """Billing mode and the other API-only properties are the table's catalog
+    entry: a second process sees them, and a table deleted and created again
+    natively under the same name does not inherit them."""
+    from dynafile import Database
+
+    ddb.create_table(TableName="orders", BillingMode="PROVISIONED",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     ProvisionedThroughput={"ReadCapacityUnits": 3, "WriteCapacityUnits": 4})
+    described = ddb.describe_table(TableName="orders")["Table"]
+    assert described["ProvisionedThroughput"]["ReadCapacityUnits"] == 3
+    with Database(tmp_path / "db") as other:  # another opener of the directory
+        assert other.properties("orders")["dynamodb"]["billing_mode"] == "PROVISIONED"
+        other.delete_table("orders")
+        other.create_table("orders", pk_attribute="pk", sk_attribute="sk")
+    described = ddb.describe_table(TableName="orders")["Table"]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert not (tmp_path / "db" / "dynamodb.json").exists()
