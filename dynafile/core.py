@@ -212,13 +212,17 @@ class DatabaseCore:
                 if serializer is None:
                     try:
                         serializer = get_serializer(schema.serializer)
-                    except ValidationError:
+                    except ValidationError as exc:
+                        if isinstance(exc, SchemaMismatchError):
+                            raise  # it knows why (an encrypted table opened without a key)
                         raise SchemaMismatchError(
                             f"table {name} uses serializer {schema.serializer!r}, which is "
                             "neither built in nor registered: pass it as serializer=, or "
                             "register it (dynafile.register_serializer)") from None
                 table = self._tables[name] = TableCore(self, self._catalog.tables[name],
                                                        serializer)
+                if table.schema is not self._catalog.tables[name]:  # binding changed meta.json
+                    table.install(self._catalog.tables[name])
             return table
 
     def create_table(self, schema: Schema, gsis: Sequence[Index] = ()) -> None:
@@ -432,9 +436,16 @@ class TableCore:
     def __init__(self, database: DatabaseCore, schema: Schema, serializer: Serializer) -> None:
         self.database = database
         self.engine = database.engine
+        bind = getattr(serializer, "for_table", None)
+        if bind is not None:  # a serializer that keeps per-table state (encryption)
+            serializer = bind(database, schema)
         self.serializer = serializer
         self._dumps = serializer.dumps
         self._load_stored = serializer.load_stored
+        # Loads a value read under a known key and checks it is that key's
+        # item (an encrypted table: a ciphertext moved between items).
+        self._load_at: Callable[[bytes, Any, Any], Any] | None = getattr(
+            serializer, "load_at", None)
         self._strict_types = serializer.strict_types
         self._detached = False
         self.text_keys: tuple[str, str] | None = None
@@ -756,11 +767,17 @@ class TableCore:
         """Whether ``item`` has expired at ``now``."""
         return is_expired(item, self._schema.ttl_attribute, now)
 
-    def visible(self, data: bytes | None, now: float | None = None) -> Item | None:
-        """The item in ``data`` as readers see it: ``None`` when absent or expired."""
+    def visible(self, data: bytes | None, now: float | None = None,
+                key: tuple[Any, Any] | None = None) -> Item | None:
+        """The item in ``data`` as readers see it: ``None`` when absent or
+        expired. ``key``: the normalised key ``data`` was read under (checked
+        against the item where the serializer can, see ``load_at``)."""
         if data is None:
             return None
-        item = self._load_stored(data)
+        if key is not None and self._load_at is not None:
+            item = self._load_at(data, *key)
+        else:
+            item = self._load_stored(data)
         if self.hides_expired and is_expired(item, self._schema.ttl_attribute,
                                              self.now() if now is None else now):
             return None
@@ -795,7 +812,8 @@ class TableCore:
             data = items.get(nsk)
             if data is None:
                 return None
-            item = self._load_stored(data)
+            item = (self._load_stored(data) if self._load_at is None
+                    else self._load_at(data, npk, nsk))
             if data.__class__ is not bytes:
                 keep_checked(items, nsk, data)
         if self.hides_expired and is_expired(item, self._schema.ttl_attribute, self.now()):
@@ -809,6 +827,8 @@ class TableCore:
             found = [engine.collection(engine.digest(npk), npk, space).items.get(nsk)
                      for npk, nsk in keys]
         now = self.now()
+        if self._load_at is not None:
+            return [self.visible(data, now, key) for data, key in zip(found, keys)]
         return [self.visible(data, now) for data in found]
 
     def stored(self, npk: Any, nsk: Any) -> bytes | None:

@@ -21,13 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 
 from .core import TableCore
+from .encryption import KeyRing, with_encryption
 from .errors import TableNotFoundError, ValidationError
 from .indexes import GSI, LSI
 from .names import TABLE_NAME, check_table_name
 from .options import check_indexes, choice, database_options, flag, open_database
 from .records import VIEW_TYPES, Position, StreamRecord
 from .schema import TTL_MODES, Catalog, Schema
-from .serialization import Serializer, get_serializer
+from .serialization import ENCRYPTED_PREFIX, Serializer, get_serializer
 from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer
@@ -46,6 +47,9 @@ class Database:
     Args:
         path: the database directory; created when missing.
         read_only: open without writing anything.
+        encryption_key: a key (or keys, during a rotation): every table
+            :meth:`create_table` makes is encrypted at rest with it, and
+            every encrypted table opens with it (docs/encryption.md).
         options: ``durability``, ``max_item_size``, ``cache_bytes``,
             ``lock_timeout``, ``checkpoint_bytes``, ``clock``, ``watch``,
             ``retention``, ``segment_bytes``, ``partition_bytes``: as for
@@ -67,12 +71,25 @@ class Database:
         >>> db.close()
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Database("dynamodb://...") or Database(client=boto3_client): the same
+        # methods on a DynamoDB endpoint (dynafile.remote, docs/scale-out.md).
+        from .remote.connection import is_remote
+
+        if is_remote(args[0] if args else kwargs.get("path"), kwargs):
+            from .remote import open_database as _open_remote
+
+            return _open_remote(*args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False,
-                 **options: Any) -> None:
+                 encryption_key: Any = None, **options: Any) -> None:
         flag(read_only, "read_only")
         unknown = set(options) - set(database_options.__kwdefaults__ or {})
         if unknown:
             raise ValidationError(f"unknown options {sorted(unknown)}", attribute="options")
+        # With a key, every table created is encrypted, and encrypted tables open with it.
+        self._keys = None if encryption_key is None else KeyRing(encryption_key)
         self._core = open_database(path, read_only=read_only,
                                    options=database_options(**options))
         self.path = self._core.path
@@ -137,6 +154,8 @@ class Database:
         local = check_indexes(lsis, LSI, "lsis") if lsis is not None else []
         wanted = check_indexes(gsis, GSI, "gsis") if gsis is not None else []
         chosen = get_serializer(serializer)
+        if self._keys is not None:
+            chosen = with_encryption(chosen, self._keys, None)
         schema = Schema(pk_attribute, sk_attribute, chosen.name, key_types=fixed,
                         ttl_attribute=ttl_attribute, stream_view_type=stream_view_type,
                         lsis={i.name: i.definition() for i in local}, ttl_mode=ttl_mode,
@@ -145,6 +164,10 @@ class Database:
         return self._attach(name, chosen)
 
     def _attach(self, name: str, serializer: Serializer | None = None) -> Dynafile:
+        if serializer is None and self._keys is not None:
+            schema = self._core.current_catalog().tables.get(name)
+            if schema is not None and schema.serializer.startswith(ENCRYPTED_PREFIX):
+                serializer = with_encryption(None, self._keys, schema.serializer)
         core = self._core.table(name, serializer=serializer)
         known = self._tables.get(name)
         if known is not None and known[0] is core:

@@ -17,7 +17,9 @@ __all__ = [
     "ConditionalCheckFailedError",
     "ConsumerBusyError",
     "CorruptFileError",
+    "DecryptionError",
     "DynafileError",
+    "EncryptionKeyError",
     "ForkedProcessError",
     "ItemNotFoundError",
     "ItemTooLargeError",
@@ -242,6 +244,34 @@ class UnsafeDataError(CorruptFileError):
 
     Nothing of the data was executed.
     """
+
+
+class DecryptionError(CorruptFileError):
+    """An encrypted item failed authentication (AES-GCM), before anything of
+    it was deserialized: its bytes were changed, it was moved from another
+    table, or it was encrypted under a key whose id none of the given keys
+    has and the table does not list. Nothing of it is returned.
+
+    ``path`` names the file the ciphertext came from (a partition file or a
+    log segment; ``"(stored item)"`` for bytes this process wrote itself).
+    """
+
+
+class EncryptionKeyError(SchemaMismatchError, ValidationError):
+    """The keys given do not fit the table: an encrypted table opened
+    without a key, or without one of the keys its items are under (during a
+    key rotation both are needed); a key given for a table that is not
+    encrypted; a write after another process rotated the table to a key this
+    process lacks; or a key that is not 16, 24 or 32 bytes.
+
+    Nothing was read or written. It is a :class:`SchemaMismatchError` (the
+    opener does not match the table) and a :class:`ValidationError` (code
+    that treats an unknown serializer as a validation problem, such as
+    ``check_path``, reports it the same way).
+    """
+
+    def __init__(self, reason: str, *, attribute: str | None = "encryption_key") -> None:
+        super().__init__(reason, attribute=attribute)
 
 
 class ClosedError(DynafileError, RuntimeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from .storage.log import FLAG_DROP_SPACE, FLAG_EXPIRED, FLAG_OLD_HIDDEN, Op
+from .storage.log import FLAG_DROP_SPACE, FLAG_EXPIRED, FLAG_OLD_HIDDEN, FLAG_REWRITE, Op
 
 __all__ = ["VIEW_TYPES", "Position", "StreamRecord", "is_item_space", "item_changes",
            "to_record"]
@@ -108,5 +108,7 @@ def is_item_space(space: str) -> bool:
 
 def item_changes(ops: list[Op]) -> list[Op]:
     """The operations of a record that are item changes, of every table (not
-    index upkeep); a change's index in a record counts these."""
-    return [op for op in ops if is_item_space(op.space) and not op.flags & FLAG_DROP_SPACE]
+    index upkeep, nor an item rewritten unchanged by a key rotation); a
+    change's index in a record counts these."""
+    return [op for op in ops
+            if is_item_space(op.space) and not op.flags & (FLAG_DROP_SPACE | FLAG_REWRITE)]

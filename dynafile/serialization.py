@@ -44,10 +44,17 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable, Union
 
-from .errors import CorruptFileError, MissingDependencyError, UnsafeDataError, ValidationError
+from .errors import (
+    CorruptFileError,
+    EncryptionKeyError,
+    MissingDependencyError,
+    UnsafeDataError,
+    ValidationError,
+)
 from .types import MAX_NESTING
 
 __all__ = [
+    "ENCRYPTED_PREFIX",
     "ENTRY_POINT_GROUP",
     "MAX_DEPTH",
     "JSONSerializer",
@@ -56,6 +63,7 @@ __all__ = [
     "Serializer",
     "SerializerFactory",
     "Unvetted",
+    "data_origin",
     "get_serializer",
     "register_serializer",
     "serializer_names",
@@ -64,6 +72,10 @@ __all__ = [
 
 #: The entry point group searched for serializer names no code registered.
 ENTRY_POINT_GROUP = "dynafile.serializers"
+#: How an encrypted table's serializer name starts (``"encrypted:json"``:
+#: JSON, then AES-GCM; see :mod:`dynafile.encryption`). Such a name needs
+#: the table's key, so :func:`get_serializer` alone cannot make it.
+ENCRYPTED_PREFIX = "encrypted:"
 #: Levels of nested lists, maps and sets the JSON and msgpack serializers
 #: accept (DynamoDB allows 32); deeper values raise ValidationError on write,
 #: and CorruptFileError on read, never RecursionError.
@@ -210,6 +222,15 @@ def _checked_item(loads: Callable[[bytes], Any], data: bytes) -> Any:
         raise CorruptFileError(path, offset,
                                f"stored item is a {type(item).__name__}, not a dict")
     return item
+
+
+def data_origin(data: bytes) -> tuple[str, int | None]:
+    """Where item bytes came from: ``(file, offset or None)``, the file
+    ``"(stored item)"`` when unknown (bytes this process made). For a
+    serializer that wraps another (:mod:`dynafile.encryption`) and must name
+    the file in its own errors. Reads the file: call it on the way to an
+    error only."""
+    return _origin(data)
 
 
 def _origin(data: bytes) -> tuple[str, int | None]:
@@ -1017,6 +1038,9 @@ def get_serializer(spec: SerializerSpec) -> Serializer:
     Raises:
         ValidationError: an unknown name, or a factory whose serializer
             carries another name (a table would record the wrong one).
+        EncryptionKeyError: a name of an encrypted table
+            (:data:`ENCRYPTED_PREFIX`): it needs the table's key
+            (``encryption_key=``, or an ``EncryptedSerializer``).
         MissingDependencyError: ``"msgpack"`` without the msgpack package.
 
     Cost: a dict lookup; an unknown name also reads the installed
@@ -1031,6 +1055,11 @@ def get_serializer(spec: SerializerSpec) -> Serializer:
     if not isinstance(spec, str):
         raise ValidationError(f"must be a serializer name or a Serializer, got {spec!r}",
                               attribute="serializer")
+    if spec.startswith(ENCRYPTED_PREFIX):
+        inner = spec[len(ENCRYPTED_PREFIX):]
+        raise EncryptionKeyError(
+            f"the table is encrypted (items serialized with {inner!r}, then AES-GCM): open it "
+            f"with encryption_key=KEY (or serializer=EncryptedSerializer({inner!r}, KEY))")
     factory = _BUILT_IN.get(spec)
     if factory is None:
         with _registry_lock:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
+from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index, index_from_json
-from .keys import MAX_KEY_BYTES
+from .keys import MAX_KEY_BYTES, normalize_key
 from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
 from .names import check_table_name, default_table_name
@@ -128,6 +129,12 @@ class Dynafile:
         partition_bytes: a partition file holding more item bytes than
             this is split in two at the next checkpoint (1 MiB by default,
             at least 256).
+        encryption_key: encrypt the table's items at rest (AES-GCM; needs
+            ``pip install 'dynafile[encryption]'``): a key of 32 random bytes
+            (``dynafile.encryption.generate_key()``), or a list of keys
+            during a rotation (see docs/encryption.md). A new table is
+            created encrypted (``serializer`` is the format inside); an
+            encrypted table needs it (``EncryptionKeyError`` otherwise).
 
     Raises:
         SchemaMismatchError: a table property differs from the stored one.
@@ -144,6 +151,17 @@ class Dynafile:
         'Bob'
         >>> db.close()
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Dynafile("dynamodb://...", table=...) or Dynafile(client=boto3_client, ...):
+        # the same methods on a DynamoDB table (dynafile.remote, docs/scale-out.md).
+        from .remote.connection import is_remote
+
+        if is_remote(args[0] if args else kwargs.get("path"), kwargs):
+            from .remote import open_table
+
+            return open_table(*args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -170,6 +188,7 @@ class Dynafile:
         ttl_mode: str = UNSET,
         table: str | None = None,
         partition_bytes: int = 1 << 20,
+        encryption_key: Any = None,
     ) -> None:
         requested: dict[str, Any] = {}
         if pk_attribute is not UNSET:
@@ -193,6 +212,7 @@ class Dynafile:
         if table is not None:
             check_table_name(table, "table")
         chosen = None if serializer is None else get_serializer(serializer)
+        keys = None if encryption_key is None else KeyRing(encryption_key)
         interval = seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
                            positive=True)
         options = database_options(
@@ -202,6 +222,8 @@ class Dynafile:
             partition_bytes=partition_bytes)
         database = open_database(path, read_only=read_only, options=options)
         try:
+            if keys is not None:
+                chosen = opener_serializer(database, table, chosen, keys)
             name = _choose_table(database, table, requested, chosen, wanted_gsis)
             core = database.table(name, serializer=chosen, requested=_opened(requested))
             _check_gsis(core, wanted_gsis)
@@ -618,6 +640,117 @@ class Dynafile:
                     exclusive_start_key=exclusive_start_key, segment=segment,
                     total_segments=total_segments, index=index)
 
+    # ---------------------------------------------------------- dict access
+    #
+    # ``table[key]`` takes a key dict, a ``(pk, sk)`` tuple, or, on a table
+    # without a sort key, the partition key value alone.
+
+    def _dict_key(self, key: Any) -> dict[str, Any]:
+        """The key dict ``table[key]`` means.
+
+        Raises:
+            ValidationError: not a key dict, nor a tuple of the table's key
+                values (a bare value on a table with a sort key).
+        """
+        core = self._core
+        pk_name, sk_name = core.pk_attribute, core.sk_attribute
+        if isinstance(key, Mapping):
+            return dict(key)
+        if sk_name is None:
+            if isinstance(key, tuple):
+                if len(key) != 1:
+                    raise ValidationError(
+                        f"the table has no sort key: use table[pk], got a {len(key)}-tuple",
+                        attribute="key")
+                key = key[0]
+            return {pk_name: key}
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise ValidationError(
+                f"the table has keys ({pk_name!r}, {sk_name!r}): use table[pk, sk] or a key "
+                f"dict, got {key!r}", attribute="key")
+        return {pk_name: key[0], sk_name: key[1]}
+
+    def __getitem__(self, key: Any) -> Item:
+        """``table[pk, sk]``, ``table[pk]`` (no sort key) or ``table[{...}]``:
+        the item (a fresh dict), as :meth:`get_item`.
+
+        Raises:
+            KeyError: no such item (or it expired).
+            ValidationError: a malformed key.
+        """
+        item = self.get_item(key=self._dict_key(key))
+        if item is None:
+            raise KeyError(key)
+        return item
+
+    def __setitem__(self, key: Any, item: Mapping[str, Any]) -> None:
+        """``table[pk, sk] = item``: put ``item`` under that key. The item may
+        leave the key attributes out (they are added); any it holds must
+        equal the key's.
+
+        Raises:
+            ValidationError: a malformed key or item, or key attributes in
+                the item that differ from the key.
+        """
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"an item is a dict, got {type(item).__name__}",
+                                  attribute="item")
+        full = dict(item)
+        for name, value in self._dict_key(key).items():
+            if name in full and normalize_key(full[name]) != normalize_key(value):
+                raise ValidationError(f"the item's {name} is {full[name]!r}, the key's is "
+                                      f"{value!r}", attribute=name)
+            full[name] = value
+        self.put_item(item=full)
+
+    def __delitem__(self, key: Any) -> None:
+        """``del table[pk, sk]``: delete the item, in one write.
+
+        Raises:
+            KeyError: there was no such item (or it had expired).
+        """
+        if self.delete_item(key=self._dict_key(key), return_values="ALL_OLD") is None:
+            raise KeyError(key)
+
+    def __contains__(self, key: Any) -> bool:
+        """``(pk, sk) in table``: whether the item exists (and has not
+        expired). A malformed key raises ValidationError, as ``table[key]``
+        does. Cost: a :meth:`get_item`."""
+        return self.get_item(key=self._dict_key(key)) is not None
+
+    def __len__(self) -> int:
+        """The number of items, counted now: **O(n)**, it walks the whole
+        table (the stored entries; every item is loaded when the table hides
+        expired ones). For DynamoDB's cheap, approximate figure (as of the
+        last checkpoint) use ``Database.describe_table(name)["item_count"]``."""
+        core = self._core
+        if core.hides_expired:
+            now = core.now()
+            return sum(1 for _, pairs in core.each_partition() for _, data in pairs
+                       if core.visible(data, now) is not None)
+        return sum(len(pairs) for _, pairs in core.each_partition())
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over the keys, as a dict does: ``(pk, sk)`` tuples (the
+        partition key alone on a table without a sort key), with stored
+        values (numbers as ``int`` or ``Decimal``), in scan order (item
+        collections by digest, each in sort-key order). Each key works as
+        ``table[key]``. Items: :meth:`scan`. O(n), one item collection in
+        memory at a time."""
+        core = self._core
+        keyed = core.sk_attribute is not None
+        for pk, pairs in core.each_partition():
+            now = core.now()
+            for sk, data in pairs:
+                if core.hides_expired and core.visible(data, now) is None:
+                    continue
+                yield (pk, sk) if keyed else pk
+
+    def __bool__(self) -> bool:
+        """Always true (an open table is a table, empty or not): ``if table``
+        never counts items."""
+        return True
+
     # ------------------------------------------------------------- batches
 
     def batch_writer(self, flush_amount: int | None = None) -> BatchWriter:
@@ -827,6 +960,29 @@ class Dynafile:
     def checkpoint(self) -> int:
         """Fold the log into partition files now; return how many were written."""
         return self._core.checkpoint()
+
+    def rotate_encryption_key(self, new_key: bytes, *, batch_size: int = 1000) -> int:
+        """Re-encrypt the table (items and index entries) under ``new_key``,
+        crash-safe; return how many values were rewritten. Open the table
+        with its current key(s); afterwards only ``new_key`` is needed.
+        Killed midway, reopen with ``[new_key, old_key]`` and call it again
+        to finish (see :func:`dynafile.encryption.rotate_key` and
+        docs/encryption.md).
+
+        Raises:
+            EncryptionKeyError: the table is not encrypted, or a bad key.
+
+        Cost: O(table) reads, plus one log record per ``batch_size``
+        values rewritten, and a checkpoint.
+        """
+        return rotate_key(self._core, new_key, batch_size=batch_size)
+
+    def encryption(self) -> dict[str, Any] | None:
+        """The table's encryption record as of now (``None``: not
+        encrypted): ``{"cipher": "AES-GCM", "format": 1, "keys": [key ids,
+        the writing key first]}``, with ``"rotating": True`` while a key
+        rotation is unfinished. Key ids: :func:`dynafile.encryption.key_id`."""
+        return encryption_status(self._core)
 
     # ------------------------------------------------------------ plumbing
 

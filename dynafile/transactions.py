@@ -36,15 +36,21 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
-from .errors import ConditionalCheckFailedError, TransactionConflictError, ValidationError
+from .errors import (
+    ConditionalCheckFailedError,
+    DynafileError,
+    TransactionConflictError,
+    ValidationError,
+)
 from .expressions import Used, check_placeholders, to_predicate
+from .keys import normalize_key
 from .query import projection_of
 from .storage.layout import TOKENS
 from .storage.log import Op
-from .types import item_size
+from .types import equal, item_size
 from .writes import (
     ConditionCheck,
     Delete,
@@ -59,8 +65,8 @@ from .writes import (
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DatabaseCore, TableCore
 
-__all__ = ["EXPIRE_PER_TRANSACTION", "EXPIRY_PK", "TOKEN_LIFETIME", "TOKEN_PK", "Transaction",
-           "expiry_entries", "expiry_key", "transact_get", "transact_write"]
+__all__ = ["EXPIRE_PER_TRANSACTION", "EXPIRY_PK", "TOKEN_LIFETIME", "TOKEN_PK", "StateDict",
+           "Transaction", "expiry_entries", "expiry_key", "transact_get", "transact_write"]
 
 Item = dict
 F = TypeVar("F", bound=Callable[..., Any])
@@ -392,7 +398,8 @@ def transact_get(database: DatabaseCore, keys: Sequence[tuple[TableCore, Mapping
     with database.reading():
         found = [(table, table.stored(key.npk, key.nsk)) for table, key in slots]
     now = database.clock()
-    items = [table.visible(data, now) for table, data in found]
+    items = [table.visible(data, now, (key.npk, key.nsk))
+             for (table, data), (_, key) in zip(found, slots)]
     if project is not None:
         items = [None if item is None else project(item) for item in items]
     return items
@@ -410,6 +417,12 @@ class Transaction:
     nothing the transaction read has changed since, in any process;
     otherwise it raises :class:`~dynafile.errors.TransactionConflictError`
     and writes nothing. An exception in the block discards everything.
+
+    Items read through ``tx.get_item`` / ``tx.batch_get`` (without a
+    projection) are :class:`StateDict` objects: editing one (``item["n"] =
+    1``, ``del item["tmp"]``, ``item.update(...)``, or anything nested in
+    it) becomes a write of the item, under the same optimistic check as
+    the read. Reading the same item again returns the same object.
 
     Used as a decorator, ``@db.transaction(retries=5)`` runs the function as
     ``fn(tx, *args, **kwargs)`` and re-runs it on conflict, up to
@@ -431,6 +444,9 @@ class Transaction:
         self._reads: dict[tuple[int, Any, Any], tuple[TableCore, ItemKey, bytes | None]] = {}
         # (table id, npk, nsk) -> (table, key, item bytes or None for a delete)
         self._writes: dict[tuple[int, Any, Any], tuple[TableCore, ItemKey, bytes | None]] = {}
+        # (table id, npk, nsk) -> (table, key, state dict handed out, the bytes its
+        # content was loaded from or last written as): edits show as a difference
+        self._states: dict[tuple[int, Any, Any], tuple[TableCore, ItemKey, StateDict, bytes]] = {}
         self._state = "new"
         self._seen_lsn = -1
 
@@ -452,11 +468,13 @@ class Transaction:
         _open_tables().discard(id(self._database))
         if exc_type is not None:
             self._state = "rolled back"
+            self._detach_states()
             return
         try:
             self._commit()
         finally:
             self._state = "done"
+            self._detach_states()
 
     def __call__(self, fn: F) -> F:
         database, default, retries = self._database, self._default, self.retries
@@ -502,16 +520,30 @@ class Transaction:
             self._reads[slot] = (table, key, None if data is None else bytes(data))
         return data
 
-    def _view(self, table: TableCore, key: ItemKey) -> Item | None:
+    def _view_data(self, table: TableCore, key: ItemKey) -> tuple[bytes | None, Item | None]:
+        """The bytes of the item as this transaction sees it, and the item
+        (``None`` when absent or expired). Edits of a state dict of it are
+        written first."""
         slot = (table.table_id, key.npk, key.nsk)
+        if slot in self._states:
+            self._flush(slot)
         if slot in self._writes:
             data = self._writes[slot][2]  # bytes this process wrote: a fresh copy each load
-            return None if data is None else table.load(data)
-        return table.visible(self._stored(table, key))
+            return data, None if data is None else table.load(data)
+        data = self._stored(table, key)
+        return data, table.visible(data, None, (key.npk, key.nsk))
+
+    def _view(self, table: TableCore, key: ItemKey) -> Item | None:
+        return self._view_data(table, key)[1]
 
     def get_item(self, *, key: Mapping[str, Any], projection: Any = None,
                  names: Mapping[str, str] | None = None, table: str | None = None) -> Item | None:
         """The item as this transaction sees it (its own writes included), or ``None``.
+
+        Without ``projection``, the item is a :class:`StateDict`: edit it and
+        the edit is written at commit (reading the same item again returns
+        the same object). A projected item is a plain dict (writing it back
+        would drop the attributes it leaves out).
 
         Raises:
             ValidationError: a bad key or projection.
@@ -520,13 +552,84 @@ class Transaction:
         core = self._table(table)
         item_key = core.key(key)
         project = projection_of(projection, names)
-        item = self._view(core, item_key)
-        return item if item is None or project is None else project(item)
+        if project is not None:
+            item = self._view(core, item_key)
+            return None if item is None else project(item)
+        return self._state_dict(core, item_key)
 
     def batch_get(self, keys: Sequence[Mapping[str, Any]], *,
                   table: str | None = None) -> list[Item | None]:
-        """:meth:`get_item` for each key, in order."""
+        """:meth:`get_item` for each key, in order (state dicts)."""
         return [self.get_item(key=key, table=table) for key in keys]
+
+    # ---------------------------------------------------------- state dicts
+
+    def _state_dict(self, table: TableCore, key: ItemKey) -> StateDict | None:
+        """The state dict of an item (the one handed out before, brought up
+        to date), or ``None`` when the transaction sees no item."""
+        slot = (table.table_id, key.npk, key.nsk)
+        data, item = self._view_data(table, key)
+        known = self._states.get(slot)
+        if data is None or item is None:
+            if known is not None:
+                self._forget(slot)
+            return None
+        if known is not None:
+            state, base = known[2], known[3]
+            if base is not data and base != data:  # written meanwhile: show it
+                dict.clear(state)
+                dict.update(state, item)
+                self._states[slot] = (table, key, state, bytes(data))
+            return state
+        state = StateDict(item)
+        state._attach(self, table.key_item(key))
+        self._states[slot] = (table, key, state, bytes(data))
+        return state
+
+    def _flush(self, slot: tuple[int, Any, Any]) -> None:
+        """Buffer a write of a state dict that differs from what it was
+        loaded as (or last written as).
+
+        Raises:
+            ValidationError: its key attributes changed, or the item is
+                not one the table accepts (``ItemTooLargeError`` too).
+        """
+        table, key, state, base = self._states[slot]
+        content = dict(state)
+        if equal(content, table.load(base)):
+            return
+        for name, value in table.key_item(key).items():
+            if name not in content or not _same_key(content[name], value):
+                raise ValidationError(
+                    f"Cannot update attribute {name}. This attribute is part of the key "
+                    f"(a state dict of item {_key_text(table, key)} changed it)",
+                    attribute=name)
+        data = table.prepare_item(content)[1]
+        self._writes[slot] = (table, key, data)
+        self._states[slot] = (table, key, state, data)
+
+    def _after_write(self, slot: tuple[int, Any, Any]) -> None:
+        """Bring a state dict of an item this transaction just wrote up to
+        date (a delete detaches it)."""
+        known = self._states.get(slot)
+        if known is None:
+            return
+        table, key, state, _ = known
+        data = self._writes[slot][2]
+        if data is None:
+            self._forget(slot)
+            return
+        dict.clear(state)
+        dict.update(state, table.load(data))
+        self._states[slot] = (table, key, state, data)
+
+    def _forget(self, slot: tuple[int, Any, Any]) -> None:
+        self._states.pop(slot)[2]._detach()
+
+    def _detach_states(self) -> None:
+        for entry in self._states.values():
+            entry[2]._detach()
+        self._states.clear()
 
     # -------------------------------------------------------------- writes
 
@@ -555,9 +658,13 @@ class Transaction:
         core = self._table(table)
         key = core.item_key(item)
         data = core.prepare_item(item)[1]  # validates types and size now
+        slot = (core.table_id, key.npk, key.nsk)
         if condition is not None or names is not None or values is not None:
             self._check(core, key, condition, names, values, Used())
-        self._writes[(core.table_id, key.npk, key.nsk)] = (core, key, data)
+        elif slot in self._states:
+            self._flush(slot)
+        self._writes[slot] = (core, key, data)
+        self._after_write(slot)
 
     def delete_item(self, *, key: Mapping[str, Any], condition: Any = None,
                     names: Mapping[str, str] | None = None,
@@ -570,9 +677,13 @@ class Transaction:
         """
         core = self._table(table)
         item_key = core.key(key)
+        slot = (core.table_id, item_key.npk, item_key.nsk)
         if condition is not None or names is not None or values is not None:
             self._check(core, item_key, condition, names, values, Used())
-        self._writes[(core.table_id, item_key.npk, item_key.nsk)] = (core, item_key, None)
+        elif slot in self._states:
+            self._flush(slot)
+        self._writes[slot] = (core, item_key, None)
+        self._after_write(slot)
 
     def update_item(self, *, key: Mapping[str, Any], update: str | None = None,
                     names: Mapping[str, str] | None = None,
@@ -600,7 +711,9 @@ class Transaction:
         if image is None:  # nothing to write (an update of a missing item that only removes)
             return current
         new, data = cast(tuple[Item, bytes], image)
-        self._writes[(core.table_id, item_key.npk, item_key.nsk)] = (core, item_key, data)
+        slot = (core.table_id, item_key.npk, item_key.nsk)
+        self._writes[slot] = (core, item_key, data)
+        self._after_write(slot)
         return new
 
     def condition_check(self, *, key: Mapping[str, Any], condition: Any,
@@ -619,6 +732,8 @@ class Transaction:
     # -------------------------------------------------------------- commit
 
     def _commit(self) -> None:
+        for slot in list(self._states):
+            self._flush(slot)  # edits of state dicts become writes
         if not self._writes:
             return  # a read-only transaction saw one consistent snapshot
         writes: list[tuple[TableCore, Write]] = [
@@ -628,6 +743,120 @@ class Transaction:
         database = self._database
         now = database.clock()
         database.write(lambda: prepare_records(writes, now=now))
+
+
+def _same_key(a: Any, b: Any) -> bool:
+    """Whether two key values are the same key (``1`` and ``1.0`` are)."""
+    try:
+        return bool(normalize_key(a) == normalize_key(b))
+    except DynafileError:
+        return False
+
+
+def _key_text(table: TableCore, key: ItemKey) -> str:
+    return repr(key.pk) if table.sk_attribute is None else repr((key.pk, key.sk))
+
+
+def _refuse_key(name: str) -> ValidationError:
+    return ValidationError(f"Cannot update attribute {name}. This attribute is part of the key",
+                           attribute=name)
+
+
+class StateDict(dict):  # type: ignore[type-arg]
+    """An item read through an open transaction (``tx.get_item``,
+    ``tx.batch_get``): a ``dict`` whose edits become the transaction's
+    writes.
+
+    Any change made while the transaction is open, with dict methods
+    (``item["n"] = 1``, ``del item["tmp"]``, ``item.update(...)``,
+    ``setdefault``, ``pop``, ``|=``) or inside a nested value
+    (``item["tags"].add("x")``, ``item["address"]["city"] = "Oslo"``), is
+    found by comparing the item with what it was read as (DynamoDB's value
+    equality, so ``1`` -> ``Decimal(1)`` is no change), and written as a put
+    of the whole item when the transaction commits, or before any other
+    ``tx`` call on the same item, so that call sees it. The commit checks,
+    as for every item read, that no other writer changed the item since.
+
+    Changing or removing a key attribute raises
+    :class:`~dynafile.errors.ValidationError` at once (DynamoDB's message);
+    a change that bypasses the dict methods is refused at commit, and
+    nothing is written. After the transaction ends (committed or rolled
+    back), the object is an ordinary dict: edits stay in memory only.
+    Copies (``dict(item)``, ``item.copy()``, ``copy.deepcopy(item)``,
+    pickling) are plain dicts.
+    """
+
+    __slots__ = ("_keys", "_tx")
+
+    def _attach(self, tx: Transaction, keys: Mapping[str, Any]) -> None:
+        self._tx: Transaction | None = tx
+        self._keys = dict(keys)
+
+    def _detach(self) -> None:
+        self._tx = None
+
+    def _guarding(self) -> bool:
+        tx = getattr(self, "_tx", None)
+        return tx is not None and tx._state == "open"
+
+    def _check_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        for name, value in pairs:
+            if name in self._keys and not _same_key(value, self._keys[name]):
+                raise _refuse_key(name)
+
+    def _check_removal(self, name: Any) -> None:
+        if name in self._keys:
+            raise _refuse_key(name)
+
+    def __setitem__(self, name: Any, value: Any) -> None:
+        if self._guarding():
+            self._check_pairs([(name, value)])
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name: Any) -> None:
+        if self._guarding():
+            self._check_removal(name)
+        super().__delitem__(name)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        if self._guarding():
+            pairs = list(dict(*args, **kwargs).items())
+            self._check_pairs(pairs)
+            super().update(pairs)
+            return
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> StateDict:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def setdefault(self, name: Any, default: Any = None) -> Any:
+        if self._guarding() and name not in self:
+            self._check_pairs([(name, default)])
+        return super().setdefault(name, default)
+
+    def pop(self, name: Any, *default: Any) -> Any:
+        if self._guarding() and name in self:
+            self._check_removal(name)
+        return super().pop(name, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        if self._guarding() and self:
+            self._check_removal(next(reversed(self)))
+        return super().popitem()
+
+    def clear(self) -> None:
+        if self._guarding() and any(name in self for name in self._keys):
+            raise ValidationError("clear() would remove the key attributes "
+                                  f"{sorted(self._keys)}; delete the item with tx.delete_item",
+                                  attribute=next(iter(self._keys)))
+        super().clear()
+
+    def copy(self) -> dict:  # type: ignore[type-arg]
+        return dict(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # copies and pickles are plain dicts
+        return (dict, (dict(self),))
 
 
 _threads = threading.local()

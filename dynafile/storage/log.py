@@ -46,6 +46,7 @@ __all__ = [
     "FLAG_DROP_SPACE",
     "FLAG_EXPIRED",
     "FLAG_OLD_HIDDEN",
+    "FLAG_REWRITE",
     "HEADER",
     "MAX_PAYLOAD",
     "ROTATE",
@@ -88,6 +89,9 @@ FLAG_DROP_SPACE = 2
 #: Operation flag: ``old`` holds the bytes replaced, but the item had expired,
 #: so streams and listeners report no old image (the item was absent to readers).
 FLAG_OLD_HIDDEN = 4
+#: Operation flag: the same item in new bytes (an encryption key rotation
+#: re-encrypting it); not a change: streams and listeners skip it.
+FLAG_REWRITE = 8
 
 
 class Op(NamedTuple):
