@@ -1312,8 +1312,9 @@ def test_cli_number_and_bytes_keys_and_json_output(tmp_path, capsys):
                       "s": {"x"}})
     db.close()
     assert cli_main(["get", path, "--pk", "7", "--sk", "1.50"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["PK"] == 7 and out["d"] == "2.25" and out["b"] == "b'\\x00'"
+    out = json.loads(capsys.readouterr().out, parse_float=Decimal)  # typed JSON: reads back
+    assert out["PK"] == 7 and out["d"] == Decimal("2.25") and out["b"] == {"$b": "AA=="}
+    assert out["s"] == {"$ss": ["x"]}
     assert cli_main(["get", path, "--pk", "seven", "--sk", "1"]) == 2
     path = str(tmp_path / "b")
     db = Dynafile(path, durability="normal", sk_attribute=None)

@@ -335,7 +335,7 @@ def copy(source_location: str, destination_location: str, *,
         raise
     try:
         names = list(tables) if tables else source.tables()
-        if rename is not None and len(names) != 1:
+        if rename is not None and (not tables or len(names) != 1):
             raise TransferError("--to-table renames one table: name it with --table")
         path = progress_path or default_progress_path(source.name, destination.name, tables)
         progress = _Progress(path, source.name, destination.name, restart)
