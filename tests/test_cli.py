@@ -753,3 +753,25 @@ def test_a_gsi_made_by_the_api_shows_in_tables(tmp_path):
     with Database(path) as db:
         db.create_table("t_one", pk_attribute="id", gsis=[GSI("by_x", "x")])
     assert ok("tables", path, "-o", "json").lines()[0]["indexes"] == ["by_x"]
+
+
+def test_import_and_copy_that_fail_leave_no_new_directory(shop, tmp_path):
+    lines = ok("scan", shop, "orders", "-o", "dynamodb").out
+    bad_name = dynafile("import", "-", tmp_path / "a" / "db", "t", "--pk", "customer",
+                        input=lines)
+    assert bad_name.code == 2 and "'t' is not a table name" in bad_name.err
+    no_keys = dynafile("import", "-", tmp_path / "a" / "db", "orders", input=lines)
+    assert no_keys.code == 2 and "no table definition" in no_keys.err
+    assert not (tmp_path / "a").exists()
+    progress = tmp_path / "p.json"
+    for args, message in ((["--table", "nothere"], "no table nothere"),
+                          (["--table", "orders", "--to-table", "x"], "'x' is not a table")):
+        failed = dynafile("copy", shop, tmp_path / "b" / "db", *args, "--progress-file",
+                          progress, "--no-progress")
+        assert failed.code == 2 and message in failed.err
+        assert not (tmp_path / "b").exists()
+    # an existing directory is never removed
+    (tmp_path / "c").mkdir()
+    failed = dynafile("copy", shop, tmp_path / "c", "--table", "nothere", "--progress-file",
+                      progress, "--no-progress")
+    assert failed.code == 2 and (tmp_path / "c").is_dir()

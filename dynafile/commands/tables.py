@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from typing import Any
 
 import click
 
-from ..errors import TableNotFoundError, ValidationError
+from ..errors import TableNotFoundError
 from ..indexes import GSI, LSI
-from ..names import check_table_name
 from ..schema import TTL_MODES
 from ..storage.layout import Layout, table_space
 from ..transfer.definition import (
@@ -22,7 +20,15 @@ from ..transfer.definition import (
     definition_from_database,
     key_attributes,
 )
-from .common import EXIT_NO, CommandError, Opened, complete_table, open_database
+from .common import (
+    EXIT_NO,
+    CommandError,
+    Opened,
+    check_new_table_name,
+    complete_table,
+    new_database,
+    open_database,
+)
 from .items import db_argument
 from .output import (
     Bars,
@@ -170,11 +176,7 @@ def create_table(db: str, table: str, pk: str | None, sk: str | None, gsis: tupl
     """
     # everything the command line says is checked before the database is
     # opened: a refused create-table leaves no directory behind
-    try:
-        check_table_name(table, "TABLE")
-    except ValidationError:
-        raise CommandError(f"{table!r} is not a table name: 3 to 255 characters of "
-                           "a-z A-Z 0-9 _ . - (DynamoDB's rule)") from None
+    check_new_table_name(table)
     tag_map = {}
     for text in tags:
         k, sep, v = text.partition("=")
@@ -229,10 +231,7 @@ def create_table(db: str, table: str, pk: str | None, sk: str | None, gsis: tupl
                    "stream_view_type": stream_view_type or "NEW_AND_OLD_IMAGES",
                    "serializer": serializer, "tags": tag_map or None,
                    "ttl_mode": ttl_mode or "hide", "key_types": key_types}
-    made = _first_missing(os.path.abspath(db))
-    database = open_database(db, write=True, create=True)
-    created = False
-    try:
+    with new_database(db) as database:
         if definition is not None:
             try:
                 create_in_database(database, table, definition, ttl_mode=ttl_mode,
@@ -241,28 +240,9 @@ def create_table(db: str, table: str, pk: str | None, sk: str | None, gsis: tupl
                 raise CommandError(f"--definition: {error}") from None
         else:
             database.create_table(table, **options)
-        created = True
         summary({"created": table, "path": database.path},
                 f"created table {table} in {database.path}", output)
-    finally:
-        empty = not created and not database.tables()
-        database.close()
-        if made is not None and empty:
-            shutil.rmtree(made, ignore_errors=True)
     return 0
-
-
-def _first_missing(path: str) -> str | None:
-    """The outermost directory of ``path`` that does not exist yet (what
-    creating ``path`` makes), or ``None`` when ``path`` exists."""
-    missing = None
-    while not os.path.exists(path):
-        missing = path
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return missing
 
 
 @click.command()
