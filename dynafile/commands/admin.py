@@ -111,13 +111,13 @@ def info(db: str, table_arg: str | None, table_opt: str | None, trust: tuple[str
             "lsn": handle.sequence,
         }
     if choose_output(output) == "table":
+        from rich.markup import escape
         from rich.table import Table
 
+        console().print(f"[bold]{escape(handle.name)}[/bold] in {escape(path)}")
         view = Table(show_header=False, box=None)
         view.add_column(style="bold")
         view.add_column(justify="right")
-        view.add_row("path", path)
-        view.add_row("table", handle.name)
         view.add_row("items", f"{items:,}")
         view.add_row("item collections", f"{len(collections):,}")
         for name, entry in indexes.items():

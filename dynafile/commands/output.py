@@ -97,7 +97,8 @@ class ItemPrinter:
         from rich.table import Table
         from rich.text import Text
 
-        columns = list(self.keys)
+        # key columns first, when the rows have them (a projection may leave them out)
+        columns = [k for k in self.keys if any(k in row for row in self.rows)]
         for row in self.rows:
             for name in row:
                 if name not in columns:

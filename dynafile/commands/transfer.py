@@ -167,7 +167,10 @@ def copy(source: str, destination: str, tables: tuple[str, ...], to_table: str |
         raise
     seconds = time.monotonic() - started
     where = f"to {destination}" + (" (resumed)" if result.resumed else "")
-    summary({"tables": result.tables, "items": result.items, "seconds": round(seconds, 3),
+    tables_copied = dict(result.tables)
+    if to_table is not None:  # name the table as it is called where it went
+        tables_copied = {to_table: sum(tables_copied.values())}
+    summary({"tables": tables_copied, "items": result.items, "seconds": round(seconds, 3),
              "resumed": result.resumed, "source": source, "destination": destination},
             rate_line("copied", result.items, seconds, where), output)
     return 0
