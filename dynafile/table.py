@@ -21,7 +21,7 @@ from .encryption import KeyRing, encryption_status, opener_serializer, rotate_ke
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index, index_from_json
-from .keys import MAX_KEY_BYTES, normalize_key
+from .keys import MAX_KEY_BYTES, dict_key, item_under_key
 from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
 from .names import check_table_name, default_table_name
@@ -646,29 +646,8 @@ class Dynafile:
     # without a sort key, the partition key value alone.
 
     def _dict_key(self, key: Any) -> dict[str, Any]:
-        """The key dict ``table[key]`` means.
-
-        Raises:
-            ValidationError: not a key dict, nor a tuple of the table's key
-                values (a bare value on a table with a sort key).
-        """
-        core = self._core
-        pk_name, sk_name = core.pk_attribute, core.sk_attribute
-        if isinstance(key, Mapping):
-            return dict(key)
-        if sk_name is None:
-            if isinstance(key, tuple):
-                if len(key) != 1:
-                    raise ValidationError(
-                        f"the table has no sort key: use table[pk], got a {len(key)}-tuple",
-                        attribute="key")
-                key = key[0]
-            return {pk_name: key}
-        if not isinstance(key, tuple) or len(key) != 2:
-            raise ValidationError(
-                f"the table has keys ({pk_name!r}, {sk_name!r}): use table[pk, sk] or a key "
-                f"dict, got {key!r}", attribute="key")
-        return {pk_name: key[0], sk_name: key[1]}
+        """The key dict ``table[key]`` means (:func:`dynafile.keys.dict_key`)."""
+        return dict_key(key, self._core.pk_attribute, self._core.sk_attribute)
 
     def __getitem__(self, key: Any) -> Item:
         """``table[pk, sk]``, ``table[pk]`` (no sort key) or ``table[{...}]``:
@@ -692,15 +671,7 @@ class Dynafile:
             ValidationError: a malformed key or item, or key attributes in
                 the item that differ from the key.
         """
-        if not isinstance(item, Mapping):
-            raise ValidationError(f"an item is a dict, got {type(item).__name__}",
-                                  attribute="item")
-        full = dict(item)
-        for name, value in self._dict_key(key).items():
-            if name in full and normalize_key(full[name]) != normalize_key(value):
-                raise ValidationError(f"the item's {name} is {full[name]!r}, the key's is "
-                                      f"{value!r}", attribute=name)
-            full[name] = value
+        full = item_under_key(self._dict_key(key), item)
         self.put_item(item=full)
 
     def __delitem__(self, key: Any) -> None:
