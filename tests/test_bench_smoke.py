@@ -112,3 +112,15 @@ def test_bench_scale_quick(tmp_path):
                  "writer put latency during the checkpoint, max ms", "### Growth from"):
         assert text in report, text
     assert not (tmp_path / "docs").exists()
+
+
+def test_bench_transfer_smoke(tmp_path):
+    script = os.path.join(os.path.dirname(SCALE), "bench_transfer.py")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, script, "--items", "300", "--no-shop", "--no-servers",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((out / "transfer.json").read_text())["results"]["300"]
+    assert [r["step"] for r in rows] == ["export", "import", "copy -> dir"]
+    assert all(r["items"] == 300 and r["rate"] > 0 for r in rows)
+    assert "| 300 | export | 300 |" in (out / "transfer.md").read_text()
