@@ -101,6 +101,7 @@ def test_bench_scale_quick(tmp_path):
             assert res["open"]["ok"] is True
             assert res["open"]["open_get_ms"] > 0 and res["open"]["rss_get_mb"] > 0
             assert res["scan"]["scanned"] == size and res["scan"]["rss_scan_mb"] > 0
+            assert res["check"]["check_ok"] is True and res["check"]["peak_check_mb"] > 0
             modes = [cp["mode"] for cp in res["checkpoint"]]
             assert modes == (["checkpoint()"] if store == "dynafile" else ["PASSIVE", "TRUNCATE"])
             for cp in res["checkpoint"]:
