@@ -32,13 +32,9 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -46,61 +42,23 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench_server import Process, free_port  # a sibling script, through sys.path
+
 from dynafile import Database
 from dynafile.transfer import copy, export_table, find_source, import_table
 
-_LISTENING = re.compile(r"(?:listening on|Running on) (http://\S+)")
 
-
-class Server:
-    """A local DynamoDB endpoint in a child process."""
+class Server(Process):
+    """A local DynamoDB endpoint in a child process, on a free port."""
 
     def __init__(self, command: list[str]) -> None:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env)
-        self.url = ""
-        ready = threading.Event()
-        out = self.proc.stdout
-        assert out is not None
-
-        def read() -> None:
-            for line in out:
-                found = _LISTENING.search(line)
-                if found and not self.url:
-                    self.url = found.group(1)
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(60) or not self.url:
-            self.stop()
-            raise RuntimeError(f"{command[:4]} did not start")
-        host, port = self.url.rsplit("/", 1)[-1].rsplit(":", 1)
-        for _ in range(100):
-            try:
-                socket.create_connection((host, int(port)), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        port = free_port()
+        super().__init__([*command, str(port)], port)
+        self.url = f"http://127.0.0.1:{port}"
 
     @property
     def endpoint(self) -> str:
         return f"dynamodb://us-east-1?endpoint={self.url}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def shop_items() -> list[dict[str, Any]]:
@@ -191,10 +149,10 @@ def main() -> int:
         try:
             if not args.no_servers:
                 servers["moto"] = Server([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                          "-p", str(free_port())])
+                                          "-p"])
                 servers["serve"] = Server([sys.executable, "-m", "dynafile.dynamodb",
-                                           os.path.join(tmp, "served"), "--port", "0",
-                                           "--durability", "normal", "--quiet"])
+                                           os.path.join(tmp, "served"), "--durability", "normal",
+                                           "--quiet", "--port"])
             if not args.no_shop:
                 results["shop"] = run_set("shop", shop_items(), tmp, servers)
             if args.items:
