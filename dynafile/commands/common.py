@@ -7,8 +7,10 @@ import base64
 import binascii
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -116,6 +118,65 @@ def open_database(path: str, *, write: bool, create: bool = False) -> Database:
     if not create:
         catalog_of(path)
     return Database(path, read_only=not write)
+
+
+@contextmanager
+def new_database(path: str) -> Iterator[Database]:
+    """Open the database at ``path`` for writing, making it when missing.
+
+    When the block raises and the directories were made here and hold no
+    table, they are removed again: a command that fails leaves no trace.
+    """
+    path = os.path.abspath(path)
+    made = first_missing(path)
+    done = False
+    database = None
+    try:
+        database = Database(path, read_only=False)
+        yield database
+        done = True
+    finally:
+        if database is not None:
+            database.close()
+        if not done:
+            remove_if_empty(made)
+
+
+def remove_if_empty(made: str | None) -> None:
+    """Remove ``made`` (directories a failed command created, see
+    :func:`first_missing`) unless the database in it holds a table."""
+    if made is None or not os.path.isdir(made):
+        return
+    for dirpath, _, names in os.walk(made):
+        if "meta.json" in names:
+            catalog = Catalog.read(Layout(dirpath).meta)
+            if catalog is None or catalog.tables:
+                return
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def first_missing(path: str) -> str | None:
+    """The outermost directory of ``path`` that does not exist yet (what
+    making ``path`` creates), or ``None`` when ``path`` exists."""
+    missing = None
+    while not os.path.exists(path):
+        missing = path
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def check_new_table_name(name: str) -> None:
+    """Refuse a name DynamoDB would refuse, before anything is made."""
+    from ..names import check_table_name
+
+    try:
+        check_table_name(name, "TABLE")
+    except DynafileError:
+        raise CommandError(f"{name!r} is not a table name: 3 to 255 characters of "
+                           "a-z A-Z 0-9 _ . - (DynamoDB's rule)") from None
 
 
 def table_names(path: str) -> list[str]:

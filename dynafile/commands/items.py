@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from ..errors import ConditionalCheckFailedError
+from ..errors import ConditionalCheckFailedError, DynafileError
 from ..transfer.values import item_to_dynamodb
 from .common import (
+    EXIT_CANNOT,
     EXIT_NO,
     CommandError,
     Opened,
@@ -143,27 +144,52 @@ def put(db: str, table_arg: str | None, table_opt: str | None, items: tuple[str,
     parsed_names = parse_names(names)
     parsed_values = parse_values(values, input_mode)
     count = 0
+
+    def stopped(message: str, code: int = EXIT_CANNOT) -> CommandError:
+        # a script reading this must know what is in the table now: batches
+        # are all or nothing, so the items put are always the first `count`
+        if count == 0:
+            return CommandError(f"{message}; nothing was put", code)
+        first = "the first item was" if count == 1 else f"the first {count} items were"
+        return CommandError(f"{message}; {first} put, none after", code)
+
     with Opened(db, table_of(table_arg, table_opt), write=True) as opened:
         table = opened.table
         assert table is not None
-        lines = (parse_item_line(text, where, input_mode) for where, text in input_lines(items))
+        lines = input_lines(items)
         if condition is None:
             while True:
                 chunk = list(itertools.islice(lines, 1000))
                 if not chunk:
                     break
+                first = chunk[0][0]
                 with table.batch_writer() as writer:
-                    for item in chunk:
-                        writer.put_item(item=item)
+                    for where, text in chunk:
+                        try:
+                            item = parse_item_line(text, where, input_mode)
+                            writer.put_item(item=item)
+                        except CommandError as error:
+                            raise stopped(error.message) from None
+                        except DynafileError as error:
+                            raise stopped(f"{where}: {type(error).__name__}: {error}") from None
+                    try:
+                        writer.flush()
+                    except DynafileError as error:
+                        raise stopped(f"{first} to {chunk[-1][0]}: {type(error).__name__}: "
+                                      f"{error}") from None
                 count += len(chunk)
         else:
-            for item in lines:
+            for where, text in lines:
                 try:
+                    item = parse_item_line(text, where, input_mode)
                     table.put_item(item=item, condition=condition, names=parsed_names,
                                    values=parsed_values)
+                except CommandError as error:
+                    raise stopped(error.message) from None
                 except ConditionalCheckFailedError:
-                    raise CommandError(f"the condition failed for item {count + 1}; "
-                                       f"{count} items were put", EXIT_NO) from None
+                    raise stopped(f"{where}: the condition failed", EXIT_NO) from None
+                except DynafileError as error:
+                    raise stopped(f"{where}: {type(error).__name__}: {error}") from None
                 count += 1
     _report(output, {"put": count}, f"put {count} items")
     return 0

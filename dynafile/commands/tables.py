@@ -14,8 +14,21 @@ from ..errors import TableNotFoundError
 from ..indexes import GSI, LSI
 from ..schema import TTL_MODES
 from ..storage.layout import Layout, table_space
-from ..transfer.definition import DefinitionError, create_in_database, definition_from_database
-from .common import EXIT_NO, CommandError, Opened, complete_table, open_database
+from ..transfer.definition import (
+    DefinitionError,
+    create_in_database,
+    definition_from_database,
+    key_attributes,
+)
+from .common import (
+    EXIT_NO,
+    CommandError,
+    Opened,
+    check_new_table_name,
+    complete_table,
+    new_database,
+    open_database,
+)
 from .items import db_argument
 from .output import (
     Bars,
@@ -161,63 +174,74 @@ def create_table(db: str, table: str, pk: str | None, sk: str | None, gsis: tupl
     dynafile describe data/app orders -o dynamodb > orders.json
     dynafile create-table data/copy orders --definition orders.json
     """
+    # everything the command line says is checked before the database is
+    # opened: a refused create-table leaves no directory behind
+    check_new_table_name(table)
     tag_map = {}
     for text in tags:
         k, sep, v = text.partition("=")
         if not sep or not k:
             raise CommandError(f"--tag: {text!r}: write KEY=VALUE")
         tag_map[k] = v
-    database = open_database(db, write=True, create=True)
-    try:
-        if definition_file is not None:
-            if pk or sk or gsis or lsis:
-                raise CommandError("--definition names the keys and indexes: leave out "
-                                   "--pk, --sk, --gsi and --lsi")
-            try:
-                definition = json.load(definition_file)
-            except ValueError as error:
-                raise CommandError(f"--definition: not JSON: {error}") from None
-            if ttl_attribute:
-                definition["TimeToLiveSpecification"] = {"Enabled": True,
-                                                         "AttributeName": ttl_attribute}
-            if stream_view_type:
-                definition["StreamSpecification"] = {"StreamEnabled": True,
-                                                     "StreamViewType": stream_view_type}
-            if tag_map:
-                definition["Tags"] = [{"Key": k, "Value": v} for k, v in tag_map.items()]
+    definition: dict[str, Any] | None = None
+    options: dict[str, Any] = {}
+    if definition_file is not None:
+        if pk or sk or gsis or lsis:
+            raise CommandError("--definition names the keys and indexes: leave out "
+                               "--pk, --sk, --gsi and --lsi")
+        try:
+            definition = json.load(definition_file)
+        except ValueError as error:
+            raise CommandError(f"--definition: not JSON: {error}") from None
+        if not isinstance(definition, dict):
+            raise CommandError("--definition: must be a JSON object (describe -o dynamodb)")
+        try:
+            key_attributes(definition)
+        except (DefinitionError, KeyError, TypeError) as error:
+            raise CommandError(f"--definition: {error}") from None
+        if ttl_attribute:
+            definition["TimeToLiveSpecification"] = {"Enabled": True,
+                                                     "AttributeName": ttl_attribute}
+        if stream_view_type:
+            definition["StreamSpecification"] = {"StreamEnabled": True,
+                                                 "StreamViewType": stream_view_type}
+        if tag_map:
+            definition["Tags"] = [{"Key": k, "Value": v} for k, v in tag_map.items()]
+    else:
+        if not pk:
+            raise CommandError("name the partition key: --pk NAME[:TYPE] (or --definition)")
+        key_types: dict[str, str] = {}
+        pk_name, pk_type = _typed_attribute(pk, "--pk")
+        sk_name, sk_type = _typed_attribute(sk, "--sk") if sk else (None, None)
+        for attribute, kind in ((pk_name, pk_type), (sk_name, sk_type)):
+            if attribute and kind:
+                key_types[attribute] = kind
+        global_indexes, local_indexes = [], []
+        for spec in gsis:
+            index, types = parse_index(spec, local=False)
+            global_indexes.append(index)
+            key_types.update(types)
+        for spec in lsis:
+            index, types = parse_index(spec, local=True)
+            local_indexes.append(index)
+            key_types.update(types)
+        options = {"pk_attribute": pk_name, "sk_attribute": sk_name,
+                   "ttl_attribute": ttl_attribute, "gsis": global_indexes,
+                   "lsis": local_indexes,
+                   "stream_view_type": stream_view_type or "NEW_AND_OLD_IMAGES",
+                   "serializer": serializer, "tags": tag_map or None,
+                   "ttl_mode": ttl_mode or "hide", "key_types": key_types}
+    with new_database(db) as database:
+        if definition is not None:
             try:
                 create_in_database(database, table, definition, ttl_mode=ttl_mode,
                                    serializer=serializer)
             except (DefinitionError, KeyError, TypeError) as error:
                 raise CommandError(f"--definition: {error}") from None
         else:
-            if not pk:
-                raise CommandError("name the partition key: --pk NAME[:TYPE] (or --definition)")
-            key_types: dict[str, str] = {}
-            pk_name, pk_type = _typed_attribute(pk, "--pk")
-            sk_name, sk_type = _typed_attribute(sk, "--sk") if sk else (None, None)
-            for attribute, kind in ((pk_name, pk_type), (sk_name, sk_type)):
-                if attribute and kind:
-                    key_types[attribute] = kind
-            global_indexes, local_indexes = [], []
-            for spec in gsis:
-                index, types = parse_index(spec, local=False)
-                global_indexes.append(index)
-                key_types.update(types)
-            for spec in lsis:
-                index, types = parse_index(spec, local=True)
-                local_indexes.append(index)
-                key_types.update(types)
-            database.create_table(table, pk_attribute=pk_name, sk_attribute=sk_name,
-                                  ttl_attribute=ttl_attribute, gsis=global_indexes,
-                                  lsis=local_indexes,
-                                  stream_view_type=stream_view_type or "NEW_AND_OLD_IMAGES",
-                                  serializer=serializer, tags=tag_map or None,
-                                  ttl_mode=ttl_mode or "hide", key_types=key_types)
+            database.create_table(table, **options)
         summary({"created": table, "path": database.path},
                 f"created table {table} in {database.path}", output)
-    finally:
-        database.close()
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -10,8 +11,17 @@ import click
 
 from ..transfer import TransferError
 from ..transfer.copy import copy as run_copy
+from ..transfer.dynamo import is_endpoint
 from ..transfer.exchange import definition_from_keys, export_table, find_source, import_table
-from .common import CommandError, complete_table, open_database
+from .common import (
+    CommandError,
+    check_new_table_name,
+    complete_table,
+    first_missing,
+    new_database,
+    open_database,
+    remove_if_empty,
+)
 from .items import db_argument
 from .output import Bars, output_option, progress_option, rate_line, show_progress, summary
 
@@ -94,14 +104,11 @@ def import_(source: str, db: str, table: str, pk: str | None, sk: str | None,
             raise CommandError(str(error)) from None
     elif sk:
         raise CommandError("--sk needs --pk")
+    check_new_table_name(table)
     found = find_source(source, export_id)
-    database = open_database(db, write=True, create=True)
-    try:
-        with Bars(show_progress(progress)) as bars:
-            result = import_table(found, database, table, definition=definition,
-                                  existing=existing, batch=batch, reporter=bars)
-    finally:
-        database.close()
+    with new_database(db) as database, Bars(show_progress(progress)) as bars:
+        result = import_table(found, database, table, definition=definition,
+                              existing=existing, batch=batch, reporter=bars)
     summary({"table": table, "items": result.items, "created": result.created,
              "seconds": round(result.seconds, 3), "source": found.description},
             rate_line("imported", result.items, result.seconds, f"into {table}"), output)
@@ -145,12 +152,19 @@ def copy(source: str, destination: str, tables: tuple[str, ...], to_table: str |
     dynafile copy data/app 'dynamodb://us-east-1?endpoint=http://localhost:8000'
     dynafile copy dynamodb://eu-west-1 data/backup --table orders
     """
+    if to_table is not None:
+        check_new_table_name(to_table)
+    made = None if is_endpoint(destination) else first_missing(os.path.abspath(destination))
     started = time.monotonic()
-    with Bars(show_progress(progress)) as bars:
-        result = run_copy(source, destination, tables=list(tables) or None, rename=to_table,
-                          progress_path=progress_file, restart=restart, existing=existing,
-                          segments=segments, workers=workers, ttl_mode=ttl_mode,
-                          page=page_size, reporter=bars)
+    try:
+        with Bars(show_progress(progress)) as bars:
+            result = run_copy(source, destination, tables=list(tables) or None,
+                              rename=to_table, progress_path=progress_file, restart=restart,
+                              existing=existing, segments=segments, workers=workers,
+                              ttl_mode=ttl_mode, page=page_size, reporter=bars)
+    except BaseException:
+        remove_if_empty(made)  # a copy that made nothing leaves no directory
+        raise
     seconds = time.monotonic() - started
     where = f"to {destination}" + (" (resumed)" if result.resumed else "")
     summary({"tables": result.tables, "items": result.items, "seconds": round(seconds, 3),

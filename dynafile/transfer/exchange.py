@@ -499,7 +499,8 @@ def import_table(source: ImportSource, db: Database, table: str, *,
         TransferError: no definition for a new table, the table exists (and
             ``existing`` is false), a bad line, a damaged file, or an item
             the table refuses (naming file and line). Batches written before
-            the error stay.
+            the error stay, and the message says how many items that is
+            (and whether the table was created).
     """
     started = time.time()
     created = False
@@ -524,27 +525,42 @@ def import_table(source: ImportSource, db: Database, table: str, *,
         created = True
     reporter.begin(f"import {table}", source.items)
     count = 0
+    written = 0
     pending: list[tuple[str, int, dict[str, Any]]] = []
 
+    def stopped(problem: str) -> TransferError:
+        # batches are all or nothing: the items imported are the first `written`
+        done = ("nothing was imported" if written == 0 else
+                f"the first {written} items were imported, none after")
+        if created:
+            done += f" (table {table} was created)"
+        return TransferError(f"{problem}; {done}")
+
     def flush() -> None:
+        nonlocal written
         try:
             with handle.batch_writer() as writer:
-                for _, _, item in pending:
-                    writer.put_item(item=item)
-        except DynafileError as error:
-            # find the item the table refused, to name its line
-            for where, n, item in pending:
-                try:
-                    with handle.batch_writer() as probe:
-                        probe.put_item(item=item)
-                except DynafileError as refused:
-                    raise TransferError(f"{where}:{n}: {refused}") from None
-            raise TransferError(f"{pending[0][0]}: {error}") from None
+                for where, n, item in pending:
+                    try:
+                        writer.put_item(item=item)  # checks the item at once
+                    except DynafileError as refused:
+                        # leaving the block with an error drops the whole batch
+                        raise stopped(f"{where}:{n}: {refused}") from None
+        except DynafileError as error:  # the batch's commit
+            raise stopped(f"{pending[0][0]}:{pending[0][1]}: {error}") from None
+        written += len(pending)
         reporter.advance(len(pending))
         pending.clear()
 
+    entries = read_items(source)
     try:
-        for entry in read_items(source):
+        while True:
+            try:
+                entry = next(entries, None)
+            except TransferError as error:  # a bad line or file
+                raise stopped(str(error)) from None
+            if entry is None:
+                break
             pending.append(entry)
             count += 1
             if len(pending) >= batch:
