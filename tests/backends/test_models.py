@@ -24,6 +24,7 @@ from dynafile.models import (
     EnumField,
     GlobalIndex,
     ListField,
+    LocalIndex,
     MapField,
     Model,
     NumberField,
@@ -317,6 +318,41 @@ def test_numeric_sort_keys_sort_numerically(backend):
     same(got[0].value, 2.25)
     assert [r.ts for r in Sensor.query("s", sk=Sensor.ts.between(10, 100))] == [20, 100]
     same(Sensor.get("s", 20).value, 5.0)
+
+
+def test_pages_continue_where_the_last_one_stopped(backend, shop):
+    seed()
+    page = Order.query("c1", limit=2)
+    assert [o.order_id for o in page] == ["o0", "o1"] and page.last_evaluated_key
+    rest = Order.query("c1", limit=2, exclusive_start_key=page.last_evaluated_key)
+    assert [o.order_id for o in rest] == ["o2"]
+    halves = [list(Entity.scan(segment=i, total_segments=2)) for i in (0, 1)]
+    assert sorted(type(x).__name__ for half in halves for x in half) == \
+        ["Customer", "Customer", "Order", "Order", "Order"]
+
+
+def test_local_index_with_a_numeric_sort_key(backend):
+    class Product(Model):
+        class Meta:
+            pk = "{group}"
+            sk = "{name}"
+
+        group = StringField()
+        name = StringField()
+        price = NumberField(float)
+        by_price = LocalIndex("by_price", sk="{price}", projection="KEYS_ONLY")
+
+    options = Product.table_options(key_types=True)
+    assert options["key_types"] == {"PK": "S", "SK": "S", "price": "N"}
+    Product.bind(backend.create(**options))
+    Product.save_many([Product(group="g", name="a", price=30), Product(group="g", name="b",
+                                                                        price=9.5)])
+    found = list(Product.by_price.query("g"))
+    assert [p.price for p in found] == [9.5, 30.0]
+    same(found[1].price, 30.0)  # the index key: a float again
+    assert all(type(p) is Product and p.name is None for p in found)  # keys only (and type)
+    assert [p.price for p in Product.by_price.query("g", sk=Product.price > 20)] == [30.0]
+    same(Product.get("g", "b").price, 9.5)
 
 
 def test_global_indexes(backend, shop):
