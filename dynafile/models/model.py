@@ -921,13 +921,16 @@ class Model(FieldHolder):
     @classmethod
     def save_many(cls, instances: Iterable[Model]) -> None:
         """Save every instance (of any models on the same table) as one
-        all-or-nothing batch (cacheorm's ``insert_many``, stockpyle's
-        ``batch_put``). Every instance is validated before anything is written.
+        batch (cacheorm's ``insert_many``, stockpyle's ``batch_put``): all or
+        nothing on a data directory; on DynamoDB, BatchWriteItem requests of
+        25, so a failure part-way leaves earlier requests written. Every
+        instance is validated before anything is written.
 
         Raises:
             ValidationError: an instance is invalid (nothing written).
 
-        Cost: one ``batch_writer`` block: one log record.
+        Cost: one ``batch_writer`` block: one log record (a data
+        directory), ceil(n / 25) requests (DynamoDB).
         """
         instances = list(instances)
         for instance in instances:
@@ -943,7 +946,8 @@ class Model(FieldHolder):
     @classmethod
     def delete_many(cls, instances_or_keys: Iterable[Any]) -> None:
         """Delete items given as instances or keys of this model, as one
-        all-or-nothing batch (missing items are no error).
+        batch (missing items are no error): all or nothing on a data
+        directory, requests of 25 on DynamoDB (see :meth:`save_many`).
 
         Raises:
             ValidationError: a bad key (nothing deleted).
