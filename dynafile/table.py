@@ -834,11 +834,17 @@ class Dynafile:
 
     def create_gsi(self, name: str | GSI, pk_attribute: str | None = None,
                    sk_attribute: str | None = None, projection: str = "ALL",
-                   include: Sequence[str] | None = None) -> None:
+                   include: Sequence[str] | None = None, *,
+                   key_types: Mapping[str, str] | None = None) -> None:
         """Add a global secondary index and fill it from the table's items.
 
         Takes a :class:`~dynafile.indexes.GSI` or its arguments. Returns once
         the index is complete; see :func:`dynafile.maintenance.create_gsi`.
+        ``key_types`` (attribute -> ``"S"``, ``"N"``, ``"B"``) is the
+        DynamoDB backend's declaration of the index's key types, taken here
+        so one call suits both backends: it is checked, and a data directory
+        fixes each key attribute's type at the first item written, as it
+        does for every key.
 
         Raises:
             SchemaMismatchError: an index of that name exists with another
@@ -847,6 +853,9 @@ class Dynafile:
                 type keys cannot have (the index is then left being created).
         """
         self._core.check_open()
+        if key_types is not None and (not isinstance(key_types, Mapping) or not all(
+                isinstance(k, str) and k and v in ("S", "N", "B") for k, v in key_types.items())):
+            raise ValidationError("must map attribute names to S, N or B", attribute="key_types")
         index = name if isinstance(name, GSI) else GSI(name, pk_attribute,  # type: ignore[arg-type]
                                                        sk_attribute, projection, include)
         create_gsi(self._core, index)
