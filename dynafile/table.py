@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
 from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
+from .endpoints import is_remote
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index, index_from_json
@@ -155,8 +156,6 @@ class Dynafile:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Dynafile("dynamodb://...", table=...) or Dynafile(client=boto3_client, ...):
         # the same methods on a DynamoDB table (dynafile.remote, docs/scale-out.md).
-        from .remote.connection import is_remote
-
         if is_remote(args[0] if args else kwargs.get("path"), kwargs):
             from .remote import open_table
 
