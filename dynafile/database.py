@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .core import TableCore
 from .encryption import KeyRing, with_encryption
+from .endpoints import is_remote
 from .errors import TableNotFoundError, ValidationError
 from .indexes import GSI, LSI
 from .names import TABLE_NAME, check_table_name
@@ -77,8 +78,6 @@ class Database:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Database("dynamodb://...") or Database(client=boto3_client): the same
         # methods on a DynamoDB endpoint (dynafile.remote, docs/scale-out.md).
-        from .remote.connection import is_remote
-
         if is_remote(args[0] if args else kwargs.get("path"), kwargs):
             from .remote import open_database as _open_remote
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
 from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
+from .endpoints import is_remote
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
-from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index, index_from_json
 from .keys import MAX_KEY_BYTES, dict_key, item_under_key
 from .listeners import StreamListener
@@ -43,12 +43,13 @@ from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer
 from .streams import stream as _stream
-from .transactions import Transaction, transact_get, transact_write
 from .ttl import Sweeper, sweep
 from .writes import Delete, Put, Update
 
 if TYPE_CHECKING:  # pragma: no cover
     from .check import CheckReport
+    from .expressions import KeyCondition, Used
+    from .transactions import Transaction
 
 __all__ = ["Dynafile"]
 
@@ -155,8 +156,6 @@ class Dynafile:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Dynafile("dynamodb://...", table=...) or Dynafile(client=boto3_client, ...):
         # the same methods on a DynamoDB table (dynafile.remote, docs/scale-out.md).
-        from .remote.connection import is_remote
-
         if is_remote(args[0] if args else kwargs.get("path"), kwargs):
             from .remote import open_table
 
@@ -379,7 +378,7 @@ class Dynafile:
         core.check_open()
         key = core.item_key(item)
         stored, data = core.prepare_item(item)
-        predicate, want_old = self._condition(condition, names, values, Used(),
+        predicate, want_old = self._condition(condition, names, values, None,
                                               return_values_on_condition_check_failure)
         choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Put(key, data, stored, predicate, want_old)])
@@ -406,7 +405,7 @@ class Dynafile:
         core = self._core
         core.check_open()
         item_key = core.key(key)
-        predicate, want_old = self._condition(condition, names, values, Used(),
+        predicate, want_old = self._condition(condition, names, values, None,
                                               return_values_on_condition_check_failure)
         choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Delete(item_key, predicate, want_old)])
@@ -451,6 +450,8 @@ class Dynafile:
         core = self._core
         core.check_open()
         item_key = core.key(key)
+        from .expressions import Used  # an update compiles expressions anyway
+
         used = Used()
         plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
                                 delete=delete)
@@ -470,12 +471,20 @@ class Dynafile:
         return None
 
     @staticmethod
-    def _condition(condition: FilterSpec, names: Any, values: Any, used: Used,
+    def _condition(condition: FilterSpec, names: Any, values: Any, used: Used | None,
                    on_failure: str) -> tuple[Callable[[Item], bool] | None, bool]:
-        """Compile a write's condition and check its placeholders."""
-        predicate = None if condition is None else to_predicate(condition, names, values,
-                                                                used=used)
-        check_placeholders(names, values, used)
+        """Compile a write's condition and check its placeholders (``used``:
+        those the request's other expressions used; ``None``: none)."""
+        predicate = None
+        if condition is not None or names is not None or values is not None:
+            # Imported here: a plain put or delete needs no expressions.
+            from .expressions import Used, check_placeholders, to_predicate
+
+            if used is None:
+                used = Used()
+            if condition is not None:
+                predicate = to_predicate(condition, names, values, used=used)
+            check_placeholders(names, values, used)
         want_old = choice(on_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure") == "ALL_OLD"
         return predicate, want_old
@@ -749,6 +758,8 @@ class Dynafile:
         See :func:`dynafile.transactions.transact_write` for the actions'
         form, ``token`` idempotency and the errors raised.
         """
+        from .transactions import transact_write  # on first use, with the expressions
+
         self._core.check_open()
         transact_write(self._core.database, actions, default=self._core, token=token,
                        max_actions=max_actions)
@@ -762,6 +773,8 @@ class Dynafile:
         core.check_open()
         if isinstance(keys, (Mapping, str, bytes)) or not isinstance(keys, Iterable):
             raise ValidationError("keys must be a list of key dicts", attribute="keys")
+        from .transactions import transact_get
+
         return transact_get(core.database, [(core, key) for key in keys],
                             projection=projection, names=names, max_items=max_items)
 
@@ -769,6 +782,8 @@ class Dynafile:
         """Return an optimistic, serializable transaction context manager
         (see :class:`dynafile.transactions.Transaction`)."""
         self._core.check_open()
+        from .transactions import Transaction
+
         return Transaction(self._core.database, self._core, retries=retries)
 
     # ------------------------------------------------------------- streams
