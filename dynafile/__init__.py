@@ -15,7 +15,8 @@ A short tour::
     >>> db.close()
 """
 
-from .database import Database
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CancellationReason,
     ClosedError,
@@ -39,21 +40,61 @@ from .errors import (
     UnsupportedFormatError,
     ValidationError,
 )
-from .expressions import Attr, Key
-from .indexes import GSI, LSI
-from .listeners import Event
-from .pages import Page
-from .records import StreamRecord
-from .serialization import (
-    JSONSerializer,
-    MsgpackSerializer,
-    PickleSerializer,
-    Serializer,
-    get_serializer,
-    register_serializer,
-    serializer_names,
-)
 from .table import Dynafile
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (_LAZY below)
+    from .database import Database
+    from .expressions import Attr, Key
+    from .indexes import GSI, LSI
+    from .listeners import Event
+    from .pages import Page
+    from .records import StreamRecord
+    from .serialization import (
+        JSONSerializer,
+        MsgpackSerializer,
+        PickleSerializer,
+        Serializer,
+        get_serializer,
+        register_serializer,
+        serializer_names,
+    )
+
+#: Public names imported on first use (PEP 562), so that ``import dynafile``
+#: and a get on an existing table import only what they need (the
+#: expression parser, for one, is loaded by the first expression).
+_LAZY = {
+    "Database": "database",
+    "Attr": "expressions",
+    "Key": "expressions",
+    "GSI": "indexes",
+    "LSI": "indexes",
+    "Event": "listeners",
+    "Page": "pages",
+    "StreamRecord": "records",
+    "JSONSerializer": "serialization",
+    "MsgpackSerializer": "serialization",
+    "PickleSerializer": "serialization",
+    "Serializer": "serialization",
+    "get_serializer": "serialization",
+    "register_serializer": "serialization",
+    "serializer_names": "serialization",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dynafile' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "GSI",

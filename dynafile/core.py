@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .errors import (
     CorruptFileError,
@@ -33,7 +33,6 @@ from .errors import (
     TableNotFoundError,
     ValidationError,
 )
-from .expressions import UpdatePlan, Used, compile_update
 from .indexes import Change, Index, IndexSet, index_from_json
 from .keys import extract_key, normalize_key
 from .listeners import Delivery, Listeners
@@ -47,6 +46,9 @@ from .storage.partition import keep_checked
 from .ttl import is_expired
 from .types import item_size, validate_item
 from .writes import ItemKey, Outcome, Write, prepare_records
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .expressions import UpdatePlan, Used
 
 __all__ = ["DatabaseCore", "TableCore"]
 
@@ -697,6 +699,8 @@ class TableCore:
         Raises:
             ValidationError: a bad expression, or one that updates a key attribute.
         """
+        from .expressions import compile_update  # on first use: a get needs no expressions
+
         plan = compile_update(update, names, values, used=used, **plain)
         for name in (self.pk_attribute, self.sk_attribute):
             if name is not None and name in plan.top_level_attributes:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .core import TableCore
 from .encryption import KeyRing, with_encryption
+from .endpoints import is_remote
 from .errors import TableNotFoundError, ValidationError
 from .indexes import GSI, LSI
 from .names import TABLE_NAME, check_table_name
@@ -35,6 +36,9 @@ from .streams import reset_consumer as _reset_consumer
 from .streams import stream as _stream
 from .table import Dynafile
 from .transactions import Transaction, transact_get, transact_write
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .check import CheckReport
 
 __all__ = ["TABLE_NAME", "Database", "check_table_name"]
 
@@ -74,8 +78,6 @@ class Database:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Database("dynamodb://...") or Database(client=boto3_client): the same
         # methods on a DynamoDB endpoint (dynafile.remote, docs/scale-out.md).
-        from .remote.connection import is_remote
-
         if is_remote(args[0] if args else kwargs.get("path"), kwargs):
             from .remote import open_database as _open_remote
 
@@ -387,9 +389,10 @@ class Database:
         """Fold the log into partition files now; return how many were written."""
         return self._core.checkpoint()
 
-    def check(self) -> Any:
+    def check(self) -> CheckReport:
         """Verify every file of the database and return a report
-        (see :func:`dynafile.check.check_database`)."""
+        (see :func:`dynafile.check.check_database`): ``report.ok``,
+        ``report.problems``. Cost: reads every file, in bounded memory."""
         from .check import check_database  # imported on first use
 
         return check_database(self._core)

@@ -20,7 +20,9 @@ __all__ = [
     "KeyValue",
     "canonical_key",
     "check_key_value",
+    "dict_key",
     "extract_key",
+    "item_under_key",
     "key_type",
     "normalize_key",
     "partition_digest",
@@ -181,3 +183,49 @@ def _missing(what: str, attribute: str) -> str:
     if what == "item":
         return f"{_INVALID}Missing the key {attribute} in the item"
     return "The provided key element does not match the schema"
+
+
+def dict_key(key: Any, pk_name: str, sk_name: str | None) -> dict[str, Any]:
+    """The key dict ``table[key]`` means, for a table keyed by ``pk_name``
+    (and ``sk_name``): a key dict as given, a ``(pk, sk)`` tuple, or, on a
+    table without a sort key, the partition key value alone (or a 1-tuple).
+
+    Raises:
+        ValidationError: not a key dict, nor a tuple of the table's key
+            values (a bare value on a table with a sort key).
+    """
+    if isinstance(key, Mapping):
+        return dict(key)
+    if sk_name is None:
+        if isinstance(key, tuple):
+            if len(key) != 1:
+                raise ValidationError(
+                    f"the table has no sort key: use table[pk], got a {len(key)}-tuple",
+                    attribute="key")
+            key = key[0]
+        return {pk_name: key}
+    if not isinstance(key, tuple) or len(key) != 2:
+        raise ValidationError(
+            f"the table has keys ({pk_name!r}, {sk_name!r}): use table[pk, sk] or a key "
+            f"dict, got {key!r}", attribute="key")
+    return {pk_name: key[0], sk_name: key[1]}
+
+
+def item_under_key(key: Mapping[str, Any], item: Any) -> dict[str, Any]:
+    """What ``table[key] = item`` puts: a copy of ``item`` with ``key``'s
+    attributes added.
+
+    Raises:
+        ValidationError: ``item`` is not a dict, or holds a key attribute
+            that differs from the key's.
+    """
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"an item is a dict, got {type(item).__name__}",
+                              attribute="item")
+    full = dict(item)
+    for name, value in key.items():
+        if name in full and normalize_key(full[name]) != normalize_key(value):
+            raise ValidationError(f"the item's {name} is {full[name]!r}, the key's is "
+                                  f"{value!r}", attribute=name)
+        full[name] = value
+    return full

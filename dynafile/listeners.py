@@ -14,7 +14,6 @@ log with :meth:`Dynafile.stream`: :mod:`dynafile.streams`.)
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from typing import Any, Callable, NamedTuple, Protocol
@@ -24,8 +23,6 @@ from .records import StreamRecord, item_changes, to_record
 from .storage.log import Op
 
 __all__ = ["Delivery", "Event", "Listeners", "StreamListener"]
-
-log = logging.getLogger("dynafile")
 
 
 class Event(NamedTuple):
@@ -92,7 +89,10 @@ class Listeners:
             try:
                 fn(payload)
             except Exception:  # a listener must never undo or block a write
-                log.exception("dynafile stream listener %r raised", fn)
+                import logging  # here: importing it costs a new process milliseconds
+
+                logging.getLogger("dynafile").exception("dynafile stream listener %r raised",
+                                                        fn)
 
 
 class Source(Protocol):

@@ -48,7 +48,6 @@ from .storage.log import (
 )
 from .storage.manifest import MIN_BOUND, Manifest, Span, cut
 from .storage.partition import encode_part
-from .transactions import EXPIRY_PK, TOKEN_PK, expiry_entries
 
 __all__ = ["cleanup_v1", "has_leftovers", "migrate", "needs_migration"]
 
@@ -271,6 +270,7 @@ def _carry_tokens(state: State) -> None:
     ``"expiry"`` collection (see :mod:`dynafile.transactions`), so that it
     expires like a token recorded in format 2."""
     from .keys import partition_digest
+    from .transactions import EXPIRY_PK, TOKEN_PK, expiry_entries  # a migration's own cost
 
     collections = state.get("x:tokens", {})
     for _digest, (pk, items, lsn) in list(collections.items()):

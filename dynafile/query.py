@@ -11,17 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import ValidationError
-from .expressions import (
-    KeyCondition,
-    Projection,
-    Used,
-    check_filter_keys,
-    check_placeholders,
-    compile_projection,
-    parse_key_condition,
-    referenced_attributes,
-    to_predicate,
-)
 from .indexes import Index
 from .keys import check_key_value, normalize_key
 from .pages import PAGE_BYTES, Page, Progress
@@ -30,6 +19,10 @@ from .ttl import is_expired
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import TableCore
+    from .expressions import KeyCondition, Projection, Used
+
+# The expressions package is imported by the functions that use it, when they
+# run: a get without a projection needs none of it (see tests/test_imports.py).
 
 __all__ = ["UNSET", "FilterSpec", "projection_of", "query", "scan"]
 
@@ -37,7 +30,7 @@ Item = dict
 FilterSpec = Any
 #: ``query``'s "no partition key given" (``None`` is a value a caller may mean).
 UNSET: Any = object()
-Projector = Optional[Projection]
+Projector = Optional["Projection"]
 
 
 def query(
@@ -63,6 +56,8 @@ def query(
     Raises:
         ValidationError: bad key, condition, filter, projection or limit.
     """
+    from .expressions import Used, check_filter_keys, check_placeholders, parse_key_condition
+
     core.check_open()
     used = Used()
     ix = core.index(index) if index is not None else None
@@ -137,6 +132,8 @@ def scan(
     Raises:
         ValidationError: bad filter, projection, limit or segment.
     """
+    from .expressions import Used, check_placeholders
+
     core.check_open()
     ix = core.index(index) if index is not None else None
     used = Used()
@@ -198,6 +195,8 @@ def _fetches(index: Index | None, spec: Any, names: Any, values: Any, project: P
     projected.update(index.include)
     wanted: set[str] = set()
     if spec is not None:
+        from .expressions import referenced_attributes
+
         named = referenced_attributes(spec, names, values)
         if named is None:
             return True  # a callable or filtration string may read anything
@@ -215,9 +214,12 @@ def projection_of(projection: Any, names: Any, used: Used | None = None) -> Proj
     Raises:
         ValidationError: a bad projection, or unused or missing names.
     """
+    if projection is None and (names is None or used is not None):
+        return None  # the common case (a plain get): nothing to import or check
+    from .expressions import Used, check_placeholders, compile_projection
+
     if projection is None:
-        if names is not None and used is None:
-            check_placeholders(names, None, None)
+        check_placeholders(names, None, None)
         return None
     holder = Used() if used is None else used
     project = compile_projection(projection, names, used=holder)
@@ -270,6 +272,8 @@ def _filter_of(spec: FilterSpec, names: Any, values: Any,
                used: Any) -> Callable[[Item], bool] | None:
     if spec is None:
         return None
+    from .expressions import to_predicate
+
     return to_predicate(spec, names, values, used=used, what="FilterExpression")
 
 
@@ -280,6 +284,8 @@ def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,
     if sk is not None:
         if sk_name is None:
             raise ValidationError("the table (or index) has no sort key", attribute="sk")
+        from .expressions import KeyCondition
+
         if not isinstance(sk, KeyCondition):
             raise ValidationError("sk must be a Key(...) condition, e.g. "
                                   "Key('SK').begins_with('a')", attribute="sk")

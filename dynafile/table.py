@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
 from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
+from .endpoints import is_remote
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
-from .expressions import KeyCondition, Used, check_placeholders, to_predicate
 from .indexes import GSI, LSI, Index, index_from_json
-from .keys import MAX_KEY_BYTES, normalize_key
+from .keys import MAX_KEY_BYTES, dict_key, item_under_key
 from .listeners import StreamListener
 from .maintenance import create_gsi, drop_gsi
 from .names import check_table_name, default_table_name
@@ -43,12 +43,13 @@ from .streams import ChangeStream
 from .streams import consumer_position as _consumer_position
 from .streams import reset_consumer as _reset_consumer
 from .streams import stream as _stream
-from .transactions import Transaction, transact_get, transact_write
 from .ttl import Sweeper, sweep
 from .writes import Delete, Put, Update
 
 if TYPE_CHECKING:  # pragma: no cover
     from .check import CheckReport
+    from .expressions import KeyCondition, Used
+    from .transactions import Transaction
 
 __all__ = ["Dynafile"]
 
@@ -155,8 +156,6 @@ class Dynafile:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Dynafile("dynamodb://...", table=...) or Dynafile(client=boto3_client, ...):
         # the same methods on a DynamoDB table (dynafile.remote, docs/scale-out.md).
-        from .remote.connection import is_remote
-
         if is_remote(args[0] if args else kwargs.get("path"), kwargs):
             from .remote import open_table
 
@@ -379,7 +378,7 @@ class Dynafile:
         core.check_open()
         key = core.item_key(item)
         stored, data = core.prepare_item(item)
-        predicate, want_old = self._condition(condition, names, values, Used(),
+        predicate, want_old = self._condition(condition, names, values, None,
                                               return_values_on_condition_check_failure)
         choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Put(key, data, stored, predicate, want_old)])
@@ -406,7 +405,7 @@ class Dynafile:
         core = self._core
         core.check_open()
         item_key = core.key(key)
-        predicate, want_old = self._condition(condition, names, values, Used(),
+        predicate, want_old = self._condition(condition, names, values, None,
                                               return_values_on_condition_check_failure)
         choice(return_values, _RETURN_WRITE, "return_values")
         (outcome,) = core.commit([Delete(item_key, predicate, want_old)])
@@ -451,6 +450,8 @@ class Dynafile:
         core = self._core
         core.check_open()
         item_key = core.key(key)
+        from .expressions import Used  # an update compiles expressions anyway
+
         used = Used()
         plan = core.update_plan(update, names, values, used, set=set, remove=remove, add=add,
                                 delete=delete)
@@ -470,12 +471,20 @@ class Dynafile:
         return None
 
     @staticmethod
-    def _condition(condition: FilterSpec, names: Any, values: Any, used: Used,
+    def _condition(condition: FilterSpec, names: Any, values: Any, used: Used | None,
                    on_failure: str) -> tuple[Callable[[Item], bool] | None, bool]:
-        """Compile a write's condition and check its placeholders."""
-        predicate = None if condition is None else to_predicate(condition, names, values,
-                                                                used=used)
-        check_placeholders(names, values, used)
+        """Compile a write's condition and check its placeholders (``used``:
+        those the request's other expressions used; ``None``: none)."""
+        predicate = None
+        if condition is not None or names is not None or values is not None:
+            # Imported here: a plain put or delete needs no expressions.
+            from .expressions import Used, check_placeholders, to_predicate
+
+            if used is None:
+                used = Used()
+            if condition is not None:
+                predicate = to_predicate(condition, names, values, used=used)
+            check_placeholders(names, values, used)
         want_old = choice(on_failure, _RETURN_WRITE,
                            "return_values_on_condition_check_failure") == "ALL_OLD"
         return predicate, want_old
@@ -646,29 +655,8 @@ class Dynafile:
     # without a sort key, the partition key value alone.
 
     def _dict_key(self, key: Any) -> dict[str, Any]:
-        """The key dict ``table[key]`` means.
-
-        Raises:
-            ValidationError: not a key dict, nor a tuple of the table's key
-                values (a bare value on a table with a sort key).
-        """
-        core = self._core
-        pk_name, sk_name = core.pk_attribute, core.sk_attribute
-        if isinstance(key, Mapping):
-            return dict(key)
-        if sk_name is None:
-            if isinstance(key, tuple):
-                if len(key) != 1:
-                    raise ValidationError(
-                        f"the table has no sort key: use table[pk], got a {len(key)}-tuple",
-                        attribute="key")
-                key = key[0]
-            return {pk_name: key}
-        if not isinstance(key, tuple) or len(key) != 2:
-            raise ValidationError(
-                f"the table has keys ({pk_name!r}, {sk_name!r}): use table[pk, sk] or a key "
-                f"dict, got {key!r}", attribute="key")
-        return {pk_name: key[0], sk_name: key[1]}
+        """The key dict ``table[key]`` means (:func:`dynafile.keys.dict_key`)."""
+        return dict_key(key, self._core.pk_attribute, self._core.sk_attribute)
 
     def __getitem__(self, key: Any) -> Item:
         """``table[pk, sk]``, ``table[pk]`` (no sort key) or ``table[{...}]``:
@@ -692,15 +680,7 @@ class Dynafile:
             ValidationError: a malformed key or item, or key attributes in
                 the item that differ from the key.
         """
-        if not isinstance(item, Mapping):
-            raise ValidationError(f"an item is a dict, got {type(item).__name__}",
-                                  attribute="item")
-        full = dict(item)
-        for name, value in self._dict_key(key).items():
-            if name in full and normalize_key(full[name]) != normalize_key(value):
-                raise ValidationError(f"the item's {name} is {full[name]!r}, the key's is "
-                                      f"{value!r}", attribute=name)
-            full[name] = value
+        full = item_under_key(self._dict_key(key), item)
         self.put_item(item=full)
 
     def __delitem__(self, key: Any) -> None:
@@ -778,6 +758,8 @@ class Dynafile:
         See :func:`dynafile.transactions.transact_write` for the actions'
         form, ``token`` idempotency and the errors raised.
         """
+        from .transactions import transact_write  # on first use, with the expressions
+
         self._core.check_open()
         transact_write(self._core.database, actions, default=self._core, token=token,
                        max_actions=max_actions)
@@ -791,6 +773,8 @@ class Dynafile:
         core.check_open()
         if isinstance(keys, (Mapping, str, bytes)) or not isinstance(keys, Iterable):
             raise ValidationError("keys must be a list of key dicts", attribute="keys")
+        from .transactions import transact_get
+
         return transact_get(core.database, [(core, key) for key in keys],
                             projection=projection, names=names, max_items=max_items)
 
@@ -798,6 +782,8 @@ class Dynafile:
         """Return an optimistic, serializable transaction context manager
         (see :class:`dynafile.transactions.Transaction`)."""
         self._core.check_open()
+        from .transactions import Transaction
+
         return Transaction(self._core.database, self._core, retries=retries)
 
     # ------------------------------------------------------------- streams
@@ -863,11 +849,17 @@ class Dynafile:
 
     def create_gsi(self, name: str | GSI, pk_attribute: str | None = None,
                    sk_attribute: str | None = None, projection: str = "ALL",
-                   include: Sequence[str] | None = None) -> None:
+                   include: Sequence[str] | None = None, *,
+                   key_types: Mapping[str, str] | None = None) -> None:
         """Add a global secondary index and fill it from the table's items.
 
         Takes a :class:`~dynafile.indexes.GSI` or its arguments. Returns once
         the index is complete; see :func:`dynafile.maintenance.create_gsi`.
+        ``key_types`` (attribute -> ``"S"``, ``"N"``, ``"B"``) is the
+        DynamoDB backend's declaration of the index's key types, taken here
+        so one call suits both backends: it is checked, and a data directory
+        fixes each key attribute's type at the first item written, as it
+        does for every key.
 
         Raises:
             SchemaMismatchError: an index of that name exists with another
@@ -876,6 +868,9 @@ class Dynafile:
                 type keys cannot have (the index is then left being created).
         """
         self._core.check_open()
+        if key_types is not None and (not isinstance(key_types, Mapping) or not all(
+                isinstance(k, str) and k and v in ("S", "N", "B") for k, v in key_types.items())):
+            raise ValidationError("must map attribute names to S, N or B", attribute="key_types")
         index = name if isinstance(name, GSI) else GSI(name, pk_attribute,  # type: ignore[arg-type]
                                                        sk_attribute, projection, include)
         create_gsi(self._core, index)

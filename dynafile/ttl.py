@@ -11,7 +11,6 @@ are invisible to every read and count as absent for every write (see
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,8 +20,6 @@ from typing import Any, Protocol
 from .writes import Expire, ItemKey, Outcome, Write
 
 __all__ = ["Sweepable", "Sweeper", "is_expired", "sweep"]
-
-log = logging.getLogger("dynafile")
 
 
 def is_expired(item: Mapping[str, Any], ttl_attribute: str | None, now: float) -> bool:
@@ -122,7 +119,9 @@ class Sweeper:
             try:
                 sweep(self._core)
             except Exception:  # keep sweeping; report through logging
-                log.exception("TTL sweep failed")
+                import logging  # here: importing it costs a new process milliseconds
+
+                logging.getLogger("dynafile").exception("TTL sweep failed")
 
     def stop(self) -> None:
         """Stop the thread and wait for a sweep in progress to end."""

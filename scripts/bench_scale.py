@@ -152,6 +152,9 @@ class Dyn:
     def checkpoint(self, mode: str) -> Any:
         return self.db.checkpoint()
 
+    def check(self) -> bool:
+        return not self.db.check().problems
+
     def close(self) -> None:
         self.db.close()
 
@@ -198,6 +201,9 @@ class Sql:
 
     def checkpoint(self, mode: str) -> Any:
         return list(self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone())
+
+    def check(self) -> bool:
+        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
     def close(self) -> None:
         self.conn.close()
@@ -259,6 +265,13 @@ def step_open(spec: dict[str, Any]) -> dict[str, Any]:
         after_scan = rss()
         result["rss_scan_mb"] = after_scan["rss_mb"]
         result["peak_scan_mb"] = after_scan["peak_mb"]
+    if spec.get("check"):
+        t = time.perf_counter()
+        result["check_ok"] = store.check()
+        result["check_seconds"] = time.perf_counter() - t
+        after_check = rss()
+        result["rss_check_mb"] = after_check["rss_mb"]
+        result["peak_check_mb"] = after_check["peak_mb"]
     store.close()
     return result
 
@@ -467,6 +480,9 @@ def measure(store: str, items: int, tmp: str, quick: bool, timeout: float,
     log(f"open + get {out['open']['open_get_ms']:.1f} ms, RSS {out['open']['rss_get_mb']:.0f} MB")
     out["scan"] = run_step({**base, "step": "open", "scan": True}, timeout)
     log(f"scan {out['scan']['scan_seconds']:.2f} s, RSS {out['scan']['rss_scan_mb']:.0f} MB")
+    out["check"] = run_step({**base, "step": "open", "check": True}, timeout)
+    log(f"check {out['check']['check_seconds']:.2f} s, peak RSS "
+        f"{out['check']['peak_check_mb']:.0f} MB, clean {out['check']['check_ok']}")
     pause = 0.1 if quick else 1.0
     out["checkpoint"] = []
     for mode in ([""] if store == "dynafile" else SQLITE_MODES):
@@ -503,6 +519,11 @@ def figures(res: dict[str, Any], store: str) -> dict[str, str]:
         "full scan, items/s": fmt(scan["scanned"] / scan["scan_seconds"]),
         "RSS after the full scan, MB (peak)": (f"{fmt(scan['rss_scan_mb'], 0)} "
                                                f"({fmt(scan['peak_scan_mb'], 0)})"),
+        "check (dynafile check(); sqlite3 PRAGMA integrity_check), seconds": fmt(
+            res["check"]["check_seconds"], 2) if "check" in res else "—",
+        "RSS after the check, MB (peak)": (
+            f"{fmt(res['check']['rss_check_mb'], 0)} ({fmt(res['check']['peak_check_mb'], 0)})"
+            if "check" in res else "—"),
         "bytes on disk per item after close": fmt(load["disk_bytes"] / items),
         "bytes on disk per item, retention=0 checkpoint": (
             fmt(load["retention0"]["disk_bytes"] / items) if "retention0" in load else "—"),
@@ -532,6 +553,9 @@ def growth_value(res: dict[str, Any], key: str) -> float | None:
         "full scan seconds per item": scan["scan_seconds"] / scan["scanned"],
         "RSS after the full scan": scan["rss_scan_mb"],
         "checkpoint seconds": cp.get("checkpoint_seconds"),
+        "check seconds per item": (res["check"]["check_seconds"] / load["items"]
+                                   if "check" in res else None),
+        "peak RSS during the check": res["check"]["peak_check_mb"] if "check" in res else None,
         "writer's max put latency during the checkpoint": cp.get("during_max_ms"),
         "bytes on disk per item": load["disk_bytes"] / load["items"],
     }
@@ -541,7 +565,7 @@ def growth_value(res: dict[str, Any], key: str) -> float | None:
 GROWTH = ["load seconds per item", "close() seconds", "cold open + one get",
           "RSS after open + one get", "full scan seconds per item", "RSS after the full scan",
           "checkpoint seconds", "writer's max put latency during the checkpoint",
-          "bytes on disk per item"]
+          "check seconds per item", "peak RSS during the check", "bytes on disk per item"]
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -562,7 +586,7 @@ def markdown(data: dict[str, Any]) -> str:
         "writes at the \"full\" durability; sqlite3 `executemany` in one transaction, WAL, "
         "synchronous=FULL), then close; open + one get from a new process "
         f"({COLD_RUNS} runs, median; the OS page cache is warm); a full scan from another "
-        "new process; then the checkpoint experiment: a process writes a backlog of "
+        "new process; `check()` (sqlite3: `PRAGMA integrity_check`) from another new process, its time and peak RSS; then the checkpoint experiment: a process writes a backlog of "
         "updates (a tenth of the items, at least 100) without checkpointing, a second "
         f"process reads {HOT} collections and then puts one new item per millisecond into "
         "them (durability \"normal\"; sqlite3 one "

@@ -101,6 +101,7 @@ def test_bench_scale_quick(tmp_path):
             assert res["open"]["ok"] is True
             assert res["open"]["open_get_ms"] > 0 and res["open"]["rss_get_mb"] > 0
             assert res["scan"]["scanned"] == size and res["scan"]["rss_scan_mb"] > 0
+            assert res["check"]["check_ok"] is True and res["check"]["peak_check_mb"] > 0
             modes = [cp["mode"] for cp in res["checkpoint"]]
             assert modes == (["checkpoint()"] if store == "dynafile" else ["PASSIVE", "TRUNCATE"])
             for cp in res["checkpoint"]:
@@ -112,3 +113,15 @@ def test_bench_scale_quick(tmp_path):
                  "writer put latency during the checkpoint, max ms", "### Growth from"):
         assert text in report, text
     assert not (tmp_path / "docs").exists()
+
+
+def test_bench_transfer_smoke(tmp_path):
+    script = os.path.join(os.path.dirname(SCALE), "bench_transfer.py")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, script, "--items", "300", "--no-shop", "--no-servers",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((out / "transfer.json").read_text())["results"]["300"]
+    assert [r["step"] for r in rows] == ["export", "import", "copy -> dir"]
+    assert all(r["items"] == 300 and r["rate"] > 0 for r in rows)
+    assert "| 300 | export | 300 |" in (out / "transfer.md").read_text()

@@ -28,6 +28,9 @@ def put(db, **attrs):
 
 
 # ------------------------------------------------------------- conditions
+# DynamoDB's rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html
+# and https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html; names and reserved words:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ExpressionAttributeNames.html, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html
 
 CONDITION_CASES = [
     # (item attributes, condition, values, expected)
@@ -160,6 +163,7 @@ def test_delete_with_version_condition(db):
 
 
 # ---------------------------------------------------------------- updates
+# DynamoDB's rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.Modifying.html
 
 UPDATE_CASES = [
     # (before, expression, values, after)
@@ -322,6 +326,9 @@ def test_values_without_expression_is_an_error(db):
 
 
 # ------------------------------------------------------- filters and reads
+# DynamoDB's rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.KeyConditionExpressions.html,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ProjectionExpressions.html,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.ParallelScan
 
 
 @pytest.fixture
@@ -485,6 +492,7 @@ def test_pagination_is_stable_while_others_write(db, db_path):
 
 
 # ------------------------------------------------ DynamoDB's checks, exactly
+# The 4 KB expression limit: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-expression-parameters
 # Messages are DynamoDB's, as its answers were recorded by dynalite's tests
 # (test/scan.js, run against DynamoDB) and the paritysuite
 # dynamodb-conformance captures; each case cites the rule it checks.
@@ -712,6 +720,7 @@ def test_builders_render_with_placeholders_only():
 
 
 # --------------------------------------------------------- one number type
+# DynamoDB's rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html#HowItWorks.DataTypes.Number
 
 @pytest.mark.parametrize("stored,condition,value,expected", [
     (0.1, "x = :v", Decimal("0.1"), True),
@@ -749,6 +758,8 @@ def test_number_updates_in_38_digit_precision(db):
 
 
 # ---------------------------------------------------------- update plans
+# DynamoDB's rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.Modifying.html (SET on list elements
+# past the end appends, REMOVE of a missing attribute is no error)
 
 def plan(text, values=None, names=None):
     return compile_update(text, names, values)

@@ -323,21 +323,87 @@ class StringField(Field):
         return str.__str__(value)
 
 
+def plain_number(value: Any) -> Any:
+    """A number as an undeclared field gives it back: a ``Decimal`` holding
+    a whole number (as DynamoDB returns every number) becomes an ``int``;
+    anything else is returned as it is."""
+    if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent >= 0:  # type: ignore[operator]
+        return int(value)
+    return value
+
+
+def plain_values(value: Any) -> Any:
+    """``value`` with :func:`plain_number` applied to every number inside
+    (lists, maps and number sets, at any depth)."""
+    if isinstance(value, Decimal):
+        return plain_number(value)
+    if isinstance(value, list):
+        return [plain_values(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_values(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)) and any(isinstance(v, Decimal) for v in value):
+        return {plain_number(v) for v in value}
+    return value
+
+
+_NUMBER_TYPES = (int, float, Decimal)
+
+
 class NumberField(Field):
     """A number: ``int``, ``float`` or ``Decimal`` (not ``bool``), within
-    DynamoDB's limits (38 significant digits). It keeps its Python type."""
+    DynamoDB's limits (38 significant digits).
+
+    Args:
+        number_type: ``int``, ``float`` or ``Decimal``: the Python type the
+            field holds and gives back on every backend (a value assigned is
+            converted to it; an ``int`` field refuses a fraction). ``None``
+            (the default): values are kept as given, and read back as
+            stored, except that a ``Decimal`` holding a whole number comes
+            back as an ``int`` (DynamoDB returns every number as a
+            ``Decimal``; declare ``float`` to get floats back from it).
+        **options: as for :class:`Field`.
+    """
 
     dynamo_type = "N"
     key_ok = True
 
-    def check(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+    def __init__(self, number_type: type | None = None, **options: Any) -> None:
+        if number_type is not None and number_type not in _NUMBER_TYPES:
+            raise ValidationError("NumberField's number_type is int, float, Decimal or None",
+                                  attribute="number_type")
+        super().__init__(**options)
+        self.number_type = number_type
+
+    def _number(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
             raise self.error(f"expected a number, got {_kind(value)}")
         try:
             check_number(value)
         except ValidationError as exc:
             raise self.error(exc.reason) from None
         return value
+
+    def check(self, value: Any) -> Any:
+        value = self._number(value)
+        kind = self.number_type
+        if kind is None or type(value) is kind:
+            return value
+        if kind is int:
+            if value != int(value):
+                raise self.error(f"expected a whole number (an int field), got {_kind(value)}")
+            return int(value)
+        if kind is float:
+            return float(value)
+        return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+
+    def load(self, stored: Any) -> Any:
+        if self.number_type is None:
+            return plain_number(self.check(stored))
+        return self.check(stored)
+
+    def convert(self, value: Any) -> Any:
+        # A condition may compare with any number (an int field with 2.5).
+        return self._number(value)
 
 
 class BinaryField(Field):
@@ -450,6 +516,16 @@ class EnumField(Field):
     def to_stored(self, value: Any) -> Any:
         return value.value
 
+    def load(self, stored: Any) -> Any:
+        if isinstance(stored, Decimal):
+            # DynamoDB gives numbers back as Decimal, which equals a float
+            # member's value only when the float is exact in binary (0.5, not 0.1).
+            for member in self.enum_class:
+                value = member.value
+                if isinstance(value, float) and Decimal(str(value)) == stored:
+                    return member
+        return self.check(stored)
+
     def key_text(self, value: Any, spec: str) -> str:
         return format(value.value, spec) if spec else str(value.value)
 
@@ -511,7 +587,7 @@ class ListField(Field):
         if not isinstance(stored, list):
             raise self.error(f"stored value is not a list: {_kind(stored)}")
         if self.of is None:
-            return stored
+            return plain_values(stored)
         return [None if v is None else self._element_at(i).load(v) for i, v in enumerate(stored)]
 
     def __getitem__(self, index: int) -> Field:
@@ -574,7 +650,7 @@ class MapField(Field):
         if not isinstance(stored, dict):
             raise self.error(f"stored value is not a map: {_kind(stored)}")
         if self.of is None:
-            return stored
+            return plain_values(stored)
         return {k: None if v is None else self._value_at(k).load(v) for k, v in stored.items()}
 
     def __getitem__(self, key: str) -> Field:
@@ -595,6 +671,9 @@ class _AnyValue(Field):
             raise self.wrap(exc) from None
         return value
 
+    def load(self, stored: Any) -> Any:
+        return plain_values(self.check(stored))
+
 
 class _SetField(Field):
     element_type: ClassVar[type[Field]]
@@ -603,7 +682,11 @@ class _SetField(Field):
     def __init__(self, **options: Any) -> None:
         options.setdefault("default", set)
         super().__init__(**options)
-        self.element = self.element_type()
+        self.element = self.make_element()
+
+    def make_element(self) -> Field:
+        """The field that checks each element."""
+        return self.element_type()
 
     def check(self, value: Any) -> Any:
         if not isinstance(value, (set, frozenset, list, tuple)):
@@ -623,7 +706,8 @@ class _SetField(Field):
     def load(self, stored: Any) -> Any:
         if not isinstance(stored, (set, frozenset)):
             raise self.error(f"stored value is not a set: {_kind(stored)}")
-        return self.check(stored)
+        out = self.check(stored)
+        return {self.element.load(v) for v in out}
 
     def _element(self, value: Any) -> Any:
         try:
@@ -649,11 +733,22 @@ class StringSetField(_SetField):
 
 
 class NumberSetField(_SetField):
-    """A ``set`` of numbers (an empty set is stored as no attribute)."""
+    """A ``set`` of numbers (an empty set is stored as no attribute).
+
+    ``number_type`` is that of :class:`NumberField`: the Python type of
+    every element (``int``, ``float``, ``Decimal``; ``None``: as given,
+    whole ``Decimal`` numbers read back as ``int``)."""
 
     dynamo_type = "NS"
     element_type = NumberField
     element_name = "numbers"
+
+    def __init__(self, number_type: type | None = None, **options: Any) -> None:
+        self.number_type = number_type
+        super().__init__(**options)
+
+    def make_element(self) -> Field:
+        return NumberField(self.number_type)
 
 
 class BinarySetField(_SetField):

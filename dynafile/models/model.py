@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Callable, ClassVar, TypeVar
 
-from .. import Dynafile
 from ..errors import ItemNotFoundError, ModelTypeError, SchemaMismatchError, ValidationError
 from . import queries
 from .expressions import (
@@ -39,6 +38,7 @@ from .fields import FieldHolder
 from .indexes import LocalIndex, ModelIndex
 from .keys import Template
 from .results import BatchWrite, Results
+from .tables import Table, check_table
 
 __all__ = ["Model"]
 
@@ -51,7 +51,7 @@ _OPTIONS = ("table", "pk", "sk", "type_attribute", "ttl", "ttl_attribute", "pk_a
 class _Binding:
     """A model's table, the attribute names it uses there, and the clock."""
 
-    def __init__(self, table: Dynafile, clock: Callable[[], float]) -> None:
+    def __init__(self, table: Table, clock: Callable[[], float]) -> None:
         self.table = table
         self.clock = clock
         self.pk_attribute = table.pk_attribute
@@ -202,7 +202,7 @@ class Model(FieldHolder):
     # -------------------------------------------------------------- binding
 
     @classmethod
-    def bind(cls, table: Dynafile, *, create_indexes: bool = True,
+    def bind(cls, table: Table, *, create_indexes: bool = True,
              clock: Callable[[], float] | None = None) -> None:
         """Use ``table`` for this model and its subclasses.
 
@@ -215,7 +215,9 @@ class Model(FieldHolder):
 
         Args:
             table: an open :class:`~dynafile.Dynafile` (alone or from a
-                :class:`~dynafile.Database`).
+                :class:`~dynafile.Database`), or a table of the DynamoDB
+                backend (:class:`~dynafile.remote.RemoteTable`): any
+                :class:`~dynafile.models.tables.Table`.
             create_indexes: create missing global indexes (else raise).
             clock: epoch seconds for lifetimes (pass the table's test clock).
 
@@ -225,9 +227,7 @@ class Model(FieldHolder):
                 is stored under a key attribute without being that key.
             ValidationError: ``table`` is not a table.
         """
-        if not isinstance(table, Dynafile):
-            raise ValidationError("bind takes an open table (a Dynafile)", attribute="table")
-        binding = _Binding(table, clock or time.time)
+        binding = _Binding(check_table(table), clock or time.time)
         cls._binding = binding
         cls._ready_for = None
         cls._prepare(binding, create_indexes)
@@ -278,7 +278,13 @@ class Model(FieldHolder):
                         "does not have" + (" (local indexes are made with the table: see "
                                            f"{cls.__name__}.table_options())"
                                            if isinstance(index, LocalIndex) else ""))
-                table.create_gsi(wanted)  # type: ignore[arg-type]
+                types = {a: t for a, t in cls.key_types([wanted.pk_attribute or "",
+                                                          wanted.sk_attribute or ""]).items()
+                         if t != "S"}
+                if types:  # DynamoDB declares them; a data directory needs no declaration
+                    table.create_gsi(wanted, key_types=types)
+                else:
+                    table.create_gsi(wanted)
             elif held != wanted:
                 raise SchemaMismatchError(f"{cls.__name__}: index {index.name!r} is "
                                           f"{held.definition()} on the table, the model "
@@ -298,14 +304,68 @@ class Model(FieldHolder):
         cls._ready_for = binding
 
     @classmethod
-    def table_options(cls) -> dict[str, Any]:
+    def key_types(cls, attributes: Iterable[str] | None = None) -> dict[str, str]:
+        """The DynamoDB types (``"S"``, ``"N"``, ``"B"``) of the key
+        attributes of the table and its indexes, as this model and its
+        subclasses fill them: a template of exactly one field has that
+        field's type, any other template makes text.
+
+        DynamoDB declares key types when a table or index is created
+        (``key_types=`` of ``create_table`` / ``create_gsi`` on the DynamoDB
+        backend); a data directory fixes them at the first write.
+
+        Args:
+            attributes: only these attributes (default: every key attribute).
+
+        Raises:
+            SchemaMismatchError: two models of the family fill one key
+                attribute with different types.
+
+        Cost: O(models x indexes).
+        """
+        wanted = None if attributes is None else set(attributes)
+        found: dict[str, tuple[str, str]] = {}
+        for model in cls._family():
+            meta = model.model_meta
+            pairs = [(meta.get("pk_attribute") or "PK", model.model_pk),
+                     (meta.get("sk_attribute") or "SK", model.model_sk)]
+            binding = model._binding_of()
+            if binding is not None:
+                pairs = [(binding.pk_attribute, model.model_pk),
+                         (binding.sk_attribute or "SK", model.model_sk)]
+            for index in model.model_indexes.values():
+                pairs += [(index.pk_attribute or "", index.pk),
+                          (index.sk_attribute or "", index.sk)]
+            for attribute, template in pairs:
+                if template is None or not attribute or (wanted is not None
+                                                         and attribute not in wanted):
+                    continue
+                kind = "S"
+                if template.single is not None:
+                    kind = model.model_fields[template.single].dynamo_type
+                held = found.get(attribute)
+                if held is not None and held[0] != kind:
+                    raise SchemaMismatchError(
+                        f"key attribute {attribute!r} is {held[0]} in {held[1]} but {kind} in "
+                        f"{model.__name__}: a key attribute has one type")
+                found[attribute] = (kind, model.__name__)
+        return {attribute: kind for attribute, (kind, _) in found.items()}
+
+    @classmethod
+    def table_options(cls, *, key_types: bool = False) -> dict[str, Any]:
         """Keyword arguments that create a table for this model and its
         subclasses: ``Dynafile(path, **Order.table_options())`` or
-        ``db.create_table("shop", **Order.table_options())``.
+        ``db.create_table("shop", **Order.table_options(key_types=True))``.
+
+        Args:
+            key_types: also return ``key_types`` (:meth:`key_types`), which
+                ``create_table`` takes on both backends and which DynamoDB
+                needs for keys that are not text (``Dynafile(path)`` of a
+                data directory does not take it).
 
         Returns:
             ``pk_attribute``, ``sk_attribute``, ``ttl_attribute``, ``gsis``
-            and ``lsis`` as the declarations need them.
+            and ``lsis`` as the declarations need them (and ``key_types``).
         """
         family = cls._family()
         pk_attribute = cls.model_meta.get("pk_attribute") or "PK"
@@ -319,12 +379,15 @@ class Model(FieldHolder):
                 target = lsis if isinstance(index, LocalIndex) else gsis
                 target[index.name] = index.definition(model.model_meta["type_attribute"])
         ttl = any(m.model_meta.get("ttl") is not None for m in family)
-        return {"pk_attribute": pk_attribute, "sk_attribute": sk_attribute,
-                "ttl_attribute": cls.model_meta["ttl_attribute"] if ttl else None,
-                "gsis": list(gsis.values()), "lsis": list(lsis.values())}
+        options = {"pk_attribute": pk_attribute, "sk_attribute": sk_attribute,
+                   "ttl_attribute": cls.model_meta["ttl_attribute"] if ttl else None,
+                   "gsis": list(gsis.values()), "lsis": list(lsis.values())}
+        if key_types:
+            options["key_types"] = cls.key_types()
+        return options
 
     @classmethod
-    def table(cls) -> Dynafile:
+    def table(cls) -> Table:
         """The table this model is bound to.
 
         Raises:
@@ -848,7 +911,7 @@ class Model(FieldHolder):
     # --------------------------------------------------------------- batches
 
     @classmethod
-    def _table_of(cls, instances: Sequence[Model]) -> Dynafile:
+    def _table_of(cls, instances: Sequence[Model]) -> Table:
         tables = {id(type(i).model_binding().table): type(i).model_binding().table for i in instances}
         if len(tables) > 1:
             raise ValidationError("these instances belong to models of different tables",
@@ -858,13 +921,16 @@ class Model(FieldHolder):
     @classmethod
     def save_many(cls, instances: Iterable[Model]) -> None:
         """Save every instance (of any models on the same table) as one
-        all-or-nothing batch (cacheorm's ``insert_many``, stockpyle's
-        ``batch_put``). Every instance is validated before anything is written.
+        batch (cacheorm's ``insert_many``, stockpyle's ``batch_put``): all or
+        nothing on a data directory; on DynamoDB, BatchWriteItem requests of
+        25, so a failure part-way leaves earlier requests written. Every
+        instance is validated before anything is written.
 
         Raises:
             ValidationError: an instance is invalid (nothing written).
 
-        Cost: one ``batch_writer`` block: one log record.
+        Cost: one ``batch_writer`` block: one log record (a data
+        directory), ceil(n / 25) requests (DynamoDB).
         """
         instances = list(instances)
         for instance in instances:
@@ -880,7 +946,8 @@ class Model(FieldHolder):
     @classmethod
     def delete_many(cls, instances_or_keys: Iterable[Any]) -> None:
         """Delete items given as instances or keys of this model, as one
-        all-or-nothing batch (missing items are no error).
+        batch (missing items are no error): all or nothing on a data
+        directory, requests of 25 on DynamoDB (see :meth:`save_many`).
 
         Raises:
             ValidationError: a bad key (nothing deleted).

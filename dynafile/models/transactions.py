@@ -13,10 +13,10 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Callable, TypeVar, cast
 
-from .. import Dynafile
 from ..errors import ValidationError
 from .expressions import Action, Condition
 from .model import Model
+from .tables import Table
 
 __all__ = ["TransactWrite", "Transaction", "transact_get"]
 
@@ -24,7 +24,7 @@ M = TypeVar("M", bound=Model)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _same_table(current: Dynafile | None, model: type[Model]) -> Dynafile:
+def _same_table(current: Table | None, model: type[Model]) -> Table:
     table = model.table()
     if current is not None and table is not current:
         raise ValidationError(f"{model.__name__} is bound to another table than the rest of "
@@ -56,7 +56,7 @@ class TransactWrite:
 
     def __init__(self, *, token: str | None = None) -> None:
         self.token = token
-        self._table: Dynafile | None = None
+        self._table: Table | None = None
         self._actions: list[dict[str, Any]] = []
         self._done = False
 
@@ -130,7 +130,7 @@ def transact_get(requests: Sequence[tuple[type[Model], Any]]) -> list[Model | No
 
     Cost: one ``transact_get``.
     """
-    table: Dynafile | None = None
+    table: Table | None = None
     keys = []
     for model, key in requests:
         table = _same_table(table, model)
@@ -163,7 +163,7 @@ class Transaction:
     ``fn(tx, ...)`` and re-runs it on conflict.
     """
 
-    def __init__(self, table: Dynafile, *, retries: int = 0) -> None:
+    def __init__(self, table: Table, *, retries: int = 0) -> None:
         self.table = table
         self.retries = retries
         self._raw: Any = None

@@ -17,7 +17,8 @@ methods as :class:`~dynafile.database.Database` / :class:`~dynafile.table.Dynafi
 they are not subclasses). Values map to DynamoDB's types one to one
 (:mod:`.values`), errors to dynafile's classes (:mod:`.errors`); see
 ``docs/scale-out.md`` for the way from a data directory to DynamoDB and
-for what DynamoDB cannot promise that a data directory does.
+``docs/backends.md`` for what DynamoDB cannot promise that a data
+directory does.
 """
 
 from __future__ import annotations

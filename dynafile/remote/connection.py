@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from ..endpoints import SCHEME, is_remote
 from ..errors import MissingDependencyError, ValidationError
 from .errors import translate
 
 __all__ = ["SCHEME", "Connection", "backoff", "is_remote", "parse_url"]
 
-SCHEME = "dynamodb://"
 T = TypeVar("T")
 
 #: Seconds to wait before each retry of unprocessed batch items (then
@@ -40,14 +40,6 @@ T = TypeVar("T")
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0)
 _LOCAL_HOSTS = ("localhost", "127.", "[::1]", "::1")
 _OPTIONS = ("endpoint", "profile", "positions", "region")
-
-
-def is_remote(path: Any, options: Mapping[str, Any]) -> bool:
-    """Whether ``Database(path, **options)`` / ``Dynafile(...)`` means a
-    DynamoDB endpoint: a ``dynamodb://`` URL, or a ``client=``."""
-    if options.get("client") is not None:
-        return True
-    return isinstance(path, str) and path.startswith(SCHEME)
 
 
 def parse_url(url: str) -> dict[str, str | None]:

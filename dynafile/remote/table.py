@@ -4,20 +4,20 @@
 ``Database(...).table("orders")`` return a :class:`RemoteTable`: the same
 methods, arguments, results and exceptions as a table in a data directory,
 each carried out as the DynamoDB request it means (see
-``docs/scale-out.md`` for what DynamoDB cannot promise that a data
+``docs/backends.md`` for what DynamoDB cannot promise that a data
 directory does).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClosedError, ConditionalCheckFailedError, ValidationError
 from ..expressions import KeyCondition
 from ..indexes import GSI, Index
-from ..keys import canonical_key, extract_key
+from ..keys import canonical_key, dict_key, extract_key, item_under_key
 from ..listeners import StreamListener
 from ..options import attribute_name, choice, positive_int
 from ..pages import Page
@@ -438,6 +438,71 @@ class RemoteTable:
                           projection=projection, limit=limit,
                           exclusive_start_key=exclusive_start_key, segment=segment,
                           total_segments=total_segments, index=index)
+
+    # ---------------------------------------------------------- dict access
+
+    def __getitem__(self, key: Any) -> Item:
+        """``table[pk, sk]``, ``table[pk]`` (no sort key) or ``table[{...}]``:
+        the item, as :meth:`get_item` (one GetItem).
+
+        Raises:
+            KeyError: no such item.
+            ValidationError: a malformed key.
+        """
+        item = self.get_item(key=dict_key(key, self.pk_attribute, self.sk_attribute))
+        if item is None:
+            raise KeyError(key)
+        return item
+
+    def __setitem__(self, key: Any, item: Mapping[str, Any]) -> None:
+        """``table[pk, sk] = item``: put ``item`` under that key (one
+        PutItem); key attributes it holds must equal the key's.
+
+        Raises:
+            ValidationError: a malformed key or item, or key attributes in
+                the item that differ from the key.
+        """
+        full = item_under_key(dict_key(key, self.pk_attribute, self.sk_attribute), item)
+        self.put_item(item=full)
+
+    def __delitem__(self, key: Any) -> None:
+        """``del table[pk, sk]``: delete the item (one DeleteItem).
+
+        Raises:
+            KeyError: there was no such item.
+        """
+        found = self.delete_item(key=dict_key(key, self.pk_attribute, self.sk_attribute),
+                                 return_values="ALL_OLD")
+        if found is None:
+            raise KeyError(key)
+
+    def __contains__(self, key: Any) -> bool:
+        """``(pk, sk) in table``: whether the item exists (one GetItem of the
+        key attributes). A malformed key raises ValidationError."""
+        names = [self.pk_attribute] + ([self.sk_attribute] if self.sk_attribute else [])
+        return self.get_item(key=dict_key(key, self.pk_attribute, self.sk_attribute),
+                             projection=names) is not None
+
+    def __len__(self) -> int:
+        """The number of items, counted now by a Scan of the key attributes:
+        **O(n)**, and DynamoDB bills it as reading the whole table. For
+        DynamoDB's free, approximate figure (updated about every six hours)
+        use ``Database.describe_table(name)["item_count"]``."""
+        return sum(1 for _ in self)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over the keys as the file backend does: ``(pk, sk)``
+        tuples (the partition key alone without a sort key), from a Scan of
+        the key attributes (billed as reading the whole table), numbers as
+        ``Decimal``. Each key works as ``table[key]``."""
+        pk, sk = self.pk_attribute, self.sk_attribute
+        names = [pk] + ([sk] if sk else [])
+        for item in self.scan(projection=names):
+            yield (item[pk], item[sk]) if sk else item[pk]
+
+    def __bool__(self) -> bool:
+        """Always true: ``if table`` never scans."""
+        return True
 
     # ---------------------------------------------------- batches and transactions
 

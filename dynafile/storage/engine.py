@@ -29,7 +29,6 @@ manifest; the files are written in between, by one process at a time (the
 from __future__ import annotations
 
 import bisect
-import logging
 import os
 import time
 from array import array
@@ -70,7 +69,6 @@ from .watch import watcher
 
 __all__ = ["Engine", "LogPosition"]
 
-log = logging.getLogger("dynafile")
 
 R = TypeVar("R")
 Slot = tuple[str, str]
@@ -708,7 +706,10 @@ class Engine:
             except OSError as exc:
                 # The write is committed; the checkpoint is retried by the
                 # next write that finds the overlay still full.
-                log.warning("dynafile: checkpoint after a write failed: %s", exc)
+                import logging  # here: importing it costs a new process milliseconds
+
+                logging.getLogger("dynafile").warning(
+                    "dynafile: checkpoint after a write failed: %s", exc)
         return result
 
     def _commit(self, ops: list[Op], before_append: Callable[[], None] | None) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Callable
-
-from atomicwrites import AtomicWriter  # type: ignore[import-untyped]
+from typing import Any, Callable
 
 __all__ = [
     "TEMP_PREFIX",
@@ -117,17 +115,37 @@ def makedirs(path: str) -> None:
         sync_dir(os.path.dirname(directory))
 
 
-class _Writer(AtomicWriter):
-    def get_fileobject(self, suffix="", prefix=TEMP_PREFIX, dir=None, **kwargs):  # type: ignore[override]
-        return super().get_fileobject(suffix=suffix, prefix=TEMP_PREFIX, dir=dir, **kwargs)
+def _writer() -> Any:
+    """atomicwrites' ``AtomicWriter`` with our temporary-file prefix and crash
+    points, made on first use: atomicwrites imports tempfile (and with it
+    shutil and random), milliseconds that opening a table and reading do not
+    need."""
+    made = globals().get("_Writer")
+    if made is not None:
+        return made
+    from atomicwrites import AtomicWriter  # type: ignore[import-untyped]
 
-    def commit(self, f):  # type: ignore[override]
-        # atomicwrites' own commit renames and fsyncs the directory in one
-        # call; done here step by step so crash tests can stop between them.
-        _point("rename.before", self._path)
-        os.replace(f.name, self._path)
-        _point("rename.after", self._path)
-        sync_dir(os.path.dirname(os.path.abspath(self._path)))
+    class _Writer(AtomicWriter):
+        def get_fileobject(self, suffix="", prefix=TEMP_PREFIX, dir=None, **kwargs):
+            return super().get_fileobject(suffix=suffix, prefix=TEMP_PREFIX, dir=dir, **kwargs)
+
+        def commit(self, f):
+            # atomicwrites' own commit renames and fsyncs the directory in one
+            # call; done here step by step so crash tests can stop between them.
+            _point("rename.before", self._path)
+            os.replace(f.name, self._path)
+            _point("rename.after", self._path)
+            sync_dir(os.path.dirname(os.path.abspath(self._path)))
+
+    globals()["_Writer"] = _Writer
+    return _Writer
+
+
+def __getattr__(name: str) -> Any:
+    # ``fs._Writer`` (tests patch its methods) is made on first use too.
+    if name == "_Writer":
+        return _writer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -139,7 +157,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     """
     makedirs(os.path.dirname(path))
     _point("checkpoint.write.before", path)
-    with _Writer(path, mode="wb", overwrite=True).open() as f:
+    with _writer()(path, mode="wb", overwrite=True).open() as f:
         f.write(data)
     _point("checkpoint.write.after", path)
 

@@ -1,5 +1,10 @@
 """BatchGetItem and BatchWriteItem: results, limits, duplicates, nothing
-written when a request is refused."""
+written when a request is refused.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

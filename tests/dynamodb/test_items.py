@@ -1,5 +1,13 @@
 """PutItem, GetItem, DeleteItem, UpdateItem: results, return values,
-conditions, key checks, legacy parameters, consumed capacity."""
+conditions, key checks, legacy parameters, consumed capacity.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteItem.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/LegacyConditionalParameters.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

@@ -1,6 +1,12 @@
 """DynamoDB behaviour the handler gets from the native API: 1 MB pages,
 item size by DynamoDB's formula on update, expired items visible until
-swept (tables created through the API use ttl_mode="dynamodb")."""
+swept (tables created through the API use ttl_mode="dynamodb").
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+"""
 
 import time
 

@@ -1,4 +1,11 @@
-"""PartiQL: ExecuteStatement, BatchExecuteStatement, ExecuteTransaction."""
+"""PartiQL: ExecuteStatement, BatchExecuteStatement, ExecuteTransaction.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ExecuteStatement.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchExecuteStatement.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ExecuteTransaction.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

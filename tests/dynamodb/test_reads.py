@@ -1,5 +1,11 @@
 """Query and Scan: key conditions, filters, Select, projections, pages,
-segments, indexes, consumed capacity, legacy KeyConditions/QueryFilter/ScanFilter."""
+segments, indexes, consumed capacity, legacy KeyConditions/QueryFilter/ScanFilter.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html (capacity units)
+"""
 
 import pytest
 from botocore.exceptions import ClientError

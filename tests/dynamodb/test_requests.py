@@ -1,6 +1,11 @@
 """Requests as a server receives them: the target, the body, DynamoDB's error
 shape (``__type``, ``message`` or ``Message``, HTTP status), member types and
-constraints checked in DynamoDB's order."""
+constraints checked in DynamoDB's order.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html
+"""
 
 import json
 import zlib

@@ -1,6 +1,10 @@
 """SigV4 checks (dynafile.dynamodb.signing): requests signed by botocore's
 signer pass; every way a request can be unsigned, mis-signed, tampered with
-or stale is refused with DynamoDB's error."""
+or stale is refused with DynamoDB's error.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
+"""
 
 from __future__ import annotations
 

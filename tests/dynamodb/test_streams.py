@@ -1,5 +1,10 @@
 """The DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator
-(all four types), GetRecords with DynamoDB's record shape."""
+(all four types), GetRecords with DynamoDB's record shape.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Operations_Amazon_DynamoDB_Streams.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

@@ -1,5 +1,14 @@
 """The control plane: CreateTable, DescribeTable, ListTables, UpdateTable,
-DeleteTable, TTL, tags, DescribeLimits, DescribeEndpoints."""
+DeleteTable, TTL, tags, DescribeLimits, DescribeEndpoints.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeTable.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ListTables.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html (names)
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

@@ -1,5 +1,11 @@
 """TransactWriteItems and TransactGetItems: all or nothing, cancellation
-reasons with items, idempotency tokens, capacity."""
+reasons with items, idempotency tokens, capacity.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactGetItems.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html
+"""
 
 import pytest
 from botocore.exceptions import ClientError

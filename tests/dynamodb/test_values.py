@@ -1,4 +1,9 @@
-"""DynamoDB JSON attribute values <-> Python values, with DynamoDB's messages."""
+"""DynamoDB JSON attribute values <-> Python values, with DynamoDB's messages.
+
+DynamoDB's documentation for what these tests assert:
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_AttributeValue.html
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+"""
 
 from decimal import Decimal
 
