@@ -31,6 +31,13 @@ A condition that no longer holds means another writer got there first:
 read checks its reads with one TransactGetItems at the end (so it saw one
 consistent state), and conflicts the same way. DynamoDB's limits hold: 100
 items read or written in all, 4 MB.
+
+Items read without a projection are
+:class:`~dynafile.statedicts.StateDict` objects, as on a data directory:
+an edit (``item["n"] += 1``, ``del item["tmp"]``, a nested change) is
+found by comparing the dict with a deep copy of what it was read as, and
+becomes a put of the whole item, under that item's read condition, at
+commit (or before the next ``tx`` call on the item, which then sees it).
 """
 
 from __future__ import annotations
