@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
-from dynafile import ConditionalCheckFailedError, TransactionCanceledError, ValidationError
+from dynafile import (
+    ConditionalCheckFailedError,
+    SchemaMismatchError,
+    TransactionCanceledError,
+    ValidationError,
+)
 from dynafile.errors import TransactionConflictError
 from dynafile.models import (
     BinaryField,
@@ -279,6 +284,21 @@ def wait_for_index(read: Any, want: Any, backend: Any) -> Any:
 def test_key_types_follow_the_templates():
     assert Entity.key_types() == {"PK": "S", "SK": "S", "GSI1PK": "S", "GSI1SK": "S"}
     assert Everything.key_types() == {"PK": "S", "SK": "S"}
+
+
+def test_bind_refuses_a_table_whose_key_types_differ(backend):
+    class Tick(Model):
+        class Meta:
+            pk = "{feed}"
+            sk = "{seq}"
+            type_attribute = None
+
+        feed = StringField()
+        seq = NumberField(int)
+
+    table = backend.create(pk_attribute="PK", sk_attribute="SK", key_types={"SK": "S"})
+    with pytest.raises(SchemaMismatchError, match="'SK' is of type S"):
+        Tick.bind(table)
 
 
 def test_a_collection_query_returns_each_item_as_its_own_model(backend, shop):
