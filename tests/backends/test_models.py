@@ -375,6 +375,29 @@ def test_local_index_with_a_numeric_sort_key(backend):
     same(Product.get("g", "b").price, 9.5)
 
 
+def test_binary_and_enum_keys(backend):
+    class Blob(Model):
+        class Meta:
+            pk = "{digest}"
+            sk = "{prio}"
+            type_attribute = None
+
+        digest = BinaryField()
+        prio = EnumField(Priority)
+        body = StringField()
+
+    options = Blob.table_options(key_types=True)
+    assert options["key_types"] == {"PK": "B", "SK": "N"}
+    Blob.bind(backend.create(**options))
+    Blob(digest=b"\x00\x01", prio=Priority.HIGH, body="hi").save()
+    Blob(digest=b"\x00\x01", prio=Priority.LOW, body="lo").save()
+    assert [(b.prio, b.body) for b in Blob.query(b"\x00\x01")] == \
+        [(Priority.LOW, "lo"), (Priority.HIGH, "hi")]
+    got = Blob.get(b"\x00\x01", Priority.HIGH)
+    same(got.digest, b"\x00\x01")
+    assert got.prio is Priority.HIGH
+
+
 def test_global_indexes(backend, shop):
     seed()
     got = wait_for_index(lambda: [c.name for c in Customer.by_email.query("bob@example.com")],
