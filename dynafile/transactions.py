@@ -36,18 +36,17 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 from .errors import (
     ConditionalCheckFailedError,
-    DynafileError,
     TransactionConflictError,
     ValidationError,
 )
 from .expressions import Used, check_placeholders, to_predicate
-from .keys import normalize_key
 from .query import projection_of
+from .statedicts import StateDict, same_key
 from .storage.layout import TOKENS
 from .storage.log import Op
 from .types import equal, item_size
@@ -493,6 +492,9 @@ class Transaction:
                         raise
         return run  # type: ignore[return-value]
 
+    def _is_open(self) -> bool:
+        return self._state == "open"
+
     def _check_state(self) -> None:
         if self._state != "open":
             raise ValidationError(f"the transaction is {self._state}; use it inside its "
@@ -581,8 +583,7 @@ class Transaction:
                 dict.update(state, item)
                 self._states[slot] = (table, key, state, bytes(data))
             return state
-        state = StateDict(item)
-        state._attach(self, table.key_item(key))
+        state = StateDict.tracking(item, table.key_item(key), self._is_open)
         self._states[slot] = (table, key, state, bytes(data))
         return state
 
@@ -599,7 +600,7 @@ class Transaction:
         if equal(content, table.load(base)):
             return
         for name, value in table.key_item(key).items():
-            if name not in content or not _same_key(content[name], value):
+            if name not in content or not same_key(content[name], value):
                 raise ValidationError(
                     f"Cannot update attribute {name}. This attribute is part of the key "
                     f"(a state dict of item {_key_text(table, key)} changed it)",
@@ -624,11 +625,11 @@ class Transaction:
         self._states[slot] = (table, key, state, data)
 
     def _forget(self, slot: tuple[int, Any, Any]) -> None:
-        self._states.pop(slot)[2]._detach()
+        self._states.pop(slot)[2].detach()
 
     def _detach_states(self) -> None:
         for entry in self._states.values():
-            entry[2]._detach()
+            entry[2].detach()
         self._states.clear()
 
     # -------------------------------------------------------------- writes
@@ -745,118 +746,8 @@ class Transaction:
         database.write(lambda: prepare_records(writes, now=now))
 
 
-def _same_key(a: Any, b: Any) -> bool:
-    """Whether two key values are the same key (``1`` and ``1.0`` are)."""
-    try:
-        return bool(normalize_key(a) == normalize_key(b))
-    except DynafileError:
-        return False
-
-
 def _key_text(table: TableCore, key: ItemKey) -> str:
     return repr(key.pk) if table.sk_attribute is None else repr((key.pk, key.sk))
-
-
-def _refuse_key(name: str) -> ValidationError:
-    return ValidationError(f"Cannot update attribute {name}. This attribute is part of the key",
-                           attribute=name)
-
-
-class StateDict(dict):  # type: ignore[type-arg]
-    """An item read through an open transaction (``tx.get_item``,
-    ``tx.batch_get``): a ``dict`` whose edits become the transaction's
-    writes.
-
-    Any change made while the transaction is open, with dict methods
-    (``item["n"] = 1``, ``del item["tmp"]``, ``item.update(...)``,
-    ``setdefault``, ``pop``, ``|=``) or inside a nested value
-    (``item["tags"].add("x")``, ``item["address"]["city"] = "Oslo"``), is
-    found by comparing the item with what it was read as (DynamoDB's value
-    equality, so ``1`` -> ``Decimal(1)`` is no change), and written as a put
-    of the whole item when the transaction commits, or before any other
-    ``tx`` call on the same item, so that call sees it. The commit checks,
-    as for every item read, that no other writer changed the item since.
-
-    Changing or removing a key attribute raises
-    :class:`~dynafile.errors.ValidationError` at once (DynamoDB's message);
-    a change that bypasses the dict methods is refused at commit, and
-    nothing is written. After the transaction ends (committed or rolled
-    back), the object is an ordinary dict: edits stay in memory only.
-    Copies (``dict(item)``, ``item.copy()``, ``copy.deepcopy(item)``,
-    pickling) are plain dicts.
-    """
-
-    __slots__ = ("_keys", "_tx")
-
-    def _attach(self, tx: Transaction, keys: Mapping[str, Any]) -> None:
-        self._tx: Transaction | None = tx
-        self._keys = dict(keys)
-
-    def _detach(self) -> None:
-        self._tx = None
-
-    def _guarding(self) -> bool:
-        tx = getattr(self, "_tx", None)
-        return tx is not None and tx._state == "open"
-
-    def _check_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        for name, value in pairs:
-            if name in self._keys and not _same_key(value, self._keys[name]):
-                raise _refuse_key(name)
-
-    def _check_removal(self, name: Any) -> None:
-        if name in self._keys:
-            raise _refuse_key(name)
-
-    def __setitem__(self, name: Any, value: Any) -> None:
-        if self._guarding():
-            self._check_pairs([(name, value)])
-        super().__setitem__(name, value)
-
-    def __delitem__(self, name: Any) -> None:
-        if self._guarding():
-            self._check_removal(name)
-        super().__delitem__(name)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        if self._guarding():
-            pairs = list(dict(*args, **kwargs).items())
-            self._check_pairs(pairs)
-            super().update(pairs)
-            return
-        super().update(*args, **kwargs)
-
-    def __ior__(self, other: Any) -> StateDict:  # type: ignore[override,misc]
-        self.update(other)
-        return self
-
-    def setdefault(self, name: Any, default: Any = None) -> Any:
-        if self._guarding() and name not in self:
-            self._check_pairs([(name, default)])
-        return super().setdefault(name, default)
-
-    def pop(self, name: Any, *default: Any) -> Any:
-        if self._guarding() and name in self:
-            self._check_removal(name)
-        return super().pop(name, *default)
-
-    def popitem(self) -> tuple[Any, Any]:
-        if self._guarding() and self:
-            self._check_removal(next(reversed(self)))
-        return super().popitem()
-
-    def clear(self) -> None:
-        if self._guarding() and any(name in self for name in self._keys):
-            raise ValidationError("clear() would remove the key attributes "
-                                  f"{sorted(self._keys)}; delete the item with tx.delete_item",
-                                  attribute=next(iter(self._keys)))
-        super().clear()
-
-    def copy(self) -> dict:  # type: ignore[type-arg]
-        return dict(self)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:  # copies and pickles are plain dicts
-        return (dict, (dict(self),))
 
 
 _threads = threading.local()

@@ -205,6 +205,40 @@ def test_empty_sets_are_not_stored_and_read_as_empty(db_path):
     table.close()
 
 
+def test_declared_number_types_convert_and_undeclared_whole_decimals_read_as_int(db_path):
+    class Numbers(Model):
+        class Meta:
+            pk = "{key}"
+            type_attribute = None
+
+        key = StringField()
+        i = NumberField(int, null=True)
+        f = NumberField(float, null=True)
+        d = NumberField(Decimal, null=True)
+        plain = NumberField(null=True)
+        ints = NumberSetField(int)
+        raw = MapField(null=True)
+
+    with pytest.raises(ValidationError, match="number_type"):
+        NumberField(str)
+    n = Numbers(key="k", i=Decimal(4), f=1, d=0.1, plain=Decimal(3), ints=[Decimal(2)],
+                raw={"a": [Decimal(5), Decimal("0.5")]})
+    assert (type(n.i), type(n.f), n.d) == (int, float, Decimal("0.1"))
+    assert type(n.plain) is Decimal  # kept as given until read back
+    with pytest.raises(ValidationError, match="whole number") as info:
+        n.i = 2.5
+    assert info.value.attribute == "i"
+    table = Dynafile(db_path, pk_attribute="PK", sk_attribute=None, durability="normal")
+    Numbers.bind(table)
+    n.save()
+    back = Numbers.get("k")
+    assert type(back.plain) is int and back.plain == 3  # a whole Decimal reads as int
+    assert back.ints == {2} and all(type(x) is int for x in back.ints)
+    assert back.raw == {"a": [5, Decimal("0.5")]} and type(back.raw["a"][0]) is int
+    assert [x.key for x in Numbers.scan(filter=Numbers.i > 3.5)] == ["k"]
+    table.close()
+
+
 def test_datetimes_keep_their_instant_and_refuse_naive_ones():
     other = dt.timezone(dt.timedelta(hours=5))
     e = Everything(key="k", when=T0.astimezone(other))
@@ -651,6 +685,9 @@ def test_unbound_models_say_what_to_do():
 
     with pytest.raises(ValidationError, match=r"Floating.bind\(table\)"):
         Floating.get("a")
+    with pytest.raises(ValidationError, match="dict lacks put_item, get_item") as info:
+        Floating.bind({"PK": "a"})  # not a table: what is missing is named
+    assert info.value.attribute == "table"
 
 
 def test_the_example_of_the_docs_runs(tmp_path, monkeypatch):

@@ -224,10 +224,20 @@ class Model(FieldHolder):
         Raises:
             SchemaMismatchError: an index exists with another definition, a
                 local index or a TTL attribute is missing or differs, a field
-                is stored under a key attribute without being that key.
+                is stored under a key attribute without being that key, a key
+                attribute has another type on the table (DynamoDB declares
+                them; a data directory fixes them at the first write).
             ValidationError: ``table`` is not a table.
         """
         binding = _Binding(check_table(table), clock or time.time)
+        declared = table.describe().get("key_types") or {}
+        for attribute, kind in cls.key_types().items():
+            held = declared.get(attribute)
+            if held is not None and held != kind:
+                raise SchemaMismatchError(
+                    f"{cls.__name__}: the table's key attribute {attribute!r} is of type "
+                    f"{held}, the models store {kind} in it (create the table with "
+                    f"{cls.__name__}.table_options(key_types=True))")
         cls._binding = binding
         cls._ready_for = None
         cls._prepare(binding, create_indexes)

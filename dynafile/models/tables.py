@@ -20,8 +20,8 @@ __all__ = ["TABLE_METHODS", "Table", "check_table"]
 TABLE_METHODS = (
     "put_item", "get_item", "delete_item", "update_item", "query", "scan",
     "batch_writer", "batch_get", "transact_write", "transact_get", "transaction",
-    "create_gsi", "update_time_to_live", "indexes", "pk_attribute", "sk_attribute",
-    "ttl_attribute",
+    "create_gsi", "update_time_to_live", "describe", "indexes", "pk_attribute",
+    "sk_attribute", "ttl_attribute",
 )
 
 
@@ -69,6 +69,8 @@ class Table(Protocol):
     def create_gsi(self, *args: Any, **kwargs: Any) -> Any: ...
 
     def update_time_to_live(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 def check_table(table: Any) -> Table:

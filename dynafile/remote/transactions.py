@@ -31,10 +31,18 @@ A condition that no longer holds means another writer got there first:
 read checks its reads with one TransactGetItems at the end (so it saw one
 consistent state), and conflicts the same way. DynamoDB's limits hold: 100
 items read or written in all, 4 MB.
+
+Items read without a projection are
+:class:`~dynafile.statedicts.StateDict` objects, as on a data directory:
+an edit (``item["n"] += 1``, ``del item["tmp"]``, a nested change) is
+found by comparing the dict with a deep copy of what it was read as, and
+becomes a put of the whole item, under that item's read condition, at
+commit (or before the next ``tx`` call on the item, which then sees it).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -48,6 +56,7 @@ from ..errors import (
 from ..expressions import Condition, Used, check_placeholders, compile_update, to_predicate
 from ..expressions.conditions import Compare, Exists, NotExists, PathOperand, ValueOperand
 from ..query import projection_of
+from ..statedicts import StateDict, same_key
 from ..types import add_numbers, equal, is_number, item_size
 from .requests import Request
 from .table import normalized
@@ -263,6 +272,9 @@ class RemoteTransaction:
         self.version_attribute = version_attribute
         self._reads: dict[tuple[Any, ...], tuple[RemoteTable, Item, Item | None]] = {}
         self._writes: dict[tuple[Any, ...], tuple[RemoteTable, Item, Item | None]] = {}
+        # identity -> (table, key, state dict handed out, the item it was loaded
+        # from or last written as): edits show as a difference
+        self._states: dict[tuple[Any, ...], tuple[RemoteTable, Item, StateDict, Item]] = {}
         self._state = "new"
 
     # ----------------------------------------------------------- lifecycle
@@ -277,11 +289,15 @@ class RemoteTransaction:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self._state = "rolled back"
+            self._detach_states()
             return
         try:
+            for ident in list(self._states):
+                self._flush(ident)
             self._commit()
         finally:
             self._state = "done"
+            self._detach_states()
 
     def __call__(self, fn: F) -> F:
         database, default = self._database, self._default
@@ -302,6 +318,9 @@ class RemoteTransaction:
                         raise
         return run  # type: ignore[return-value]
 
+    def _is_open(self) -> bool:
+        return self._state == "open"
+
     def _table(self, name: str | None) -> RemoteTable:
         if self._state != "open":
             raise ValidationError(f"the transaction is {self._state}; use it inside its "
@@ -312,6 +331,8 @@ class RemoteTransaction:
 
     def _view(self, table: RemoteTable, key: Item) -> Item | None:
         ident = table.key_id(key)
+        if ident in self._states:
+            self._flush(ident)
         if ident in self._writes:
             written = self._writes[ident][2]
             return None if written is None else dict(written)
@@ -325,19 +346,95 @@ class RemoteTransaction:
                  names: Mapping[str, str] | None = None, table: str | None = None) -> Item | None:
         """The item as this transaction sees it (its own writes included), or ``None``.
 
+        Without ``projection``, the item is a :class:`~dynafile.statedicts.StateDict`:
+        edit it and the edit is written at commit, under the same check as
+        the read (reading the same item again returns the same object). A
+        projected item is a plain dict.
+
         Raises:
             ValidationError: a bad key or projection.
         """
         remote = self._table(table)
         item_key = remote.key(key)
         project = projection_of(projection, names)
+        if project is None:
+            return self._state_dict(remote, item_key)
         item = self._view(remote, item_key)
-        return item if item is None or project is None else project(item)
+        return item if item is None else project(item)
 
     def batch_get(self, keys: Sequence[Mapping[str, Any]], *,
                   table: str | None = None) -> list[Item | None]:
-        """:meth:`get_item` for each key, in order."""
+        """:meth:`get_item` for each key, in order (state dicts)."""
         return [self.get_item(key=key, table=table) for key in keys]
+
+    # ---------------------------------------------------------- state dicts
+
+    def _state_dict(self, table: RemoteTable, key: Item) -> StateDict | None:
+        """The state dict of an item (the one handed out before, brought up
+        to date), or ``None`` when the transaction sees no item."""
+        ident = table.key_id(key)
+        item = self._view(table, key)
+        known = self._states.get(ident)
+        if item is None:
+            if known is not None:
+                self._forget(ident)
+            return None
+        if known is not None:
+            state, base = known[2], known[3]
+            if not equal(base, item):  # written meanwhile: show it
+                dict.clear(state)
+                dict.update(state, copy.deepcopy(item))
+                self._states[ident] = (table, key, state, copy.deepcopy(item))
+            return state
+        # deep copies: nested edits must change neither the read (its
+        # condition at commit) nor the base the edits are found against
+        state = StateDict.tracking(copy.deepcopy(item), key, self._is_open)
+        self._states[ident] = (table, key, state, copy.deepcopy(item))
+        return state
+
+    def _flush(self, ident: tuple[Any, ...]) -> None:
+        """Buffer a write of a state dict that differs from what it was
+        loaded (or last written) as.
+
+        Raises:
+            ValidationError: its key attributes changed, or the item is
+                not one DynamoDB accepts (``ItemTooLargeError`` too).
+        """
+        table, key, state, base = self._states[ident]
+        content = dict(state)
+        if equal(content, base):
+            return
+        for name, value in key.items():
+            if name not in content or not same_key(content[name], value):
+                raise ValidationError(
+                    f"Cannot update attribute {name}. This attribute is part of the key "
+                    f"(a state dict of item {key!r} changed it)", attribute=name)
+        checked = table.prepare_item(copy.deepcopy(content))
+        self._writes[ident] = (table, key, checked)
+        self._states[ident] = (table, key, state, copy.deepcopy(checked))
+
+    def _after_write(self, ident: tuple[Any, ...]) -> None:
+        """Bring the state dict of an item just written up to date (a delete
+        detaches it): an explicit write after edits wins."""
+        known = self._states.get(ident)
+        if known is None:
+            return
+        table, key, state, _ = known
+        written = self._writes[ident][2]
+        if written is None:
+            self._forget(ident)
+            return
+        dict.clear(state)
+        dict.update(state, copy.deepcopy(written))
+        self._states[ident] = (table, key, state, copy.deepcopy(written))
+
+    def _forget(self, ident: tuple[Any, ...]) -> None:
+        self._states.pop(ident)[2].detach()
+
+    def _detach_states(self) -> None:
+        for entry in self._states.values():
+            entry[2].detach()
+        self._states.clear()
 
     # -------------------------------------------------------------- writes
 
@@ -354,7 +451,9 @@ class RemoteTransaction:
         return current
 
     def _write(self, table: RemoteTable, key: Item, item: Item | None) -> None:
-        self._writes[table.key_id(key)] = (table, key, item)
+        ident = table.key_id(key)
+        self._writes[ident] = (table, key, item)
+        self._after_write(ident)
 
     def put_item(self, *, item: Mapping[str, Any], condition: Any = None,
                  names: Mapping[str, str] | None = None,

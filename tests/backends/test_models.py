@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
-from dynafile import ConditionalCheckFailedError, TransactionCanceledError, ValidationError
+from dynafile import (
+    ConditionalCheckFailedError,
+    SchemaMismatchError,
+    TransactionCanceledError,
+    ValidationError,
+)
 from dynafile.errors import TransactionConflictError
 from dynafile.models import (
     BinaryField,
@@ -281,6 +286,21 @@ def test_key_types_follow_the_templates():
     assert Everything.key_types() == {"PK": "S", "SK": "S"}
 
 
+def test_bind_refuses_a_table_whose_key_types_differ(backend):
+    class Tick(Model):
+        class Meta:
+            pk = "{feed}"
+            sk = "{seq}"
+            type_attribute = None
+
+        feed = StringField()
+        seq = NumberField(int)
+
+    table = backend.create(pk_attribute="PK", sk_attribute="SK", key_types={"SK": "S"})
+    with pytest.raises(SchemaMismatchError, match="'SK' is of type S"):
+        Tick.bind(table)
+
+
 def test_a_collection_query_returns_each_item_as_its_own_model(backend, shop):
     seed()
     got = list(Entity.query("c1"))
@@ -353,6 +373,29 @@ def test_local_index_with_a_numeric_sort_key(backend):
     assert all(type(p) is Product and p.name is None for p in found)  # keys only (and type)
     assert [p.price for p in Product.by_price.query("g", sk=Product.price > 20)] == [30.0]
     same(Product.get("g", "b").price, 9.5)
+
+
+def test_binary_and_enum_keys(backend):
+    class Blob(Model):
+        class Meta:
+            pk = "{digest}"
+            sk = "{prio}"
+            type_attribute = None
+
+        digest = BinaryField()
+        prio = EnumField(Priority)
+        body = StringField()
+
+    options = Blob.table_options(key_types=True)
+    assert options["key_types"] == {"PK": "B", "SK": "N"}
+    Blob.bind(backend.create(**options))
+    Blob(digest=b"\x00\x01", prio=Priority.HIGH, body="hi").save()
+    Blob(digest=b"\x00\x01", prio=Priority.LOW, body="lo").save()
+    assert [(b.prio, b.body) for b in Blob.query(b"\x00\x01")] == \
+        [(Priority.LOW, "lo"), (Priority.HIGH, "hi")]
+    got = Blob.get(b"\x00\x01", Priority.HIGH)
+    same(got.digest, b"\x00\x01")
+    assert got.prio is Priority.HIGH
 
 
 def test_global_indexes(backend, shop):
