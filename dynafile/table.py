@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
-from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
 from .endpoints import is_remote
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .indexes import GSI, LSI, Index, index_from_json
@@ -211,7 +210,11 @@ class Dynafile:
         if table is not None:
             check_table_name(table, "table")
         chosen = None if serializer is None else get_serializer(serializer)
-        keys = None if encryption_key is None else KeyRing(encryption_key)
+        keys = None
+        if encryption_key is not None:
+            from .encryption import KeyRing  # on first use, as the other encryption calls
+
+            keys = KeyRing(encryption_key)
         interval = seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
                            positive=True)
         options = database_options(
@@ -222,6 +225,8 @@ class Dynafile:
         database = open_database(path, read_only=read_only, options=options)
         try:
             if keys is not None:
+                from .encryption import opener_serializer
+
                 chosen = opener_serializer(database, table, chosen, keys)
             name = _choose_table(database, table, requested, chosen, wanted_gsis)
             core = database.table(name, serializer=chosen, requested=_opened(requested))
@@ -990,6 +995,8 @@ class Dynafile:
         Cost: O(table) reads, plus one log record per ``batch_size``
         values rewritten, and a checkpoint.
         """
+        from .encryption import rotate_key
+
         return rotate_key(self._core, new_key, batch_size=batch_size)
 
     def encryption(self) -> dict[str, Any] | None:
@@ -997,6 +1004,8 @@ class Dynafile:
         encrypted): ``{"cipher": "AES-GCM", "format": 1, "keys": [key ids,
         the writing key first]}``, with ``"rotating": True`` while a key
         rotation is unfinished. Key ids: :func:`dynafile.encryption.key_id`."""
+        from .encryption import encryption_status
+
         return encryption_status(self._core)
 
     # ------------------------------------------------------------ plumbing
