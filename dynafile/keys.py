@@ -8,13 +8,17 @@ and ``Decimal("1")`` are the same key.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Union
 
 from .errors import ValidationError
 from .types import normalize_number, number_text, type_name
+
+try:  # hashlib's own blake2b: importing hashlib also loads OpenSSL's bindings (~3 ms)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without its blake2 module
+    from hashlib import blake2b
 
 __all__ = [
     "KeyValue",
@@ -146,7 +150,7 @@ def partition_digest(value: KeyValue) -> str:
     on Python's per-process hash seed, and no key text reaches a path. O(len).
     """
     code, raw = canonical_key(value)
-    return hashlib.blake2b(code.encode() + b"\0" + raw, digest_size=16).hexdigest()
+    return blake2b(code.encode() + b"\0" + raw, digest_size=16).hexdigest()
 
 
 def extract_key(

@@ -27,7 +27,6 @@ serializer must promise is written on :class:`Serializer`.
 from __future__ import annotations
 
 import _compat_pickle
-import base64
 import collections
 import copyreg
 import importlib
@@ -41,8 +40,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .errors import (
     CorruptFileError,
@@ -52,6 +50,9 @@ from .errors import (
     ValidationError,
 )
 from .types import MAX_NESTING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fractions import Fraction
 
 __all__ = [
     "ENCRYPTED_PREFIX",
@@ -326,6 +327,8 @@ def _fraction(*args: Any) -> Fraction:
     # Fraction.__reduce__ writes (Fraction, (numerator, denominator)) (older
     # Pythons: (Fraction, (str(self),)), "n" or "n/d"). Never an exponent:
     # Fraction("1e999999999") computes 10**999999999.
+    from fractions import Fraction  # on first use: few items hold one
+
     if 1 <= len(args) <= 2 and all(a.__class__ is int for a in args):
         return Fraction(*args)
     if len(args) == 1 and args[0].__class__ is str and _FRACTION_TEXT.match(args[0]):
@@ -385,15 +388,15 @@ def _defaultdict(*args: Any) -> collections.defaultdict:
     if len(args) > 1:
         raise _refuse(f"defaultdict{_describe(args)}")
     if args:
-        return collections.defaultdict(_GUARDED_CLASS.get(args[0], args[0]))
+        return collections.defaultdict(_unguarded(args[0]))
     return collections.defaultdict()
 
 
 def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
     # copyreg._reduce_ex (protocols 0 and 1) writes (cls, object, None) or
     # (cls, base, base(obj)): the state is an instance of the base itself.
-    base = _GUARDED_CLASS.get(base, base)
-    cls = _GUARDED_CLASS.get(cls, cls)
+    base = _unguarded(base)
+    cls = _unguarded(cls)
     if not (base is object and state is None) and (
             not isinstance(base, type) or state.__class__ is not base):
         raise _refuse(f"copyreg._reconstructor{_describe((cls, base, state))}")
@@ -427,8 +430,17 @@ _GUARDS: dict[tuple[str, str], Callable[..., Any]] = {
 }
 _GUARDED_CLASS: dict[Any, Any] = {
     _set: set, _frozenset: frozenset, _bytearray: bytearray, _bytes: bytes, _deque: collections.deque,
-    _defaultdict: collections.defaultdict, _decimal: Decimal, _fraction: Fraction,
+    _defaultdict: collections.defaultdict, _decimal: Decimal,
 }
+
+
+def _unguarded(value: Any) -> Any:
+    """The class a guard stands for (``value`` itself when it is no guard)."""
+    if value is _fraction:
+        from fractions import Fraction  # imported with the first Fraction
+
+        return Fraction
+    return _GUARDED_CLASS.get(value, value)
 
 # The opcode walk. Each opcode's argument, by kind:
 _FIXED, _COUNT1, _COUNT4, _COUNT8, _LINE, _LINES2, _STOP, _LONG_BINPUT, _PUT = range(1, 10)
@@ -719,6 +731,8 @@ def _to_json(value: Any, depth: int, path: tuple[Any, ...]) -> Any:
         _finite(value, "JSON", path)
         return {_DECIMAL_TAG: str(value)}
     if cls is bytes or cls is bytearray:
+        import base64  # here: a new process that stores no bytes does not import it
+
         return {_BYTES_TAG: base64.b64encode(bytes(value)).decode("ascii")}
     if cls is set or cls is frozenset:
         elements = sorted(value, key=_set_order)
@@ -734,6 +748,8 @@ def _json_hook(obj: dict) -> Any:
         if tag == _DECIMAL_TAG:
             return _decimal_ok(Decimal(payload))
         if tag == _BYTES_TAG:
+            import base64
+
             return base64.b64decode(payload, validate=True)
         if tag == _SET_TAG:
             return set(payload)

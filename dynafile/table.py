@@ -15,15 +15,12 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from .batch import BatchWriter
 from .core import DatabaseCore, TableCore
-from .encryption import KeyRing, encryption_status, opener_serializer, rotate_key
 from .endpoints import is_remote
 from .errors import SchemaMismatchError, TableExistsError, ValidationError
 from .indexes import GSI, LSI, Index, index_from_json
 from .keys import MAX_KEY_BYTES, dict_key, item_under_key
 from .listeners import StreamListener
-from .maintenance import create_gsi, drop_gsi
 from .names import check_table_name, default_table_name
 from .options import (
     attribute_name,
@@ -39,16 +36,14 @@ from .query import UNSET, projection_of, query, scan
 from .records import VIEW_TYPES, Position, StreamRecord
 from .schema import TTL_MODES, Schema
 from .serialization import Serializer, get_serializer
-from .streams import ChangeStream
-from .streams import consumer_position as _consumer_position
-from .streams import reset_consumer as _reset_consumer
-from .streams import stream as _stream
 from .ttl import Sweeper, sweep
 from .writes import Delete, Put, Update
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchWriter
     from .check import CheckReport
     from .expressions import KeyCondition, Used
+    from .streams import ChangeStream
     from .transactions import Transaction
 
 __all__ = ["Dynafile"]
@@ -211,7 +206,11 @@ class Dynafile:
         if table is not None:
             check_table_name(table, "table")
         chosen = None if serializer is None else get_serializer(serializer)
-        keys = None if encryption_key is None else KeyRing(encryption_key)
+        keys = None
+        if encryption_key is not None:
+            from .encryption import KeyRing  # on first use, as the other encryption calls
+
+            keys = KeyRing(encryption_key)
         interval = seconds(ttl_sweep_interval, "ttl_sweep_interval", optional=True,
                            positive=True)
         options = database_options(
@@ -222,6 +221,8 @@ class Dynafile:
         database = open_database(path, read_only=read_only, options=options)
         try:
             if keys is not None:
+                from .encryption import opener_serializer
+
                 chosen = opener_serializer(database, table, chosen, keys)
             name = _choose_table(database, table, requested, chosen, wanted_gsis)
             core = database.table(name, serializer=chosen, requested=_opened(requested))
@@ -251,6 +252,8 @@ class Dynafile:
         try:
             if not core.read_only:
                 for index in gsis:
+                    from .maintenance import create_gsi  # a table with indexes to make
+
                     create_gsi(core, index)
                 for name, data in list(core.schema.gsis.items()):
                     if data.get("state") != "ACTIVE":
@@ -746,6 +749,8 @@ class Dynafile:
             ValidationError: ``flush_amount`` is not a positive int.
         """
         self._core.check_open()
+        from .batch import BatchWriter  # on first use, as transactions and streams
+
         return BatchWriter(self._core, flush_amount)
 
     # -------------------------------------------------------- transactions
@@ -830,20 +835,26 @@ class Dynafile:
             ValidationError, StreamTrimmedError, ConsumerBusyError,
             CorruptFileError: see :func:`dynafile.streams.stream`.
         """
-        return _stream(self._core.database, self._core, from_sequence=from_sequence,
-                       consumer=consumer,
-                       timeout=timeout, follow=follow, batch=batch, view_type=view_type,
-                       auto_commit=auto_commit)
+        from .streams import stream
+
+        return stream(self._core.database, self._core, from_sequence=from_sequence,
+                      consumer=consumer,
+                      timeout=timeout, follow=follow, batch=batch, view_type=view_type,
+                      auto_commit=auto_commit)
 
     def consumer_position(self, name: str) -> None | int | Position:
         """Return stream consumer ``name``'s committed position, or ``None``
         (see :func:`dynafile.streams.consumer_position`)."""
-        return _consumer_position(self._core, name)
+        from .streams import consumer_position
+
+        return consumer_position(self._core, name)
 
     def reset_consumer(self, name: str) -> bool:
         """Forget stream consumer ``name``'s position; return whether it had
         one (see :func:`dynafile.streams.reset_consumer`)."""
-        return _reset_consumer(self._core, name)
+        from .streams import reset_consumer
+
+        return reset_consumer(self._core, name)
 
     # ---------------------------------------------------------- maintenance
 
@@ -873,6 +884,8 @@ class Dynafile:
             raise ValidationError("must map attribute names to S, N or B", attribute="key_types")
         index = name if isinstance(name, GSI) else GSI(name, pk_attribute,  # type: ignore[arg-type]
                                                        sk_attribute, projection, include)
+        from .maintenance import create_gsi
+
         create_gsi(self._core, index)
 
     def drop_gsi(self, name: str) -> None:
@@ -882,6 +895,8 @@ class Dynafile:
             ValidationError: the table has no global index ``name``.
         """
         self._core.check_open()
+        from .maintenance import drop_gsi
+
         drop_gsi(self._core, name)
 
     def update_time_to_live(self, attribute: str | None) -> None:
@@ -970,6 +985,8 @@ class Dynafile:
         Cost: O(table) reads, plus one log record per ``batch_size``
         values rewritten, and a checkpoint.
         """
+        from .encryption import rotate_key
+
         return rotate_key(self._core, new_key, batch_size=batch_size)
 
     def encryption(self) -> dict[str, Any] | None:
@@ -977,6 +994,8 @@ class Dynafile:
         encrypted): ``{"cipher": "AES-GCM", "format": 1, "keys": [key ids,
         the writing key first]}``, with ``"rotating": True`` while a key
         rotation is unfinished. Key ids: :func:`dynafile.encryption.key_id`."""
+        from .encryption import encryption_status
+
         return encryption_status(self._core)
 
     # ------------------------------------------------------------ plumbing
@@ -1042,6 +1061,8 @@ def _resume_backfill(core: TableCore, index: Index) -> None:
     """Finish building a global index another opener started. One that cannot
     be built (an item it cannot hold) is removed with a warning: this opener
     did not ask for it, and the table stays usable."""
+    from .maintenance import create_gsi
+
     try:
         create_gsi(core, index)
     except ValidationError as exc:

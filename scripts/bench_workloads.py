@@ -146,9 +146,10 @@ class DynafileStore(Store):
 
     def __init__(self, path: str, durability: str) -> None:
         super().__init__(path, durability)
-        from dynafile import Attr, Dynafile, Key
+        # Key and Attr are imported by the methods that use them: W6 times a
+        # new process's import, open and first get, which need neither.
+        from dynafile import Dynafile
 
-        self._key, self._attr = Key, Attr
         self.db = Dynafile(path, pk_attribute="PK", sk_attribute="SK", durability=durability)
 
     def put(self, item: dict[str, Any]) -> None:
@@ -163,7 +164,9 @@ class DynafileStore(Store):
         return self.db.get_item(key={"PK": pk, "SK": sk})
 
     def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        return list(self.db.query(pk, sk=self._key("SK").begins_with(prefix)))
+        from dynafile import Key
+
+        return list(self.db.query(pk, sk=Key("SK").begins_with(prefix)))
 
     def query_collection(self, pk: str) -> list[dict[str, Any]]:
         return list(self.db.query(pk))
@@ -172,7 +175,9 @@ class DynafileStore(Store):
         return self.db.scan(pred)
 
     def scan_expr(self) -> Iterable[dict[str, Any]] | None:
-        return self.db.scan(filter=self._attr("status").eq("open"))
+        from dynafile import Attr
+
+        return self.db.scan(filter=Attr("status").eq("open"))
 
     def close(self) -> None:
         self.db.close()

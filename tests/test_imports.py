@@ -28,7 +28,7 @@ HEAVY = (
     "filtration", "watchdog", "portalocker", "boto3", "botocore", "click", "rich",
     "cryptography", "msgpack", "uvicorn",
     # standard library modules that cost milliseconds to import
-    "logging", "tempfile", "atomicwrites",
+    "logging", "tempfile", "atomicwrites", "hashlib", "signal", "dynafile.encryption",
 )
 
 PROGRAM = """
