@@ -195,9 +195,8 @@ def completion(shell: str) -> int:
     """
     from click.shell_completion import get_completion_class
 
-    from . import cli
-
+    root = click.get_current_context().find_root().command  # the dynafile group
     cls = get_completion_class(shell)
     assert cls is not None
-    click.echo(cls(cli, {}, "dynafile", "_DYNAFILE_COMPLETE").source())
+    click.echo(cls(root, {}, "dynafile", "_DYNAFILE_COMPLETE").source())
     return 0

@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
-from .table import normalized
-from .values import item_to_wire
+from .values import item_to_wire, normalized
 
 if TYPE_CHECKING:  # pragma: no cover
     from .table import RemoteTable

@@ -27,7 +27,7 @@ from . import reads
 from .listeners import RemoteDelivery
 from .requests import Request
 from .schema import TableInfo, index_request
-from .values import MAX_ITEM_BYTES, check_item, item_from_wire, item_to_wire
+from .values import MAX_ITEM_BYTES, check_item, item_from_wire, item_to_wire, normalized
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import RemoteBatchWriter
@@ -40,12 +40,6 @@ __all__ = ["RemoteTable"]
 Item = dict[str, Any]
 _RETURN_WRITE = ("NONE", "ALL_OLD")
 _RETURN_UPDATE = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
-
-
-def normalized(item: Item | None) -> Item | None:
-    """An item as reading it back from DynamoDB would give it (numbers as
-    ``Decimal``, binary as ``bytes``)."""
-    return None if item is None else item_from_wire(item_to_wire(item))
 
 
 class RemoteTable:

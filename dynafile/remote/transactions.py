@@ -59,8 +59,7 @@ from ..query import projection_of
 from ..statedicts import StateDict, same_key
 from ..types import add_numbers, equal, is_number, item_size
 from .requests import Request
-from .table import normalized
-from .values import check_item, item_from_wire, item_to_wire
+from .values import check_item, item_from_wire, item_to_wire, normalized
 
 if TYPE_CHECKING:  # pragma: no cover
     from .database import RemoteDatabase

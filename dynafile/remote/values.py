@@ -44,6 +44,7 @@ __all__ = [
     "from_wire",
     "item_from_wire",
     "item_to_wire",
+    "normalized",
     "to_wire",
 ]
 
@@ -200,3 +201,9 @@ def item_from_wire(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
     return {name: from_wire(value) for name, value in item.items()}
+
+
+def normalized(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """An item as reading it back from DynamoDB would give it (numbers as
+    ``Decimal``, binary as ``bytes``)."""
+    return None if item is None else item_from_wire(item_to_wire(item))

@@ -151,7 +151,14 @@ def test_optimistic_transaction_condition_and_rollback(table):
     assert table.get_item(key=key)["v"] == 2
 
 
-def test_optimistic_transactions_race(table):
+def test_optimistic_transactions_race(backend, table):
+    if backend.name == "moto":
+        # moto 5's transact_write_items takes no lock and, when a transaction
+        # is cancelled, puts back a deep copy of the whole table taken before
+        # it: a concurrent transaction that committed meanwhile is undone
+        # (seen as 13 of 15 increments on a loaded machine).
+        backend.skip("moto's TransactWriteItems is not atomic under concurrent requests: "
+                     "a cancelled one restores a copy of the table, undoing others' commits")
     key = {"PK": "counter", "SK": "c"}
     table.put_item(item={**key, "n": 0})
 
