@@ -534,3 +534,24 @@ def test_optimistic_transactions_with_models(backend, shop):
 
     bump("o2")
     assert Order.get("c1", "o2").total == 101 and len(calls) == 2
+
+
+def test_the_example_of_the_docs_runs(backend):
+    """docs/models.md's first example, with its table made on this backend."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    example = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[0]
+    line = 'db = Dynafile("data/shop", **Entity.table_options())'
+    assert line in example
+    example = example.replace(line, "db = make(**Entity.table_options(key_types=True))")
+    namespace: dict[str, Any] = {"make": backend.create}
+    exec(example, namespace)  # noqa: S102 - the documentation's own example
+    entity, order, customer = namespace["Entity"], namespace["Order"], namespace["Customer"]
+    assert [type(x).__name__ for x in entity.query("c1")] == ["Order", "Customer"]
+    got = order.get("c1", "o1")
+    assert got.lines[0].sku == "tea" and got.total == 42 and type(got.total) is int
+    assert wait_for_index(lambda: [c.name for c in customer.by_email.query("ann@example.com")],
+                          ["Ann"], backend) == ["Ann"]
+    assert namespace["db"].ttl_attribute == "expires"
