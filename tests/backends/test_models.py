@@ -429,6 +429,29 @@ def test_bind_creates_a_missing_global_index(backend):
     assert got == ["Cy"]
 
 
+def test_bind_creates_a_global_index_with_a_numeric_sort_key(backend):
+    class Score(Model):
+        class Meta:
+            pk = "PLAYER#{player}"
+            sk = "GAME#{game}"
+
+        player = StringField()
+        game = StringField()
+        points = NumberField(int)
+        board = GlobalIndex("by_points", pk="{game}", sk="{points}")
+
+    assert Score.key_types() == {"PK": "S", "SK": "S", "game": "S", "points": "N"}
+    table = backend.create(pk_attribute="PK", sk_attribute="SK")
+    Score.bind(table)
+    assert table.describe()["indexes"]["by_points"]["sk_attribute"] == "points"
+    Score.save_many([Score(player=p, game="g1", points=n) for p, n in
+                     [("ann", 100), ("bob", 9), ("cy", 20)]])
+    got = wait_for_index(lambda: [(s.player, s.points) for s in Score.board.query("g1")],
+                         [("bob", 9), ("cy", 20), ("ann", 100)], backend)
+    assert got == [("bob", 9), ("cy", 20), ("ann", 100)]  # numerically, as ints
+    assert all(type(s.points) is int for s in Score.board.query("g1"))
+
+
 # ------------------------------------------------------------------- writes
 
 
