@@ -139,7 +139,12 @@ def test_layout_on_disk(idb, db_path):
 def test_create_gsi_backfills_and_drop_removes(db_path):
     db = Dynafile(db_path, durability="normal")
     users(db)
-    db.create_gsi("by_city", pk_attribute="city", sk_attribute="age", projection="KEYS_ONLY")
+    with pytest.raises(ValidationError, match="S, N or B") as info:
+        db.create_gsi("by_city", pk_attribute="city", key_types={"city": "STRING"})
+    assert info.value.attribute == "key_types"
+    # key_types, as the DynamoDB backend takes them (a data directory needs none)
+    db.create_gsi("by_city", pk_attribute="city", sk_attribute="age", projection="KEYS_ONLY",
+                  key_types={"city": "S", "age": "N"})
     assert [i["PK"] for i in db.query("Oslo", index="by_city")] == ["u#2", "u#1"]
     db.create_gsi("by_city", pk_attribute="city", sk_attribute="age", projection="KEYS_ONLY")
     with pytest.raises(SchemaMismatchError):

@@ -17,7 +17,8 @@
     Customer(customer_id="c1", name="Ann").save()
     Customer.get("c1").name           # -> 'Ann'
 
-Models use only the public table API; see ``docs/models.md``.
+Models use only the public table API (:class:`Table`: a data directory's
+``Dynafile`` or the DynamoDB backend's ``RemoteTable``); see ``docs/models.md``.
 """
 
 from .expressions import Action, Condition, Size
@@ -41,6 +42,7 @@ from .indexes import BoundIndex, GlobalIndex, LocalIndex
 from .keys import Template
 from .model import Model
 from .results import BatchWrite, Results
+from .tables import Table
 from .transactions import Transaction, TransactWrite, transact_get
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "StringSetField",
     "StructField",
     "Structure",
+    "Table",
     "Template",
     "TransactWrite",
     "Transaction",

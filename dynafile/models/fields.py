@@ -323,7 +323,7 @@ class StringField(Field):
         return str.__str__(value)
 
 
-def plain_number(value: Any) -> Any:
+def _plain_number(value: Any) -> Any:
     """A number as an undeclared field gives it back: a ``Decimal`` holding
     a whole number (as DynamoDB returns every number) becomes an ``int``;
     anything else is returned as it is."""
@@ -332,17 +332,17 @@ def plain_number(value: Any) -> Any:
     return value
 
 
-def plain_values(value: Any) -> Any:
-    """``value`` with :func:`plain_number` applied to every number inside
+def _plain_values(value: Any) -> Any:
+    """``value`` with :func:`_plain_number` applied to every number inside
     (lists, maps and number sets, at any depth)."""
     if isinstance(value, Decimal):
-        return plain_number(value)
+        return _plain_number(value)
     if isinstance(value, list):
-        return [plain_values(v) for v in value]
+        return [_plain_values(v) for v in value]
     if isinstance(value, dict):
-        return {k: plain_values(v) for k, v in value.items()}
+        return {k: _plain_values(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)) and any(isinstance(v, Decimal) for v in value):
-        return {plain_number(v) for v in value}
+        return {_plain_number(v) for v in value}
     return value
 
 
@@ -398,7 +398,7 @@ class NumberField(Field):
 
     def load(self, stored: Any) -> Any:
         if self.number_type is None:
-            return plain_number(self.check(stored))
+            return _plain_number(self.check(stored))
         return self.check(stored)
 
     def convert(self, value: Any) -> Any:
@@ -587,7 +587,7 @@ class ListField(Field):
         if not isinstance(stored, list):
             raise self.error(f"stored value is not a list: {_kind(stored)}")
         if self.of is None:
-            return plain_values(stored)
+            return _plain_values(stored)
         return [None if v is None else self._element_at(i).load(v) for i, v in enumerate(stored)]
 
     def __getitem__(self, index: int) -> Field:
@@ -650,7 +650,7 @@ class MapField(Field):
         if not isinstance(stored, dict):
             raise self.error(f"stored value is not a map: {_kind(stored)}")
         if self.of is None:
-            return plain_values(stored)
+            return _plain_values(stored)
         return {k: None if v is None else self._value_at(k).load(v) for k, v in stored.items()}
 
     def __getitem__(self, key: str) -> Field:
@@ -672,7 +672,7 @@ class _AnyValue(Field):
         return value
 
     def load(self, stored: Any) -> Any:
-        return plain_values(self.check(stored))
+        return _plain_values(self.check(stored))
 
 
 class _SetField(Field):

@@ -231,7 +231,8 @@ class Model(FieldHolder):
         """
         binding = _Binding(check_table(table), clock or time.time)
         declared = table.describe().get("key_types") or {}
-        for attribute, kind in cls.key_types().items():
+        for attribute, kind in cls._key_types(binding.pk_attribute, binding.sk_attribute,
+                                              None).items():
             held = declared.get(attribute)
             if held is not None and held != kind:
                 raise SchemaMismatchError(
@@ -288,9 +289,10 @@ class Model(FieldHolder):
                         "does not have" + (" (local indexes are made with the table: see "
                                            f"{cls.__name__}.table_options())"
                                            if isinstance(index, LocalIndex) else ""))
-                types = {a: t for a, t in cls.key_types([wanted.pk_attribute or "",
-                                                          wanted.sk_attribute or ""]).items()
-                         if t != "S"}
+                attributes = [wanted.pk_attribute or "", wanted.sk_attribute or ""]
+                types = {a: t for a, t in cls._key_types(binding.pk_attribute,
+                                                         binding.sk_attribute,
+                                                         attributes).items() if t != "S"}
                 if types:  # DynamoDB declares them; a data directory needs no declaration
                     table.create_gsi(wanted, key_types=types)
                 else:
@@ -333,16 +335,18 @@ class Model(FieldHolder):
 
         Cost: O(models x indexes).
         """
+        meta = cls.model_meta
+        sk_attribute = meta.get("sk_attribute") or "SK"
+        return cls._key_types(meta.get("pk_attribute") or "PK", sk_attribute, attributes)
+
+    @classmethod
+    def _key_types(cls, pk_attribute: str, sk_attribute: str | None,
+                   attributes: Iterable[str] | None) -> dict[str, str]:
+        """:meth:`key_types` for a table whose key attributes are these."""
         wanted = None if attributes is None else set(attributes)
         found: dict[str, tuple[str, str]] = {}
         for model in cls._family():
-            meta = model.model_meta
-            pairs = [(meta.get("pk_attribute") or "PK", model.model_pk),
-                     (meta.get("sk_attribute") or "SK", model.model_sk)]
-            binding = model._binding_of()
-            if binding is not None:
-                pairs = [(binding.pk_attribute, model.model_pk),
-                         (binding.sk_attribute or "SK", model.model_sk)]
+            pairs = [(pk_attribute, model.model_pk), (sk_attribute or "", model.model_sk)]
             for index in model.model_indexes.values():
                 pairs += [(index.pk_attribute or "", index.pk),
                           (index.sk_attribute or "", index.sk)]

@@ -33,44 +33,62 @@ class Table(Protocol):
     """
 
     @property
-    def pk_attribute(self) -> str: ...
+    def pk_attribute(self) -> str:
+        """As :attr:`~dynafile.table.Dynafile.pk_attribute`."""
 
     @property
-    def sk_attribute(self) -> str | None: ...
+    def sk_attribute(self) -> str | None:
+        """As :attr:`~dynafile.table.Dynafile.sk_attribute`."""
 
     @property
-    def ttl_attribute(self) -> str | None: ...
+    def ttl_attribute(self) -> str | None:
+        """As :attr:`~dynafile.table.Dynafile.ttl_attribute`."""
 
     @property
-    def indexes(self) -> Any: ...
+    def indexes(self) -> Any:
+        """As :attr:`~dynafile.table.Dynafile.indexes`."""
 
-    def put_item(self, *args: Any, **kwargs: Any) -> Any: ...
+    def put_item(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.put_item`."""
 
-    def get_item(self, *args: Any, **kwargs: Any) -> Any: ...
+    def get_item(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.get_item`."""
 
-    def delete_item(self, *args: Any, **kwargs: Any) -> Any: ...
+    def delete_item(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.delete_item`."""
 
-    def update_item(self, *args: Any, **kwargs: Any) -> Any: ...
+    def update_item(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.update_item`."""
 
-    def query(self, *args: Any, **kwargs: Any) -> Any: ...
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.query`."""
 
-    def scan(self, *args: Any, **kwargs: Any) -> Any: ...
+    def scan(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.scan`."""
 
-    def batch_writer(self, *args: Any, **kwargs: Any) -> Any: ...
+    def batch_writer(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.batch_writer`."""
 
-    def batch_get(self, *args: Any, **kwargs: Any) -> Any: ...
+    def batch_get(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.batch_get`."""
 
-    def transact_write(self, *args: Any, **kwargs: Any) -> Any: ...
+    def transact_write(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.transact_write`."""
 
-    def transact_get(self, *args: Any, **kwargs: Any) -> Any: ...
+    def transact_get(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.transact_get`."""
 
-    def transaction(self, *args: Any, **kwargs: Any) -> Any: ...
+    def transaction(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.transaction`."""
 
-    def create_gsi(self, *args: Any, **kwargs: Any) -> Any: ...
+    def create_gsi(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.create_gsi`."""
 
-    def update_time_to_live(self, *args: Any, **kwargs: Any) -> Any: ...
+    def update_time_to_live(self, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`~dynafile.table.Dynafile.update_time_to_live`."""
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> dict[str, Any]:
+        """As :meth:`~dynafile.table.Dynafile.describe`."""
 
 
 def check_table(table: Any) -> Table:

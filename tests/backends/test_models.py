@@ -429,6 +429,29 @@ def test_bind_creates_a_missing_global_index(backend):
     assert got == ["Cy"]
 
 
+def test_bind_creates_a_global_index_with_a_numeric_sort_key(backend):
+    class Score(Model):
+        class Meta:
+            pk = "PLAYER#{player}"
+            sk = "GAME#{game}"
+
+        player = StringField()
+        game = StringField()
+        points = NumberField(int)
+        board = GlobalIndex("by_points", pk="{game}", sk="{points}")
+
+    assert Score.key_types() == {"PK": "S", "SK": "S", "game": "S", "points": "N"}
+    table = backend.create(pk_attribute="PK", sk_attribute="SK")
+    Score.bind(table)
+    assert table.describe()["indexes"]["by_points"]["sk_attribute"] == "points"
+    Score.save_many([Score(player=p, game="g1", points=n) for p, n in
+                     [("ann", 100), ("bob", 9), ("cy", 20)]])
+    got = wait_for_index(lambda: [(s.player, s.points) for s in Score.board.query("g1")],
+                         [("bob", 9), ("cy", 20), ("ann", 100)], backend)
+    assert got == [("bob", 9), ("cy", 20), ("ann", 100)]  # numerically, as ints
+    assert all(type(s.points) is int for s in Score.board.query("g1"))
+
+
 # ------------------------------------------------------------------- writes
 
 
@@ -534,3 +557,24 @@ def test_optimistic_transactions_with_models(backend, shop):
 
     bump("o2")
     assert Order.get("c1", "o2").total == 101 and len(calls) == 2
+
+
+def test_the_example_of_the_docs_runs(backend):
+    """docs/models.md's first example, with its table made on this backend."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    example = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[0]
+    line = 'db = Dynafile("data/shop", **Entity.table_options())'
+    assert line in example
+    example = example.replace(line, "db = make(**Entity.table_options(key_types=True))")
+    namespace: dict[str, Any] = {"make": backend.create}
+    exec(example, namespace)  # noqa: S102 - the documentation's own example
+    entity, order, customer = namespace["Entity"], namespace["Order"], namespace["Customer"]
+    assert [type(x).__name__ for x in entity.query("c1")] == ["Order", "Customer"]
+    got = order.get("c1", "o1")
+    assert got.lines[0].sku == "tea" and got.total == 42 and type(got.total) is int
+    assert wait_for_index(lambda: [c.name for c in customer.by_email.query("ann@example.com")],
+                          ["Ann"], backend) == ["Ann"]
+    assert namespace["db"].ttl_attribute == "expires"
