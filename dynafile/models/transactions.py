@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Callable, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 from ..errors import ValidationError
 from .expressions import Action, Condition
-from .model import Model
 from .tables import Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import Model
 
 __all__ = ["TransactWrite", "Transaction", "transact_get"]
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound="Model")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
