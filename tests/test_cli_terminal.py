@@ -206,3 +206,27 @@ def test_long_import_export_and_copy_show_progress_bars(terminal, tmp_path):
     code, screen, _ = terminal.run(dynafile("import", tmp_path / "export", tmp_path / "back",
                                             "things", "--no-progress"))
     assert code == 0 and "import things" not in screen and f"imported {ITEMS:,}" in screen
+
+
+def test_index_backfill_and_check_show_progress_bars(terminal, tmp_path):
+    path = str(tmp_path / "db")
+    collections = 600  # the backfill commits one record per item collection
+    with Database(path, durability="normal") as db:
+        table = db.create_table("things", pk_attribute="id", sk_attribute="n")
+        with table.batch_writer() as writer:
+            for i in range(collections * 2):
+                writer.put_item(item={"id": f"c{i % collections:04d}", "n": i, "kind": i % 7})
+    code, screen, _ = terminal.run(dynafile("create-index", path, "things", "by_kind=kind:N,n:N"))
+    assert code == 0, screen
+    bar = _bar(screen, "backfill by_kind")
+    # the rate of a polled bar needs two samples 0.1 s apart: a fast machine
+    # may finish first and show "-"
+    assert "100%" in bar and re.search(r"(\d[\d,]* collections/s|-) ", bar), bar
+    assert re.search(r"(\d+)/\1 ", bar) and re.search(r"ETA 0:00:00$", bar), bar
+    assert screen.rstrip().endswith("created index by_kind of things")
+
+    code, screen, _ = terminal.run(dynafile("check", path))
+    assert code == 0, screen
+    bar = _bar(screen, "check")
+    assert "100%" in bar and re.search(r"([\d.]+ MB/s|-) ", bar) and "ETA" in bar, bar
+    assert ": OK" in screen
