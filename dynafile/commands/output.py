@@ -115,7 +115,8 @@ class ItemPrinter:
     def done(self, what: str = "items") -> None:
         self.flush()
         if self.output == "table":
-            console(stderr=True).print(f"[dim]{self.count} {what}[/dim]")
+            noun = what[:-1] if self.count == 1 and what.endswith("s") else what
+            console(stderr=True).print(f"[dim]{self.count} {noun}[/dim]")
 
 
 def print_document(data: Any, output: str | None) -> None:
