@@ -230,3 +230,31 @@ def test_index_backfill_and_check_show_progress_bars(terminal, tmp_path):
     bar = _bar(screen, "check")
     assert "100%" in bar and re.search(r"([\d.]+ MB/s|-) ", bar) and "ETA" in bar, bar
     assert ": OK" in screen
+
+
+def _answer(terminal, command: str, answer: str, marker: str) -> str:
+    """Run ``command``, wait for its question, answer it; the final screen."""
+    terminal.tmux("send-keys", "-t", "cli", f"clear; {command}; echo {marker}$?", "Enter")
+    deadline = time.monotonic() + 60  # a safety net, not an assertion on time
+    while "Delete table orders and all its items? [y/N]:" not in terminal.screen():
+        assert time.monotonic() < deadline, terminal.screen()
+        time.sleep(0.05)
+    terminal.tmux("send-keys", "-t", "cli", answer, "Enter")
+    while marker not in terminal.screen().split("[y/N]:")[-1]:
+        assert time.monotonic() < deadline, terminal.screen()
+        time.sleep(0.05)
+    return terminal.screen().split("[y/N]:")[-1]
+
+
+def test_delete_table_asks_on_a_terminal(terminal, shop):
+    command = dynafile("delete-table", shop, "orders")
+    screen = _answer(terminal, command, "n", "__no")
+    assert "dynafile: table orders was not deleted" in screen and "__no1" in screen
+    with Database(shop, read_only=True) as db:
+        assert db.tables() == ["orders"]
+    code, screen, _ = terminal.run(f"echo y | {command}")  # stdin no terminal: refused
+    assert code == 2 and "needs --yes" in screen
+    screen = _answer(terminal, command, "y", "__yes")
+    assert "deleted table orders" in screen and "__yes0" in screen
+    with Database(shop, read_only=True) as db:
+        assert db.tables() == []

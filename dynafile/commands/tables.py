@@ -333,7 +333,8 @@ def delete_table(db: str, table: str, yes: bool, output: str | None) -> int:
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError("deleting a table needs --yes when stdin is not a terminal")
-            click.confirm(f"Delete table {table} and all its items?", abort=True, err=True)
+            if not click.confirm(f"Delete table {table} and all its items?", err=True):
+                raise CommandError(f"table {table} was not deleted", EXIT_NO)
         database.delete_table(table)
         summary({"deleted": table}, f"deleted table {table}", output)
     finally:
