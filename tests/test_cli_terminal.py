@@ -156,6 +156,16 @@ def test_a_pipe_gets_json_and_a_terminal_gets_a_description(terminal, shop):
     assert "by_status" in screen and "GSI" in screen and "ACTIVE" in screen
     code, screen, _ = terminal.run(dynafile("tables", shop))
     assert code == 0 and rows(screen) == [["orders", "customer", "order", "by_status", "3"]]
+    code, screen, _ = terminal.run(dynafile("tail", shop, "orders", "--from", "0",
+                                            "--no-follow"))
+    assert code == 0
+    # a line per change: sequence.index, the event, the keys, the image
+    changes = re.findall(r"^(\d+\.\d+) +(INSERT|MODIFY|REMOVE) +(\{[^}]*\})", screen,
+                         re.MULTILINE)
+    assert [(event, json.loads(keys)) for _, event, keys in changes] == [
+        ("INSERT", {"customer": "c1", "order": 1}), ("INSERT", {"customer": "c1", "order": 2}),
+        ("INSERT", {"customer": "c2", "order": 1})]
+    assert "leave at the door" in screen
 
 
 ITEMS = 5_000
@@ -224,6 +234,12 @@ def test_index_backfill_and_check_show_progress_bars(terminal, tmp_path):
     assert "100%" in bar and re.search(r"(\d[\d,]* collections/s|-) ", bar), bar
     assert re.search(r"(\d+)/\1 ", bar) and re.search(r"ETA 0:00:00$", bar), bar
     assert screen.rstrip().endswith("created index by_kind of things")
+
+    code, screen, _ = terminal.run(dynafile("info", path))
+    assert code == 0, screen
+    bar = _bar(screen, "count things")
+    assert "100%" in bar and f"{collections * 2}/{collections * 2}" in bar, bar
+    assert re.search(rf"items\s+{collections * 2:,}", screen)
 
     code, screen, _ = terminal.run(dynafile("check", path))
     assert code == 0, screen
