@@ -776,3 +776,22 @@ def test_import_and_copy_that_fail_leave_no_new_directory(shop, tmp_path):
     failed = dynafile("copy", shop, tmp_path / "c", "--table", "nothere", "--progress-file",
                       progress, "--no-progress")
     assert failed.code == 2 and (tmp_path / "c").is_dir()
+
+
+def test_the_table_by_argument_or_option_and_databases_of_several_tables(shop):
+    assert ok("get", shop, "--table", "orders", "--pk", "c1", "--sk", "1").lines() == [ORDERS[0]]
+    two = dynafile("get", shop, "orders", "--table", "other", "--pk", "c1", "--sk", "1")
+    assert two.code == 2 and "two tables named: orders and other" in two.err
+    ok("create-table", shop, "other", "--pk", "id")
+    unnamed = dynafile("scan", shop)
+    assert unnamed.code == 2
+    assert "the database has 2 tables (orders, other): name one" in unnamed.err
+    assert dynafile().code == 2  # no command: the help, as a usage error
+
+
+def test_a_table_shows_key_columns_only_when_the_items_have_them(shop):
+    projected = ok("query", shop, "orders", "-k", "customer = :c", "--projection", "#t",
+                   "--names", '{"#t": "total"}', "--values", '{":c": "c2"}', "-o", "table")
+    header = next(line for line in projected.out.splitlines() if "┃" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["total"]
+    assert "99" in projected.out and projected.err.strip() == "1 item"

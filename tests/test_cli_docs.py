@@ -1,7 +1,7 @@
 """The shell sessions of docs/cli.md and docs/scale-out.md run as written.
 
 A ```console block is a session: each ``$ command`` line (continued by a
-trailing backslash) runs in bash, in one temporary directory per document
+trailing backslash, or by lines starting with ``> ``) runs in bash, in one temporary directory per document
 that holds a copy of ``data/shop.jsonl``, and its output (stdout and stderr)
 must be the lines that follow it, where ``...`` stands for any text. The
 sessions of a document run in order and share their directory. ```sh
@@ -51,9 +51,11 @@ def session(body: str) -> list[tuple[str, str]]:
         line = lines[i]
         if line.startswith("$ "):
             command = [line[2:]]
-            while command[-1].endswith("\\") and i + 1 < len(lines):
+            while i + 1 < len(lines) and (command[-1].endswith("\\")
+                                          or lines[i + 1].startswith("> ")):
                 i += 1
-                command.append(lines[i])
+                follow = lines[i]
+                command.append(follow.removeprefix("> "))
             steps.append(("\n".join(command), []))
         elif steps:
             steps[-1][1].append(line)
@@ -92,10 +94,10 @@ def run_document(name: str, tmp_path, replace: dict[str, str] | None = None) -> 
     env = environment(tmp_path)
     ran = 0
     for language, body in blocks(read(name)):
-        for old, new in replace.items():
-            body = body.replace(old, new)
         if language == "console":
             for command, expected in session(body):
+                for old, new in replace.items():
+                    command = command.replace(old, new)
                 done = subprocess.run(["bash", "-c", command], cwd=work, env=env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, timeout=300)
@@ -108,6 +110,8 @@ def run_document(name: str, tmp_path, replace: dict[str, str] | None = None) -> 
                     f"{name}: `{command}` printed:\n{got}\n--- the document says:\n{expected}")
                 ran += 1
         elif language == "python" and name.endswith("scale-out.md"):
+            for old, new in replace.items():
+                body = body.replace(old, new)
             code = compile(textwrap.dedent(body), f"{name} python block", "exec")
             cwd = os.getcwd()
             os.chdir(work)
@@ -130,6 +134,23 @@ def test_cli_md_describes_every_command():
     for name in cli.list_commands(None):  # type: ignore[arg-type]
         assert re.search(rf"^### `?{re.escape(name)}`?", text, re.MULTILINE), name
         assert f"$ dynafile {name}" in text or f"dynafile {name} " in text, name
+
+
+def test_scale_out_md_sessions_and_python_run_against_moto(tmp_path):
+    pytest.importorskip("boto3", reason="copies to DynamoDB use boto3")
+    pytest.importorskip("flask", reason="moto's server mode needs moto[server]")
+    if shutil.which("aws", path=os.path.dirname(sys.executable) + os.pathsep
+                    + os.environ.get("PATH", "")) is None:
+        pytest.skip("the AWS CLI (awscli, in the test extra) is not installed")
+    from endpoints import moto_server
+
+    moto = moto_server()
+    try:
+        ran = run_document("docs/scale-out.md", tmp_path,
+                           replace={"http://localhost:5000": moto.url})
+    finally:
+        moto.stop()
+    assert ran >= 20
 
 
 def test_the_readme_links_the_cli_and_scale_out_docs():

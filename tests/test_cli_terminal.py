@@ -156,6 +156,16 @@ def test_a_pipe_gets_json_and_a_terminal_gets_a_description(terminal, shop):
     assert "by_status" in screen and "GSI" in screen and "ACTIVE" in screen
     code, screen, _ = terminal.run(dynafile("tables", shop))
     assert code == 0 and rows(screen) == [["orders", "customer", "order", "by_status", "3"]]
+    code, screen, _ = terminal.run(dynafile("tail", shop, "orders", "--from", "0",
+                                            "--no-follow"))
+    assert code == 0
+    # a line per change: sequence.index, the event, the keys, the image
+    changes = re.findall(r"^(\d+\.\d+) +(INSERT|MODIFY|REMOVE) +(\{[^}]*\})", screen,
+                         re.MULTILINE)
+    assert [(event, json.loads(keys)) for _, event, keys in changes] == [
+        ("INSERT", {"customer": "c1", "order": 1}), ("INSERT", {"customer": "c1", "order": 2}),
+        ("INSERT", {"customer": "c2", "order": 1})]
+    assert "leave at the door" in screen
 
 
 ITEMS = 5_000
@@ -206,3 +216,61 @@ def test_long_import_export_and_copy_show_progress_bars(terminal, tmp_path):
     code, screen, _ = terminal.run(dynafile("import", tmp_path / "export", tmp_path / "back",
                                             "things", "--no-progress"))
     assert code == 0 and "import things" not in screen and f"imported {ITEMS:,}" in screen
+
+
+def test_index_backfill_and_check_show_progress_bars(terminal, tmp_path):
+    path = str(tmp_path / "db")
+    collections = 600  # the backfill commits one record per item collection
+    with Database(path, durability="normal") as db:
+        table = db.create_table("things", pk_attribute="id", sk_attribute="n")
+        with table.batch_writer() as writer:
+            for i in range(collections * 2):
+                writer.put_item(item={"id": f"c{i % collections:04d}", "n": i, "kind": i % 7})
+    code, screen, _ = terminal.run(dynafile("create-index", path, "things", "by_kind=kind:N,n:N"))
+    assert code == 0, screen
+    bar = _bar(screen, "backfill by_kind")
+    # the rate of a polled bar needs two samples 0.1 s apart: a fast machine
+    # may finish first and show "-"
+    assert "100%" in bar and re.search(r"(\d[\d,]* collections/s|-) ", bar), bar
+    assert re.search(r"(\d+)/\1 ", bar) and re.search(r"ETA 0:00:00$", bar), bar
+    assert screen.rstrip().endswith("created index by_kind of things")
+
+    code, screen, _ = terminal.run(dynafile("info", path))
+    assert code == 0, screen
+    bar = _bar(screen, "count things")
+    assert "100%" in bar and f"{collections * 2}/{collections * 2}" in bar, bar
+    assert re.search(rf"items\s+{collections * 2:,}", screen)
+
+    code, screen, _ = terminal.run(dynafile("check", path))
+    assert code == 0, screen
+    bar = _bar(screen, "check")
+    assert "100%" in bar and re.search(r"([\d.]+ MB/s|-) ", bar) and "ETA" in bar, bar
+    assert ": OK" in screen
+
+
+def _answer(terminal, command: str, answer: str, marker: str) -> str:
+    """Run ``command``, wait for its question, answer it; the final screen."""
+    terminal.tmux("send-keys", "-t", "cli", f"clear; {command}; echo {marker}$?", "Enter")
+    deadline = time.monotonic() + 60  # a safety net, not an assertion on time
+    while "Delete table orders and all its items? [y/N]:" not in terminal.screen():
+        assert time.monotonic() < deadline, terminal.screen()
+        time.sleep(0.05)
+    terminal.tmux("send-keys", "-t", "cli", answer, "Enter")
+    while marker not in terminal.screen().split("[y/N]:")[-1]:
+        assert time.monotonic() < deadline, terminal.screen()
+        time.sleep(0.05)
+    return terminal.screen().split("[y/N]:")[-1]
+
+
+def test_delete_table_asks_on_a_terminal(terminal, shop):
+    command = dynafile("delete-table", shop, "orders")
+    screen = _answer(terminal, command, "n", "__no")
+    assert "dynafile: table orders was not deleted" in screen and "__no1" in screen
+    with Database(shop, read_only=True) as db:
+        assert db.tables() == ["orders"]
+    code, screen, _ = terminal.run(f"echo y | {command}")  # stdin no terminal: refused
+    assert code == 2 and "needs --yes" in screen
+    screen = _answer(terminal, command, "y", "__yes")
+    assert "deleted table orders" in screen and "__yes0" in screen
+    with Database(shop, read_only=True) as db:
+        assert db.tables() == []

@@ -115,7 +115,8 @@ class ItemPrinter:
     def done(self, what: str = "items") -> None:
         self.flush()
         if self.output == "table":
-            console(stderr=True).print(f"[dim]{self.count} {what}[/dim]")
+            noun = what[:-1] if self.count == 1 and what.endswith("s") else what
+            console(stderr=True).print(f"[dim]{self.count} {noun}[/dim]")
 
 
 def print_document(data: Any, output: str | None) -> None:
@@ -229,7 +230,11 @@ class Bars:
     def end(self) -> None:
         if self.progress is not None and self.task is not None:
             task = self.progress.tasks[self.task]
-            self.progress.update(self.task, total=task.completed)
+            speed = task.finished_speed or task.speed
+            if task.total != task.completed:
+                # a new total makes rich forget its samples: keep the rate shown
+                self.progress.update(self.task, total=task.completed)
+                task.finished_speed = speed
             self.task = None
 
 
@@ -253,7 +258,23 @@ def run_with_read_progress(work: Callable[[], Any], bars: Bars, what: str,
     if bars.progress is None:
         return work()
     start = bytes_read()
-    bars.begin(what, total_bytes if start is not None else None)
+    if start is None:
+        return run_with_progress(work, bars, what, None, lambda: None)
+
+    def done() -> float | None:
+        now = bytes_read()
+        return None if now is None else min(now - start, total_bytes)
+
+    return run_with_progress(work, bars, what, total_bytes, done)
+
+
+def run_with_progress(work: Callable[[], Any], bars: Bars, what: str, total: float | None,
+                      done: Callable[[], float | None]) -> Any:
+    """Run ``work`` in a thread; every 0.1 s show ``done()`` (how much of
+    ``total`` is done; ``None``: not known now) on the bar."""
+    if bars.progress is None:
+        return work()
+    bars.begin(what, total)  # type: ignore[arg-type]
     result: list[Any] = []
     failure: list[BaseException] = []
 
@@ -267,9 +288,9 @@ def run_with_read_progress(work: Callable[[], Any], bars: Bars, what: str,
     thread.start()
     while thread.is_alive():
         thread.join(0.1)
-        now = bytes_read()
-        if start is not None and now is not None:
-            bars.set(min(now - start, total_bytes))
+        now = done()
+        if now is not None:
+            bars.set(now)
     bars.end()
     if failure:
         raise failure[0]

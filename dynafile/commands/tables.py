@@ -4,7 +4,6 @@ create-index, delete-index."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -13,7 +12,6 @@ import click
 from ..errors import TableNotFoundError
 from ..indexes import GSI, LSI
 from ..schema import TTL_MODES
-from ..storage.layout import Layout, table_space
 from ..transfer.definition import (
     DefinitionError,
     create_in_database,
@@ -34,11 +32,10 @@ from .output import (
     Bars,
     choose_output,
     console,
-    directory_bytes,
     output_option,
     print_document,
     progress_option,
-    run_with_read_progress,
+    run_with_progress,
     show_progress,
     summary,
 )
@@ -336,7 +333,8 @@ def delete_table(db: str, table: str, yes: bool, output: str | None) -> int:
         if not yes:
             if not sys.stdin.isatty():
                 raise CommandError("deleting a table needs --yes when stdin is not a terminal")
-            click.confirm(f"Delete table {table} and all its items?", abort=True, err=True)
+            if not click.confirm(f"Delete table {table} and all its items?", err=True):
+                raise CommandError(f"table {table} was not deleted", EXIT_NO)
         database.delete_table(table)
         summary({"deleted": table}, f"deleted table {table}", output)
     finally:
@@ -366,15 +364,18 @@ def create_index(db: str, table: str, spec: str, progress: bool | None,
             if fixed.get(attribute) not in (None, kind):
                 raise CommandError(f"{attribute} holds {fixed[attribute]} keys, not {kind}",
                                    EXIT_NO)
-        described = opened.db.describe_table(table)
-        # the backfill reads every partition file of the table: make the
-        # table's items partition files first, then follow the bytes read
-        opened.db.checkpoint()
-        space_dir = Layout(opened.path).space_dir(table_space(described["table_id"]))
-        total = directory_bytes(space_dir) if os.path.isdir(space_dir) else 0
-        with Bars(show_progress(progress), unit="B") as bars:
-            run_with_read_progress(lambda: handle.create_gsi(index), bars,
-                                   f"backfill {index.name}", max(total, 1))
+        shown = show_progress(progress)
+        collections = None
+        if shown:
+            # the backfill commits one log record per item collection: the
+            # bar counts records against the table's collections
+            keys = handle.scan(projection="#k", names={"#k": handle.pk_attribute})
+            collections = len({repr(item.get(handle.pk_attribute)) for item in keys})
+        start = handle.sequence
+        with Bars(shown, unit="collections") as bars:
+            run_with_progress(lambda: handle.create_gsi(index), bars,
+                              f"backfill {index.name}", collections,
+                              lambda: handle.sequence - start)
         summary({"created": index.name, "table": table},
                 f"created index {index.name} of {table}", output)
     return 0
