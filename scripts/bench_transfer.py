@@ -92,9 +92,12 @@ def load(path: str, items: list[dict[str, Any]]) -> None:
 
 
 def timed(step: str, n: int, fn: Any) -> dict[str, Any]:
+    """Time ``fn`` (an export, import or copy); its result must count ``n`` items."""
     started = time.perf_counter()
-    fn()
+    moved = fn().items
     seconds = time.perf_counter() - started
+    if moved != n:
+        raise SystemExit(f"{step}: {moved:,} items moved, {n:,} expected")
     rate = n / seconds if seconds else 0.0
     print(f"  {step:<20} {n:>10,} items {seconds:9.2f} s {rate:12,.0f} items/s", flush=True)
     return {"step": step, "items": n, "seconds": seconds, "rate": rate}
@@ -110,13 +113,13 @@ def run_set(name: str, items: list[dict[str, Any]], tmp: str,
     del items
     rows = []
 
-    def export() -> None:
+    def export() -> Any:
         with Database(source, read_only=True) as db:
-            export_table(db, "shop", os.path.join(base, "export"))
+            return export_table(db, "shop", os.path.join(base, "export"))
 
-    def import_() -> None:
+    def import_() -> Any:
         with Database(os.path.join(base, "imported"), durability="normal") as db:
-            import_table(find_source(os.path.join(base, "export")), db, "shop")
+            return import_table(find_source(os.path.join(base, "export")), db, "shop")
 
     rows.append(timed("export", n, export))
     rows.append(timed("import", n, import_))
