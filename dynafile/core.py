@@ -263,11 +263,12 @@ class DatabaseCore:
         self.write(lambda: ([Op("", None, None, None, FLAG_DROP_SPACE, space)
                              for space in sorted(spaces)], None))
 
-    def approximate_size(self, schema: Schema) -> tuple[int, int]:
-        """``(item count, item bytes)`` of a table as its partition files hold
-        it: as of the last checkpoint, without the log since (DynamoDB's
-        counts are approximate too). O(partitions)."""
-        spans = self.engine.manifest.spaces.get(schema.space, [])
+    def approximate_size(self, schema: Schema, space: str | None = None) -> tuple[int, int]:
+        """``(item count, item bytes)`` of a table (or of one of its spaces:
+        an index's) as its partition files hold it: as of the last
+        checkpoint, without the log since (DynamoDB's counts are approximate
+        too). O(partitions)."""
+        spans = self.engine.manifest.spaces.get(space or schema.space, [])
         return sum(s.item_count for s in spans), sum(s.size for s in spans)
 
     def table_names(self) -> list[str]:

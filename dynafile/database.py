@@ -202,7 +202,9 @@ class Database:
         with its ``name``, ``table_id`` (a number never given to another
         table of the database), ``created`` time (epoch seconds), ``tags``,
         ``properties``, and ``item_count`` / ``size_bytes`` as of the last
-        checkpoint (DynamoDB's counts are approximate too).
+        checkpoint (DynamoDB's counts are approximate too), and
+        ``index_sizes``: index name -> ``(item count, bytes)``, the same way.
+        Cost: O(partitions), no item is read.
 
         Raises:
             TableNotFoundError: the database has no such table.
@@ -211,10 +213,13 @@ class Database:
         described = table.describe()
         schema = self._core.current_catalog().tables[name]
         count, size = self._core.approximate_size(schema)
+        index_sizes = {index: self._core.approximate_size(schema, schema.index_space(d))
+                       for section in (schema.gsis, schema.lsis)
+                       for index, d in section.items()}
         described.update(name=name, table_id=schema.table_id, created=schema.created,
                          tags=dict(schema.tags),
                          properties=dict(schema.properties), item_count=count,
-                         size_bytes=size)
+                         size_bytes=size, index_sizes=index_sizes)
         return described
 
     def tag_table(self, name: str, tags: Mapping[str, str]) -> None:

@@ -25,7 +25,7 @@ def code_and_message(info):
     return error["Code"], error["Message"]
 
 
-def test_create_and_describe(ddb):
+def test_create_and_describe(ddb, handler):
     created = ddb.create_table(
         TableName="orders",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -58,10 +58,17 @@ def test_create_and_describe(ddb):
     assert table["ItemCount"] == 0
     ddb.put_item(TableName="orders", Item={"pk": {"S": "a"}, "sk": {"N": "1"},
                                            "status": {"S": "open"}})
+    # DynamoDB updates ItemCount and TableSizeBytes "approximately every six
+    # hours" (API_TableDescription); dynafile gives them as of the last
+    # checkpoint, from the manifest, so a DescribeTable never reads items.
+    table = ddb.describe_table(TableName="orders")["Table"]
+    assert table["ItemCount"] == 0
+    handler.database.checkpoint()
     table = ddb.describe_table(TableName="orders")["Table"]
     assert table["ItemCount"] == 1
-    assert table["TableSizeBytes"] == len("pk") + 1 + len("sk") + 2 + len("status") + 4
+    assert table["TableSizeBytes"] > 0
     assert table["GlobalSecondaryIndexes"][0]["ItemCount"] == 1
+    assert table["GlobalSecondaryIndexes"][0]["IndexSizeBytes"] > 0
 
 
 def test_waiters(ddb):
@@ -242,6 +249,7 @@ def test_native_table_is_described(handler, ddb):
     # A table made through the Python API is a DynamoDB table too.
     table = handler.database.create_table("native", pk_attribute="id")
     table.put_item(item={"id": 7, "x": "y"})
+    handler.database.checkpoint()  # the counts are as of the last checkpoint
     described = ddb.describe_table(TableName="native")["Table"]
     assert described["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "N"}]
     assert described["ItemCount"] == 1
