@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from decimal import Decimal
 
 import pytest
 from conftest import abandon, engine
@@ -185,6 +186,16 @@ def test_partition_file_blocks_and_index():
     assert [(p.digest, p.pk, dict(p.items)) for p in decode_part(data, "f")[1]] == [
         (d, pk, dict(items)) for d, pk, items in parts]
     assert decode_part(encode_part(3, []), "f") == (3, [])
+    # keys of other types (numbers, an index's tuples, bytes) and odd strings
+    odd = [(partition_digest(n), n, SortedDict(keys)) for n, keys in (
+        ("n", {1: b"a", Decimal("1.5"): b"b", 10**30: b"c"}),
+        ("t", {("x", "p", "1"): b"a", ("y", "p", "0"): b"b"}),
+        ("b", {b"\x00": b"a", b"\xff": b"b"}),
+        ("s", {"": b"a", "\ud800": b"b", "\u00e9\n": b"c", "r" * 300: b"d"}),
+        ("one", {"only": b"a"}))]
+    odd.sort(key=lambda p: p[0])
+    assert [(p.digest, p.pk, dict(p.items)) for p in decode_part(encode_part(4, odd), "f")[1]] == [
+        (d, pk, dict(items)) for d, pk, items in odd]
 
 
 @pytest.mark.parametrize("damage", ["index", "block", "truncated", "appended", "magic",
@@ -588,3 +599,52 @@ def test_a_get_reads_one_block_of_a_partition_file(db_path, monkeypatch):
         list(db.scan())
     db.close()
     assert not check_path(db_path).ok
+
+
+def _format_3_file(digests, body, lsn=1):
+    """A format 3 file of one uncompressed block ``body`` listing ``digests``,
+    every checksum valid."""
+    from array import array
+    index_len = 16 + 20 + 8 * len(digests)
+    offset = 13 + index_len
+    index = (struct.pack("<QII", lsn, 1, len(digests))
+             + struct.pack("<QIII", offset, len(body), zlib.crc32(body), 0)
+             + array("Q", [int(d[:16], 16) for d in digests]).tobytes())
+    return b"DYP3" + struct.pack("<BII", 0, zlib.crc32(index), len(index)) + index + body
+
+
+def _block(keys_pickle, values=()):
+    return (struct.pack("<I", len(keys_pickle)) + keys_pickle
+            + b"".join(struct.pack("<I", len(v)) for v in values) + b"".join(values))
+
+
+@pytest.mark.parametrize("case", ["evil-pk", "evil-keys", "packed-keys-malformed",
+                                  "packed-lengths-wrong", "not-a-list", "wrong-count",
+                                  "wrong-digest", "item-lengths-wrong"])
+def test_crafted_format_3_block_is_refused(tmp_path, case):
+    canary = tmp_path / "canary"
+    evil = _Evil(f"touch {canary}")
+    d = partition_digest("a")
+    other = partition_digest("b")
+    body = {
+        "evil-pk": lambda: _block(pickle.dumps([(d, evil, ["1"])]), [b"x"]),
+        "evil-keys": lambda: _block(pickle.dumps([(d, "a", evil)]), [b"x"]),
+        "packed-keys-malformed": lambda: _block(pickle.dumps([(d, "a", ("ab", 5))]), [b"x"]),
+        "packed-lengths-wrong": lambda: _block(
+            pickle.dumps([(d, "a", ("ab", struct.pack("<II", 1, 2)))]), [b"x", b"y"]),
+        "not-a-list": lambda: _block(pickle.dumps({d: 1}), [b"x"]),
+        "wrong-count": lambda: _block(pickle.dumps([(d, "a", ["1"]), (d, "a", ["2"])]),
+                                      [b"x", b"y"]),
+        "wrong-digest": lambda: _block(pickle.dumps([(other, "a", ["1"])]), [b"x"]),
+        "item-lengths-wrong": lambda: _block(pickle.dumps([(d, "a", ["1"])]), [b"x"]) + b"z",
+    }[case]()
+    data = _format_3_file([d], body)
+    with pytest.raises(CorruptFileError) as info:
+        decode_part(data, "the-file")
+    assert info.value.path == "the-file"
+    if case.startswith("evil"):
+        assert isinstance(info.value, UnsafeDataError)
+    index = decode_index(data, len(data), "the-file")
+    with pytest.raises(CorruptFileError):
+        decode_block(index, 0, data[index.blocks[0][0]:], "the-file", d)
+    assert not canary.exists()

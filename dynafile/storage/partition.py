@@ -20,8 +20,10 @@ A block is (zlib-compressed when ``flags & 1``)::
     u32 len(keys) | keys | u32 length of each item | the items' bytes
 
 where ``keys`` is a pickle, loaded through the allowlisting unpickler, of
-``[(digest, pk, [sort keys...]), ...]``, and the items follow in the same
-order: collections ``first`` up to the next block's ``first``, whole, of
+``[(digest, pk, [sort keys...]), ...]`` (a collection of several keys, all
+strings, as ``(the keys joined, their lengths as u32)``: the allowlist's
+walk of the pickle then crosses them in a few steps), and the items follow
+in the same order: collections ``first`` up to the next block's ``first``, whole, of
 about :data:`BLOCK_BYTES` together. (Item bytes stay out of the pickle, so
 the allowlist's checks cost the keys, not the items: an item is checked when
 first loaded.) Collections are in digest order and each
@@ -200,7 +202,8 @@ def encode_part(lsn: int, parts: Iterable[tuple[str, Any, SortedDict | Part]], *
         blocks.append(block)
     stored = []
     for entries in blocks:
-        keys_of = pickle.dumps([(digest, pk, keys) for digest, pk, keys, _ in entries], 5)
+        keys_of = pickle.dumps([(digest, pk, _pack_keys(keys)) for digest, pk, keys, _ in entries],
+                               5)
         values = [v for entry in entries for v in entry[3]]
         lengths = array("I", map(len, values))
         if _BIG_ENDIAN:
@@ -357,9 +360,11 @@ def decode_block(index: FileIndex, number: int, stored: bytes, path: str,
         raise CorruptFileError(path, offset, "block does not hold the collections its index "
                                "lists")
     counts = []
-    for entry in raw:
-        if entry.__class__ is not tuple or len(entry) != 3 or entry[2].__class__ is not list:
+    for k, entry in enumerate(raw):
+        if entry.__class__ is not tuple or len(entry) != 3:
             raise CorruptFileError(path, offset, "a collection is not (digest, pk, keys)")
+        if entry[2].__class__ is not list:
+            raw[k] = entry = (entry[0], entry[1], _unpack_keys(entry[2], path, offset))
         counts.append(len(entry[2]))
     start = end + 4 * sum(counts)
     lengths = array("I")
@@ -374,16 +379,48 @@ def decode_block(index: FileIndex, number: int, stored: bytes, path: str,
     position = 0
     for k, entry in enumerate(raw):
         count = counts[k]
+        try:
+            listed = entry[0].__class__ is str and short_digest(entry[0]) == prefixes[first + k]
+        except ValueError:
+            listed = False
+        if not listed:
+            raise CorruptFileError(path, offset, f"collection {entry[0]!r} is not the one "
+                                   "the index lists")
         if digest is None or entry[0] == digest:
             bounds = list(accumulate(lengths[position:position + count],
                                      initial=start + sum(lengths[:position])))
             values = [unvetted(body[a:b]) for a, b in zip(bounds, bounds[1:])]
             entries.append((*entry, values))
-            if entry[0].__class__ is not str or short_digest(entry[0]) != prefixes[first + k]:
-                raise CorruptFileError(path, offset, f"collection {entry[0]!r} is not the one "
-                                       "the index lists")
         position += count
     return _parts(entries, path, offset, wrapped=True)
+
+
+def _pack_keys(keys: list[Any]) -> list[Any] | tuple[str, bytes]:
+    """Sort keys as a block stores them: string keys as one string and their
+    lengths (a pickle of a few objects, which the allowlist's walk crosses in
+    a few steps, however many keys), other keys as a list."""
+    if len(keys) < 2 or not all(k.__class__ is str for k in keys):
+        return keys
+    lengths = array("I", map(len, keys))
+    if _BIG_ENDIAN:
+        lengths.byteswap()
+    return "".join(keys), lengths.tobytes()
+
+
+def _unpack_keys(packed: Any, path: str, offset: int) -> list[str]:
+    """The string keys :func:`_pack_keys` packed."""
+    if (packed.__class__ is not tuple or len(packed) != 2 or packed[0].__class__ is not str
+            or packed[1].__class__ is not bytes or len(packed[1]) % 4):
+        raise CorruptFileError(path, offset, "a collection's keys are malformed")
+    text, raw = packed
+    lengths = array("I")
+    lengths.frombytes(raw)
+    if _BIG_ENDIAN:
+        lengths.byteswap()
+    if sum(lengths) != len(text):
+        raise CorruptFileError(path, offset, "a collection's key lengths do not match")
+    bounds = list(accumulate(lengths, initial=0))
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def _load_body(body: bytes, flags: int, path: str, offset: int) -> Any:
