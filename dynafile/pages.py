@@ -11,6 +11,7 @@ read reach 1 MB, and then carries a ``last_evaluated_key``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, Callable
 
 __all__ = ["Page", "Progress"]
@@ -63,12 +64,15 @@ class Page:
         items = self._items
         index = 0
         while True:
+            if self._source is None:  # evaluated (by len(), say): the list is final
+                yield from islice(items, index, None)
+                return
             while index < len(items):
                 yield items[index]
                 index += 1
             source = self._source
             if source is None:
-                return
+                continue
             for item in source:
                 items.append(item)
                 # Another iterator of this page may have pulled items meanwhile.

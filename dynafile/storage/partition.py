@@ -363,9 +363,14 @@ def decode_block(index: FileIndex, number: int, stored: bytes, path: str,
     for k, entry in enumerate(raw):
         if entry.__class__ is not tuple or len(entry) != 3:
             raise CorruptFileError(path, offset, "a collection is not (digest, pk, keys)")
-        if entry[2].__class__ is not list:
-            raw[k] = entry = (entry[0], entry[1], _unpack_keys(entry[2], path, offset))
-        counts.append(len(entry[2]))
+        keys = entry[2]
+        if keys.__class__ is list:
+            counts.append(len(keys))
+        elif (keys.__class__ is tuple and len(keys) == 2 and keys[1].__class__ is bytes
+                and not len(keys[1]) % 4):
+            counts.append(len(keys[1]) // 4)  # packed: unpacked only when wanted
+        else:
+            raise CorruptFileError(path, offset, "a collection's keys are malformed")
     start = end + 4 * sum(counts)
     lengths = array("I")
     lengths.frombytes(body[end:start])
@@ -390,7 +395,10 @@ def decode_block(index: FileIndex, number: int, stored: bytes, path: str,
             bounds = list(accumulate(lengths[position:position + count],
                                      initial=start + sum(lengths[:position])))
             values = [unvetted(body[a:b]) for a, b in zip(bounds, bounds[1:])]
-            entries.append((*entry, values))
+            keys = entry[2]
+            if keys.__class__ is not list:
+                keys = _unpack_keys(keys, path, offset)
+            entries.append((entry[0], entry[1], keys, values))
         position += count
     return _parts(entries, path, offset, wrapped=True)
 
