@@ -11,6 +11,7 @@ read reach 1 MB, and then carries a ``last_evaluated_key``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, Callable
 
 __all__ = ["Page", "Progress"]
@@ -63,12 +64,15 @@ class Page:
         items = self._items
         index = 0
         while True:
+            if self._source is None:  # evaluated (by len(), say): the list is final
+                yield from islice(items, index, None)
+                return
             while index < len(items):
                 yield items[index]
                 index += 1
             source = self._source
             if source is None:
-                return
+                continue
             for item in source:
                 items.append(item)
                 # Another iterator of this page may have pulled items meanwhile.
@@ -78,21 +82,36 @@ class Page:
             self._source = None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._source is None and self._last():
+            return iter(self._items)  # evaluated (len(), list()), and nothing follows
+        return self._pages()
+
+    def _pages(self) -> Iterator[dict[str, Any]]:
         page: Page | None = self
         while page is not None:
             yield from page._pull()
             page = page._next()
 
+    def _last(self) -> bool:
+        """Whether no page follows this one (once it is evaluated)."""
+        progress = self._progress
+        return not progress.full or progress.last_key is None or self._following is None
+
     def _next(self) -> Page | None:
         """The page after this one, when the page size (not a limit) ended it."""
-        progress = self._progress
-        if not progress.full or progress.last_key is None or self._following is None:
+        if self._last():
             return None
+        progress = self._progress
+        assert self._following is not None and progress.last_key is not None
         return self._following(progress.last_key, progress.scanned)
 
     def _complete(self) -> None:
-        for _ in self._pull():
-            pass
+        source = self._source
+        if source is not None:
+            # An iterator of this page that pulled some items meanwhile goes
+            # on with the items appended here.
+            self._items.extend(source)
+            self._source = None
 
     @property
     def items(self) -> list[dict[str, Any]]:

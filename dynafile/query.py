@@ -334,6 +334,26 @@ def _evaluate(
     evaluated = 0
     read = 0
     last: tuple[Any, Any] | None = None
+    if limit is None and ttl is None and not ask_table and predicate is None and project is None:
+        # The plain query or scan: the loop below without its per-item tests.
+        for item_pk, sk, data, items in pairs:
+            if read >= PAGE_BYTES:
+                if last is not None:
+                    progress.position = last
+                    progress.full = True
+                    progress.last_key = (core.key_dict(*last) if index is None else
+                                         index.last_key(last[0], last[1], core.pk_attribute,
+                                                        core.sk_attribute))
+                return
+            evaluated += 1
+            read += len(data)
+            progress.scanned = evaluated
+            last = (pk if item_pk is None else item_pk, sk)
+            item = load(data)
+            if data.__class__ is not bytes:
+                keep_checked(items, sk, data)
+            yield item
+        return
     for item_pk, sk, data, items in pairs:
         limited = limit is not None and evaluated >= limit
         if limited or read >= PAGE_BYTES:

@@ -53,7 +53,7 @@ from dynafile.keys import partition_digest
 from dynafile.storage import log as wal
 from dynafile.storage.layout import segment_name
 from dynafile.storage.manifest import MIN_BOUND, Manifest, Span, collection_start
-from dynafile.storage.partition import decode_part, encode_part
+from dynafile.storage.partition import decode_index, decode_part, encode_part
 
 N_PLACES = 30
 SEGMENT = os.path.join("log", segment_name(1))
@@ -995,7 +995,10 @@ def test_check_finds_unsorted_keys_and_a_bad_manifest_offset(tmp_path):
     manifest.offset += 1
     write_manifest(path, manifest)
     problems = check_path(path).problems
-    assert any(p.startswith(f"{rel(target, path)} at offset 17: sort keys of collection "
+    with open(target, "rb") as f:
+        data = f.read()
+    block = decode_index(data, len(data), target).blocks[0][0]  # where the keys are
+    assert any(p.startswith(f"{rel(target, path)} at offset {block}: sort keys of collection "
                             f"{_d()} out of order") for p in problems), problems
     assert any(p.startswith(f"{MANIFEST} at offset 0: offset {manifest.offset} is not a record "
                             f"boundary of segment {segment_name(1)}") for p in problems), problems

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from decimal import Decimal
 
 import pytest
 from conftest import abandon, engine
@@ -19,10 +20,17 @@ from sortedcontainers import SortedDict
 from dynafile import CorruptFileError, Dynafile, UnsafeDataError
 from dynafile.check import check_path
 from dynafile.keys import partition_digest
+from dynafile.storage import fs
 from dynafile.storage import log as wal
 from dynafile.storage.layout import segment_name
 from dynafile.storage.manifest import MIN_BOUND, Manifest
-from dynafile.storage.partition import decode_part, encode_part
+from dynafile.storage.partition import (
+    FileIndex,
+    decode_block,
+    decode_index,
+    decode_part,
+    encode_part,
+)
 
 SPACE = "t1"  # the items of the first (here: only) table of a database
 
@@ -142,11 +150,113 @@ def test_partition_file_roundtrip():
     parts.sort(key=lambda p: p[0])
     for compress in (True, False):
         data = encode_part(9, parts, compress=compress)
-        assert data[:4] == b"DYP2" and data[4] == int(compress)
+        assert data[:4] == b"DYP3" and data[4] == int(compress)
         lsn, decoded = decode_part(data, "f")
         assert lsn == 9
         assert [(p.digest, p.pk, dict(p.items)) for p in decoded] == [
             (d, pk, {"1": b"x", "2": b"yy"}) for d, pk, _ in parts]
+    # format 2, what checkpoints wrote before format 3, still decodes
+    body = zlib.compress(pickle.dumps((2, 9, [(d, pk, list(items), list(items.values()))
+                                              for d, pk, items in parts]), 5))
+    lsn, decoded = decode_part(part_bytes(body, 1), "f")
+    assert lsn == 9 and [(p.digest, p.pk, dict(p.items)) for p in decoded] == [
+        (d, pk, {"1": b"x", "2": b"yy"}) for d, pk, _ in parts]
+
+
+def test_partition_file_blocks_and_index():
+    """Format 3: many collections in blocks of about BLOCK_BYTES; one
+    collection's block is found through the index and decoded alone."""
+    pks = [f"c{i}" for i in range(300)]
+    parts = sorted((partition_digest(pk), pk, SortedDict({f"{j:03d}": b"v" * 40 + pk.encode()
+                                                          for j in range(i % 7 + 1)}))
+                   for i, pk in enumerate(pks))
+    data = encode_part(5, parts)
+    index = decode_index(data, len(data), "f")
+    assert isinstance(index, FileIndex) and index.lsn == 5 and len(index.blocks) > 10
+    assert decode_index(data[:40], len(data), "f") == index.blocks[0][0]  # read this much
+    for digest, pk, items in parts:
+        (number,) = index.blocks_of(digest)
+        offset, length = index.blocks[number][:2]
+        found = [p for p in decode_block(index, number, data[offset:offset + length], "f")
+                 if p.digest == digest]
+        assert [(p.pk, dict(p.items)) for p in found] == [(pk, dict(items))]
+    assert not index.blocks_of(partition_digest("absent"))
+    assert not index.holds(partition_digest("absent"))
+    assert decode_part(data, "f")[0] == 5
+    assert [(p.digest, p.pk, dict(p.items)) for p in decode_part(data, "f")[1]] == [
+        (d, pk, dict(items)) for d, pk, items in parts]
+    assert decode_part(encode_part(3, []), "f") == (3, [])
+    # keys of other types (numbers, an index's tuples, bytes) and odd strings
+    odd = [(partition_digest(n), n, SortedDict(keys)) for n, keys in (
+        ("n", {1: b"a", Decimal("1.5"): b"b", 10**30: b"c"}),
+        ("t", {("x", "p", "1"): b"a", ("y", "p", "0"): b"b"}),
+        ("b", {b"\x00": b"a", b"\xff": b"b"}),
+        ("s", {"": b"a", "\ud800": b"b", "\u00e9\n": b"c", "r" * 300: b"d"}),
+        ("one", {"only": b"a"}))]
+    odd.sort(key=lambda p: p[0])
+    assert [(p.digest, p.pk, dict(p.items)) for p in decode_part(encode_part(4, odd), "f")[1]] == [
+        (d, pk, dict(items)) for d, pk, items in odd]
+
+
+@pytest.mark.parametrize("damage", ["index", "block", "truncated", "appended", "magic",
+                                    "flags"])
+def test_damaged_format_3_file_is_corrupt(damage):
+    parts = sorted((partition_digest(f"c{i}"), f"c{i}", SortedDict({"1": b"x" * 3000}))
+                   for i in range(4))
+    data = bytearray(encode_part(5, parts))
+    index = decode_index(bytes(data), len(data), "f")
+    assert isinstance(index, FileIndex)
+    if damage == "index":
+        data[30] ^= 1
+    elif damage == "block":
+        data[index.blocks[1][0] + 3] ^= 1
+    elif damage == "truncated":
+        del data[-1]
+    elif damage == "appended":
+        data += b"\0"
+    elif damage == "magic":
+        data[0] ^= 1
+    else:
+        data[4] = 7
+    with pytest.raises(CorruptFileError) as info:
+        decode_part(bytes(data), "the-file")
+    assert info.value.path == "the-file"
+    if damage == "block":  # the index is intact: only a read of that block fails
+        (number,) = index.blocks_of(parts[1][0])
+        offset, length = index.blocks[number][:2]
+        with pytest.raises(CorruptFileError, match="block checksum"):
+            decode_block(index, number, bytes(data[offset:offset + length]), "f")
+        (number,) = index.blocks_of(parts[0][0])
+        offset, length = index.blocks[number][:2]
+        assert decode_block(index, number, bytes(data[offset:offset + length]), "f")
+
+
+def test_format_2_partition_files_are_read(db_path):
+    """A directory checkpointed before format 3 (its partition files format
+    2) reads as before, and its next checkpoint writes format 3."""
+    db = Dynafile(db_path, durability="normal")
+    for i in range(40):
+        db.put_item(item={"PK": f"p{i % 4}", "SK": str(i), "v": i})
+    db.close()
+    for name in partition_files(db_path):
+        path = os.path.join(db_path, name)
+        lsn, parts = decode_part(open(path, "rb").read(), path)
+        body = zlib.compress(pickle.dumps((2, lsn, [(p.digest, p.pk, p.keys,
+                                                     [bytes(v) for v in p.values])
+                                                    for p in parts]), 5))
+        open(path, "wb").write(part_bytes(body, 1))
+    db = Dynafile(db_path, durability="normal")
+    assert db.get_item(key={"PK": "p1", "SK": "5"}) == {"PK": "p1", "SK": "5", "v": 5}
+    assert db.get_item(key={"PK": "p1", "SK": "6"}) is None
+    assert len(list(db.query("p2"))) == 10 and len(list(db.scan())) == 40
+    db.put_item(item={"PK": "p9", "SK": "x"})
+    db.close()
+    assert check_path(db_path).ok
+    for name in partition_files(db_path):
+        assert open(os.path.join(db_path, name), "rb").read(4) == b"DYP3"
+    db = Dynafile(db_path)
+    assert len(list(db.scan())) == 41
+    db.close()
 
 
 class _Evil:
@@ -452,3 +562,89 @@ def test_every_file_is_private_to_its_owner(db_path):
     assert any(p.startswith(os.path.join("data", "t1i1", "")) for p in modes)  # the GSI
     assert any(p.startswith("streams" + os.sep) for p in modes)
     assert {p: m for p, m in modes.items() if m != 0o600} == {}
+
+
+def test_a_get_reads_one_block_of_a_partition_file(db_path, monkeypatch):
+    """A read of one collection reads the file's index and the one block
+    that holds it, not the whole file; damage in another block does not
+    touch it, and a read of the damaged block reports the file."""
+    db = Dynafile(db_path, durability="normal")
+    with db.batch_writer() as w:
+        for c in range(200):
+            for j in range(3):
+                w.put_item(item={"PK": f"c{c}", "SK": str(j), "pad": "x" * 200})
+    db.close()
+    (span,) = read_manifest(db_path).spaces[SPACE]
+    path = os.path.join(db_path, "data", SPACE, span.file)
+    data = open(path, "rb").read()
+    index = decode_index(data, len(data), path)
+    assert isinstance(index, FileIndex) and len(index.blocks) > 20
+    (damaged,) = index.blocks_of(partition_digest("c7"))
+    (intact,) = index.blocks_of(partition_digest("c8")) or [damaged]
+    assert intact != damaged, "c7 and c8 share a block: pick others"
+    raw = bytearray(data)
+    raw[index.blocks[damaged][0] + 5] ^= 0x40
+    open(path, "wb").write(bytes(raw))
+    reads = []
+    real = fs.read_range
+    monkeypatch.setattr(fs, "read_range", lambda *a: reads.append(a) or real(*a))
+    db = Dynafile(db_path)
+    assert db.get_item(key={"PK": "c8", "SK": "1"})["pad"] == "x" * 200
+    assert len(reads) == 1 and reads[0][2] == index.blocks[intact][1]
+    assert db.get_item(key={"PK": "nobody", "SK": "1"}) is None
+    with pytest.raises(CorruptFileError, match="block checksum") as info:
+        db.get_item(key={"PK": "c7", "SK": "1"})
+    assert info.value.path == path
+    with pytest.raises(CorruptFileError):
+        list(db.scan())
+    db.close()
+    assert not check_path(db_path).ok
+
+
+def _format_3_file(digests, body, lsn=1):
+    """A format 3 file of one uncompressed block ``body`` listing ``digests``,
+    every checksum valid."""
+    from array import array
+    index_len = 16 + 20 + 8 * len(digests)
+    offset = 13 + index_len
+    index = (struct.pack("<QII", lsn, 1, len(digests))
+             + struct.pack("<QIII", offset, len(body), zlib.crc32(body), 0)
+             + array("Q", [int(d[:16], 16) for d in digests]).tobytes())
+    return b"DYP3" + struct.pack("<BII", 0, zlib.crc32(index), len(index)) + index + body
+
+
+def _block(keys_pickle, values=()):
+    return (struct.pack("<I", len(keys_pickle)) + keys_pickle
+            + b"".join(struct.pack("<I", len(v)) for v in values) + b"".join(values))
+
+
+@pytest.mark.parametrize("case", ["evil-pk", "evil-keys", "packed-keys-malformed",
+                                  "packed-lengths-wrong", "not-a-list", "wrong-count",
+                                  "wrong-digest", "item-lengths-wrong"])
+def test_crafted_format_3_block_is_refused(tmp_path, case):
+    canary = tmp_path / "canary"
+    evil = _Evil(f"touch {canary}")
+    d = partition_digest("a")
+    other = partition_digest("b")
+    body = {
+        "evil-pk": lambda: _block(pickle.dumps([(d, evil, ["1"])]), [b"x"]),
+        "evil-keys": lambda: _block(pickle.dumps([(d, "a", evil)]), [b"x"]),
+        "packed-keys-malformed": lambda: _block(pickle.dumps([(d, "a", ("ab", 5))]), [b"x"]),
+        "packed-lengths-wrong": lambda: _block(
+            pickle.dumps([(d, "a", ("ab", struct.pack("<II", 1, 2)))]), [b"x", b"y"]),
+        "not-a-list": lambda: _block(pickle.dumps({d: 1}), [b"x"]),
+        "wrong-count": lambda: _block(pickle.dumps([(d, "a", ["1"]), (d, "a", ["2"])]),
+                                      [b"x", b"y"]),
+        "wrong-digest": lambda: _block(pickle.dumps([(other, "a", ["1"])]), [b"x"]),
+        "item-lengths-wrong": lambda: _block(pickle.dumps([(d, "a", ["1"])]), [b"x"]) + b"z",
+    }[case]()
+    data = _format_3_file([d], body)
+    with pytest.raises(CorruptFileError) as info:
+        decode_part(data, "the-file")
+    assert info.value.path == "the-file"
+    if case.startswith("evil"):
+        assert isinstance(info.value, UnsafeDataError)
+    index = decode_index(data, len(data), "the-file")
+    with pytest.raises(CorruptFileError):
+        decode_block(index, 0, data[index.blocks[0][0]:], "the-file", d)
+    assert not canary.exists()

@@ -69,6 +69,24 @@ def test_query_order_and_direction(db):
     assert sks(db.query("missing")) == []
 
 
+def test_page_iterates_the_same_after_len_and_across_page_sizes(db):
+    """len(), list(), two iterators at once and the 1 MB page cut agree."""
+    for i in range(30):
+        db.put_item(item={"PK": "big", "SK": f"{i:02d}", "pad": "x" * 60_000})
+    for i in range(5):
+        db.put_item(item={"PK": "small", "SK": str(i)})
+    small = db.query("small")
+    assert len(small) == 5 and [i["SK"] for i in small] == ["0", "1", "2", "3", "4"]
+    assert [i["SK"] for i in small] == ["0", "1", "2", "3", "4"]  # again
+    big = db.query("big")
+    first, second = iter(big), iter(big)
+    assert next(first)["SK"] == "00" and next(second)["SK"] == "00"
+    assert big.count < 30 and big.last_evaluated_key is not None  # the page size cut it
+    assert [i["SK"] for i in first] == [f"{i:02d}" for i in range(1, 30)]
+    assert len(list(second)) == 29
+    assert [i["SK"] for i in list(db.query("big"))] == [f"{i:02d}" for i in range(30)]
+
+
 def test_starts_with_is_inclusive_start_position(db):
     for sk in ["a", "b", "c", "d"]:
         db.put_item(item={"PK": "p", "SK": sk})

@@ -64,7 +64,16 @@ from .log import (
     encode_record,
 )
 from .manifest import MIN_BOUND, Bound, Manifest, Span, bound_of, collection_start, cut
-from .partition import Collection, Part, decode_part, encode_part
+from .partition import (
+    INDEX_READ,
+    Collection,
+    FileIndex,
+    Part,
+    decode_block,
+    decode_index,
+    decode_part,
+    encode_part,
+)
 from .watch import watcher
 
 __all__ = ["Engine", "LogPosition"]
@@ -165,6 +174,9 @@ class Engine:
         self._held: dict[tuple[str, str], array[int]] = {}
         #: The partition files decoded last (see _read_span).
         self._files: OrderedDict[tuple[str, str], tuple[int, list[Part]]] = OrderedDict()
+        #: (space, partition file) -> its index (format 3; ``None``: a format
+        #: 2 file, read whole), for files read before (see _read_part).
+        self._indexes: dict[tuple[str, str], FileIndex | None] = {}
         self._lsn = 0
         self._manifest = Manifest()
         self._manifest_sig: Any = None
@@ -327,12 +339,14 @@ class Engine:
 
     def _forget_files(self) -> None:
         """Forget what is known of files the manifest no longer names."""
-        if self._held or self._files:
+        if self._held or self._files or self._indexes:
             named = self._manifest.files()
             for key in [k for k in self._held if k not in named]:
                 del self._held[key]
             for key in [k for k in self._files if k not in named]:
                 del self._files[key]
+            for key in [k for k in self._indexes if k not in named]:
+                del self._indexes[key]
 
     def _reset(self) -> None:
         """Forget everything in memory and start again from the manifest."""
@@ -519,11 +533,60 @@ class Engine:
             self._files.popitem(last=False)
         return decoded
 
+    def _index_of(self, space: str, span: Span) -> FileIndex | None:
+        """The index of partition file ``span`` (``None`` for a format 2
+        file), read once: files never change.
+
+        Raises:
+            FileNotFoundError / CorruptFileError: as :meth:`_read_span`.
+        """
+        key = (space, span.file)
+        try:
+            return self._indexes[key]
+        except KeyError:
+            pass
+        path = self.layout.partition_path(space, span.file)
+        head, size = fs.read_head(path, INDEX_READ)
+        index = decode_index(head, size, path)
+        if isinstance(index, int):  # a large index: read it all
+            head, size = fs.read_head(path, index)
+            index = decode_index(head, size, path)
+        assert not isinstance(index, int)
+        self._indexes[key] = index
+        return index
+
+    def _read_part(self, space: str, span: Span, digest: str) -> tuple[int, Part | None]:
+        """The file lsn of partition file ``span`` and its part of collection
+        ``digest`` (``None`` when it holds none). Reads the file's index (once)
+        and the one block holding the collection; a format 2 file, or one
+        decoded already, is read whole (:meth:`_read_span`).
+
+        Raises:
+            FileNotFoundError / CorruptFileError: as :meth:`_read_span`.
+        """
+        key = (space, span.file)
+        decoded = self._files.get(key)
+        index = None if decoded is not None else self._index_of(space, span)
+        if index is None:
+            file_lsn, parts = self._read_span(space, span)
+            return file_lsn, _find(parts, digest)
+        path = self.layout.partition_path(space, span.file)
+        for number in index.blocks_of(digest):
+            offset, length = index.blocks[number][:2]
+            found = decode_block(index, number, fs.read_range(path, offset, length), path,
+                                 digest)
+            if found:
+                return index.lsn, found[0]
+        return index.lsn, None
+
     def _not_in_file(self, space: str, span: Span, digest: str) -> bool:
         """Whether partition file ``span`` is known not to hold collection
         ``digest`` (it was read before): a new partition key then costs no
         file read. A 64-bit digest prefix per collection, kept per file
         (files never change); a prefix collision only costs a read."""
+        index = self._indexes.get((space, span.file))
+        if index is not None:
+            return not index.holds(digest)
         held = self._held.get((space, span.file))
         if held is None:
             return False
@@ -554,8 +617,7 @@ class Engine:
         if len(spans) == 1:
             if self._not_in_file(space, spans[0], digest):
                 return self._finish(space, digest, pk, SortedDict(), [(None, spans[0].lsn)])
-            file_lsn, parts = self._read_span(space, spans[0])
-            part = _find(parts, digest)
+            file_lsn, part = self._read_part(space, spans[0], digest)
             if part is None:
                 return self._finish(space, digest, pk, SortedDict(), [(None, file_lsn)])
             return self._finish(space, digest, part.pk if pk is None else pk, part.items,
@@ -564,8 +626,7 @@ class Engine:
         items = SortedDict()
         ranges: list[tuple[Any, int]] = []
         for span in spans:
-            file_lsn, parts = self._read_span(space, span)
-            part = _find(parts, digest)
+            file_lsn, part = self._read_part(space, span, digest)
             if part is not None:
                 items.update(part.items)
                 if pk is None:

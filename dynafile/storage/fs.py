@@ -257,6 +257,20 @@ def read_file(path: str) -> bytes:
         return f.read()
 
 
+def read_head(path: str, size: int) -> tuple[bytes, int]:
+    """Return the first ``size`` bytes of ``path`` (fewer when it is shorter)
+    and the file's whole size."""
+    with open(path, "rb", buffering=0) as f:
+        return f.read(size) or b"", os.fstat(f.fileno()).st_size
+
+
+def read_range(path: str, offset: int, size: int) -> bytes:
+    """Return ``size`` bytes of ``path`` from ``offset`` (fewer at its end)."""
+    with open(path, "rb", buffering=0) as f:
+        f.seek(offset)
+        return f.read(size) or b""
+
+
 def signature(path: str) -> tuple[int, int, int] | None:
     """``(inode, mtime_ns, size)`` of ``path``, or ``None`` when it is missing:
     a file replaced atomically (a new inode) or rewritten gets a new one.
