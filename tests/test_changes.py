@@ -182,7 +182,7 @@ def test_timeout_ends_iteration_and_stream_stays_usable(db):
     s = db.stream(timeout=0.3)
     start = time.monotonic()
     assert list(s) == []
-    assert 0.25 <= time.monotonic() - start < 2.0
+    assert 0.25 <= time.monotonic() - start < 10  # waited its timeout (upper bound: a loaded CI)
     db.put_item(item={"PK": "a", "SK": "1", "v": 1})
     assert [r.sequence for r in s] == [db.sequence]  # iterating again waits again
     s.close()
@@ -194,7 +194,7 @@ def test_follow_false_stops_at_the_end(db):
     db.put_item(item={"PK": "a", "SK": "1"})
     start = time.monotonic()
     assert len(list(db.stream(from_sequence=0, follow=False))) == 1
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 10  # did not wait for more (a follower never returns)
 
 
 @pytest.mark.timeout(20)

@@ -365,20 +365,14 @@ def _open_with_junk(path: str, segment: str, end: int, kind: str, size: int,
 
 @pytest.mark.parametrize("kind", ["random", "zeros", "headers"])
 def test_opening_a_log_with_a_crafted_tail_costs_linear_time(tmp_path, monkeypatch, kind):
-    small, large = 1 << 20, 8 << 20
-    costs = {}
-    for size in (small, large):
-        best = None
-        for attempt in range(2):  # best of two: timing noise only ever adds
-            path, segment, end = _database_with_junk(str(tmp_path / str(attempt)), kind, size)
-            elapsed, crc_bytes = _open_with_junk(path, segment, end, kind, size, monkeypatch)
-            # the operation count: checksums cover a few times the junk at most
-            assert crc_bytes <= 5 * size + (2 << 20), (kind, size, crc_bytes)
-            best = elapsed if best is None else min(best, elapsed)
-        costs[size] = best
-    # 8x the junk costs about 8x the time, not 64x (before: 1 MiB took 5 s
-    # and 18 MiB did not open in 120 s).
-    assert costs[large] / max(costs[small], 1e-3) < 20, costs
+    # The work is counted, not timed (a loaded machine makes timings noise):
+    # the checksums cover a few times the junk at most, at 1 MiB and at 8
+    # MiB alike, where the old tail scan was quadratic (1 MiB took 5 s and
+    # 18 MiB did not open in 120 s).
+    for size in (1 << 20, 8 << 20):
+        path, segment, end = _database_with_junk(str(tmp_path / str(size)), kind, size)
+        _, crc_bytes = _open_with_junk(path, segment, end, kind, size, monkeypatch)
+        assert crc_bytes <= 5 * size + (2 << 20), (kind, size, crc_bytes)
 
 
 def test_a_valid_record_after_a_damaged_one_is_still_corruption(tmp_path):
