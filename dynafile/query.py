@@ -307,6 +307,18 @@ def _sk_bounds(core: TableCore, sk: Any, starts_with: Any, forward: bool,
     return bounds
 
 
+def _page_ends(core: TableCore, progress: Progress, index: Index | None,
+               last: tuple[Any, Any] | None, full: bool) -> None:
+    """Record where a page stopped (after ``last``, when it read anything):
+    ``full`` when its bytes, not its limit, ended it."""
+    if last is None:
+        return
+    progress.position = last
+    progress.full = full
+    progress.last_key = (core.key_dict(*last) if index is None else
+                         index.last_key(last[0], last[1], core.pk_attribute, core.sk_attribute))
+
+
 def _evaluate(
     core: TableCore,
     progress: Progress,
@@ -338,12 +350,7 @@ def _evaluate(
         # The plain query or scan: the loop below without its per-item tests.
         for item_pk, sk, data, items in pairs:
             if read >= PAGE_BYTES:
-                if last is not None:
-                    progress.position = last
-                    progress.full = True
-                    progress.last_key = (core.key_dict(*last) if index is None else
-                                         index.last_key(last[0], last[1], core.pk_attribute,
-                                                        core.sk_attribute))
+                _page_ends(core, progress, index, last, True)
                 return
             evaluated += 1
             read += len(data)
@@ -357,14 +364,7 @@ def _evaluate(
     for item_pk, sk, data, items in pairs:
         limited = limit is not None and evaluated >= limit
         if limited or read >= PAGE_BYTES:
-            if last is not None:
-                progress.position = last
-                progress.full = not limited
-                if index is None:
-                    progress.last_key = core.key_dict(*last)
-                else:
-                    progress.last_key = index.last_key(last[0], last[1], core.pk_attribute,
-                                                       core.sk_attribute)
+            _page_ends(core, progress, index, last, not limited)
             return
         evaluated += 1
         read += len(data)
