@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from typing import Any
 
 import click
@@ -427,19 +428,45 @@ def tail(db: str, table_arg: str | None, table_opt: str | None, from_sequence: i
         assert opened.table is not None
         stream = opened.table.stream(from_sequence=from_sequence, follow=follow,
                                      timeout=timeout, consumer=consumer)
+
+        def show(record: Any) -> None:
+            if chosen == "json":
+                click.echo(_record_json(record))
+            elif chosen == "dynamodb":
+                click.echo(_record_dynamodb(record))
+            else:
+                image = record.new if record.new is not None else record.old
+                shown = typed_line(image) if image is not None else typed_line(record.keys)
+                colour = {"INSERT": "green", "MODIFY": "yellow", "REMOVE": "red"}.get(
+                    record.event_name, "")
+                console().print(f"[dim]{record.sequence}.{record.index}[/dim] "
+                                f"[{colour}]{record.event_name:<6}[/{colour}] "
+                                f"{escape(typed_line(record.keys))}  "
+                                f"[dim]{escape(shown)}[/dim]")
+
+        # The stream is read in a worker thread and the main thread only
+        # waits: Ctrl-C (KeyboardInterrupt, raised in the main thread) then
+        # never lands inside the engine's locks, and closing the stream ends
+        # the worker's wait at once.
+        failed: list[BaseException] = []
+
+        def pump() -> None:
+            try:
+                for record in itertools.islice(stream, limit):
+                    show(record)
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                failed.append(error)
+
         with stream:
-            for record in itertools.islice(stream, limit):
-                if chosen == "json":
-                    click.echo(_record_json(record))
-                elif chosen == "dynamodb":
-                    click.echo(_record_dynamodb(record))
-                else:
-                    image = record.new if record.new is not None else record.old
-                    shown = typed_line(image) if image is not None else typed_line(record.keys)
-                    colour = {"INSERT": "green", "MODIFY": "yellow", "REMOVE": "red"}.get(
-                        record.event_name, "")
-                    console().print(f"[dim]{record.sequence}.{record.index}[/dim] "
-                                    f"[{colour}]{record.event_name:<6}[/{colour}] "
-                                    f"{escape(typed_line(record.keys))}  "
-                                    f"[dim]{escape(shown)}[/dim]")
+            worker = threading.Thread(target=pump, name="dynafile-tail", daemon=True)
+            worker.start()
+            try:
+                while worker.is_alive():
+                    worker.join(0.1)
+            except KeyboardInterrupt:
+                stream.close()
+                worker.join(10)
+                raise
+        if failed:
+            raise failed[0]
     return 0
