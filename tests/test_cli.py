@@ -532,10 +532,19 @@ def _reader(stream) -> queue.Queue:
     return lines
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_tail_follows_writes_from_another_process_until_interrupted(shop):
+    # Ctrl-C as a terminal sends it: the child starts with SIGINT's default
+    # disposition (a child inherits an ignored SIGINT, and Python then never
+    # raises KeyboardInterrupt; in the whole suite the pytest process had it
+    # ignored by then, and tail ran on after the signal).
     tail = subprocess.Popen([sys.executable, "-m", "dynafile", "tail", shop, "orders",
                              "--from", "0", "-o", "json"], env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # noqa: PLW1509 - one signal call
     try:
         lines = _reader(tail.stdout)
         seen = [json.loads(lines.get(timeout=60)) for _ in range(4)]  # the existing records
