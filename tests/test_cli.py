@@ -534,15 +534,36 @@ def _reader(stream) -> queue.Queue:
 
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _stuck(proc: subprocess.Popen) -> str:
+    """What a child that did not stop on SIGINT was doing: its signal masks
+    (/proc) and, after SIGABRT, every thread's stack (faulthandler)."""
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            masks = "".join(line for line in f if line.startswith(("SigBlk", "SigIgn", "SigPnd",
+                                                                   "ShdPnd", "SigCgt")))
+    except OSError:
+        masks = ""
+    proc.send_signal(signal.SIGABRT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return masks + (proc.stderr.read() if proc.stderr else "")
 
 
 def test_tail_follows_writes_from_another_process_until_interrupted(shop):
     # Ctrl-C as a terminal sends it: the child starts with SIGINT's default
-    # disposition (a child inherits an ignored SIGINT, and Python then never
-    # raises KeyboardInterrupt; in the whole suite the pytest process had it
-    # ignored by then, and tail ran on after the signal).
+    # disposition, unblocked (a child inherits an ignored or blocked SIGINT,
+    # and Python then never raises KeyboardInterrupt; in the whole suite tail
+    # ran on after the signal, twice). Should it hang anyway, the failure
+    # shows the child's signal masks and its threads' stacks.
     tail = subprocess.Popen([sys.executable, "-m", "dynafile", "tail", shop, "orders",
-                             "--from", "0", "-o", "json"], env=env(),
+                             "--from", "0", "-o", "json"],
+                            env=dict(env(), PYTHONFAULTHANDLER="1"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)  # noqa: PLW1509 - one signal call
     try:
@@ -560,7 +581,11 @@ def test_tail_follows_writes_from_another_process_until_interrupted(shop):
         assert record["event"] == "MODIFY" and record["old"] == {"customer": "live",
                                                                  "order": 10}
         tail.send_signal(signal.SIGINT)
-        assert tail.wait(60) == 130
+        try:
+            code = tail.wait(60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("tail did not stop on SIGINT:\n" + _stuck(tail)) from None
+        assert code == 130
         assert "dynafile: interrupted" in tail.stderr.read()
     finally:
         if tail.poll() is None:
