@@ -460,6 +460,47 @@ _U32 = struct.Struct("<I").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
 
 
+def _run_pattern() -> re.Pattern[bytes]:
+    """A pattern matching the longest run of opcodes that neither name a
+    global nor claim memory, and whose arguments have a size known from the
+    opcode or its one-byte count: the opcodes of a protocol 4-5 pickle of
+    short strings, numbers, lists and dicts. :func:`_check_opcodes` skips
+    such runs in C and walks the rest in Python; a run that ends at STOP
+    needs no other check (:meth:`PickleSerializer.loads`)."""
+    by_size: dict[int, bytearray] = {}
+    counted = bytearray()
+    for op in range(256):
+        if op in _NAMERS:
+            continue  # names a global: the allowlist's business
+        if _KIND[op] == _FIXED:
+            by_size.setdefault(_SIZE[op], bytearray()).append(op)
+        elif _KIND[op] == _COUNT1:
+            counted.append(op)
+    lengths = b"|".join(re.escape(bytes([n])) + (b".{%d}" % n if n else b"") for n in range(256))
+    tokens = [b"[" + re.escape(bytes(counted)) + b"](?:" + lengths + b")"]  # the commonest first
+    tokens += [b"[" + re.escape(bytes(ops)) + b"]" + (b".{%d}" % size if size else b"")
+               for size, ops in sorted(by_size.items())]
+    return re.compile(b"(?:" + b"|".join(tokens) + b")*+", re.DOTALL)
+
+
+_NAMERS = b"\x93\x82\x83\x84"  # STACK_GLOBAL; EXT1, EXT2, EXT4 (copyreg's registry)
+
+#: The compiled :func:`_run_pattern`'s ``match``, once this process has walked
+#: ``_WARM_UP`` pickles in Python: compiling it takes a few milliseconds, the
+#: price of about a hundred walks, which a process that reads a few items
+#: (a new process's first get) never pays. A race compiles it twice, harmlessly.
+_skip_run: Callable[[bytes, int], re.Match[bytes] | None] | None = None
+_walked = 0
+_WARM_UP = 64
+
+
+def _walking() -> None:
+    global _skip_run, _walked
+    _walked += 1
+    if _walked >= _WARM_UP and _skip_run is None:
+        _skip_run = _run_pattern().match
+
+
 def _check_opcodes(data: bytes) -> None:
     """Walk the opcodes of the pickle in ``data`` without building anything,
     checking that it claims no more than it holds. (Only a check of cost:
@@ -471,13 +512,21 @@ def _check_opcodes(data: bytes) -> None:
         pickle.UnpicklingError: an argument that claims more bytes than
             the data holds.
 
-    Cost: O(number of opcodes); arguments are skipped, not read.
+    Cost: O(number of opcodes); arguments are skipped, not read. Once the
+    process has walked ``_WARM_UP`` pickles, runs of the opcodes
+    :func:`_run_pattern` matches are skipped in C.
     """
     pos = 0
     end = len(data)
     limit = end  # a pickle memoizes at most one object per opcode
-    kinds, sizes = _KIND, _SIZE
+    kinds, sizes, skip = _KIND, _SIZE, _skip_run
+    if skip is None:
+        _walking()
     while pos < end:
+        if skip is not None:
+            pos = skip(data, pos).end()  # type: ignore[union-attr]  # "*+" always matches
+            if pos >= end:
+                break
         op = data[pos]
         kind = kinds[op]
         pos += 1
@@ -542,7 +591,9 @@ class _AllowlistUnpickler(pickle.Unpickler):
 # the slow path. Data without any of these bytes cannot import or call
 # anything. Without "r" (LONG_BINPUT) either, its memo indexes are below 256
 # (BINPUT) or count up (MEMOIZE): it costs what it holds.
-_GLOBAL_OPCODES = (b"\x93", b"\n", b"\x82", b"\x83", b"\x84")
+_GLOBAL_BYTE = re.compile(b"[\x93\n\x82-\x84]").search
+_SUSPECT_BYTE = re.compile(b"[\x93\n\x82-\x84r]").search
+_STOP_BYTE = ord(".")
 
 
 class PickleSerializer(Serializer):
@@ -601,16 +652,23 @@ class PickleSerializer(Serializer):
             CorruptFileError: the data is nested too deeply to load.
         """
         # A pickle that names no global cannot import or call anything: load
-        # it with the plain C unpickler. The scan is a few memchr calls. Any
-        # opcode that could claim memory beyond the data's size (a memo
-        # index) is checked by walking the opcodes first.
+        # it with the plain C unpickler. Without a byte that could be such an
+        # opcode or a memo index (LONG_BINPUT), one scan in C proves it. Else
+        # a run of plain opcodes up to STOP proves it (one match in C, the
+        # case of "r" in a string). Else the opcodes are walked, which checks
+        # memo indexes, and a byte that could name a global sends the data
+        # through the allowlist.
         try:
-            for op in _GLOBAL_OPCODES:
-                if op in data:
-                    _check_opcodes(data)
-                    return self._unpickler(io.BytesIO(data)).load()
-            if b"r" in data:
-                _check_opcodes(data)
+            if _SUSPECT_BYTE(data) is None:
+                return self._fast_loads(data)
+            skip = _skip_run
+            if skip is not None:
+                end = skip(data, 0).end()  # type: ignore[union-attr]  # "*+" always matches
+                if end < len(data) and data[end] == _STOP_BYTE:
+                    return self._fast_loads(data)
+            _check_opcodes(data)
+            if _GLOBAL_BYTE(data) is not None:
+                return self._unpickler(io.BytesIO(data)).load()
             return self._fast_loads(data)
         except RecursionError:
             raise _corrupt("pickle", "nested too deeply") from None

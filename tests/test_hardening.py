@@ -121,6 +121,55 @@ def test_crafted_pickle_is_refused_by_loads(name):
         PickleSerializer().loads(BOMBS[name])
 
 
+_SUSPECT = "order#\x93\n\x82r".encode()  # "r", a newline, STACK_GLOBAL's and EXT1's bytes
+_PLAIN_PREFIX = b"\x8c" + bytes((len(_SUSPECT),)) + _SUSPECT + b"0"  # that string, popped
+
+
+def _behind_plain_opcodes(data: bytes) -> bytes:
+    head = b"\x80\x05" if data.startswith(b"\x80\x05") else b""
+    return head + _PLAIN_PREFIX + data[len(head):]
+
+
+def test_crafted_pickles_behind_plain_opcodes_are_refused_before_and_after_warm_up():
+    """A process first walks item pickles in Python; after a few dozen it
+    skips runs of plain opcodes (short strings, numbers, lists, dicts) in C.
+    A string holding "r", a newline or the STACK_GLOBAL byte, followed by a
+    bomb, is refused on either path as the bomb alone is, and plain items
+    holding those bytes load as they were, in a fresh process (the warm-up
+    is per process)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import pickle
+from dynafile.serialization import PickleSerializer
+loader = PickleSerializer()
+pairs = {[(BOMBS[name], _behind_plain_opcodes(BOMBS[name])) for name in sorted(BOMBS)]!r}
+def outcome(data):
+    try:
+        loader.loads(data)
+    except Exception as exc:
+        return type(exc).__name__
+    return "loaded"
+expected = [outcome(plain) for plain, _ in pairs]  # walked in Python: before the warm-up
+assert set(expected) == {{"UnsafeDataError", "UnpicklingError", "loaded"}}, expected
+def refused_alike():
+    for (plain, padded), before in zip(pairs, expected):
+        if outcome(plain) != before or outcome(padded) != before:
+            raise SystemExit("%r: %s, then %s; %r: %s" % (plain, before, outcome(plain),
+                                                          padded, outcome(padded)))
+refused_alike()
+item = {{"PK": "user#1", "SK": "order#\\x93\\n\\x82r", "n": [1, 2.5, None, True, b"r\\n"]}}
+for _ in range(2000):
+    assert loader.loads(pickle.dumps(item, 5)) == item
+refused_alike()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_memo_bomb_as_a_partition_body_names_the_file(tmp_path):
     body = BOMBS["memo-long-binput"]
     compressed = zlib.compress(body)
