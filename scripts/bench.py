@@ -42,6 +42,7 @@ writes its own section of the report; ``--server`` runs only that.
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import json
 import os
@@ -56,6 +57,7 @@ from typing import Any, Callable
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "bench_workloads.py")
+COLD = os.path.join(HERE, "bench_cold.py")
 DOCS = os.path.join(ROOT, "docs")
 PARTITIONS = 100
 PREFIX = "order#0000"  # 100 of each 1,000-item partition's sort keys
@@ -310,7 +312,10 @@ def run_task(task: dict[str, Any], python: str, tmp: str, timeout: float,
         if source and store == "dynafile":
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
                 [source] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-        proc = subprocess.run([python, WORKER, json.dumps(spec)], capture_output=True,
+        command = [python, WORKER, json.dumps(spec)]
+        if task["workload"] == "W6":  # the import timed before any of the bench's own
+            command = [python, COLD, store, json.dumps(spec)]
+        proc = subprocess.run(command, capture_output=True,
                               text=True, timeout=timeout, cwd=tmp, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -508,20 +513,31 @@ def targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, float | 
 
     for row, peer, want in (("W1-full", "sqlite3", 1.0), ("W1-normal", "sqlite3", 1.0),
                             ("W2", "sqlite3", 1.0), ("W3", "sqlite3", 2.0),
-                            ("W4", "sqlite3", 1.0), ("W5-callable", "dynafile-0.1.3", 1.0),
-                            ("W5-expr", "dynafile-0.1.3", 1.0)):
+                            ("W4", "sqlite3", 1.5), ("W5-callable", "dynafile-0.1.3", 1.0),
+                            ("W5-expr", "dynafile-0.1.3", 1.0), ("W8-4p", "sqlite3", 1.0)):
         r = dyn_ratio(results, peer, row)
         measured = fmt_ratio(r)
         wr = warm_ratio(results, peer, row)
         if wr is not None:
             measured += f" (same again, warm: {fmt_ratio(wr)})"
+        if row == "W3":  # the issue asks for the warm rate against lmdb too
+            wl = warm_ratio(results, "lmdb", row)
+            if wl is not None:
+                measured += f"; warm against lmdb: {fmt_ratio(wl)}"
         out.append((f"{row}: dynafile >= {want:.1f}x {peer}", measured, r,
                     verdict(None if r is None else r >= want)))
+    expr, call = rate(cell(results, "dynafile", "W5-expr")), rate(cell(results, "dynafile",
+                                                                        "W5-callable"))
+    r = None if expr is None or call is None else call / expr
+    out.append((("W5-expr: the expression's scan within 1.2x of the callable's (callable rate / "
+                "expression rate)"), fmt_ratio(r), r, verdict(None if r is None else r <= 1.2)))
     w6 = cell(results, "dynafile", "W6")
     ms = w6.get("first_get_ms")
-    out.append(("W6: open + first get within 10 ms",
-                "—" if ms is None else f"{ms:.1f} ms (+ {w6['import_ms']:.0f} ms import)", ms,
-                verdict(None if ms is None else ms <= 10.0)))
+    total = None if ms is None else w6["import_ms"] + ms
+    out.append(("W6: import + open + first get in a new process within 10 ms",
+                "—" if total is None else (f"{total:.1f} ms (import {w6['import_ms']:.1f} ms, "
+                                           f"open + first get {ms:.1f} ms)"), total,
+                verdict(None if total is None else total <= 10.0)))
     theirs = bytes_per_item(results, "sqlite3")
     for retention0 in (False, True):
         mine = bytes_per_item(results, "dynafile", retention0=retention0)
@@ -1043,6 +1059,9 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, subprocess.CalledProcessError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             parser.error(f"--source {args.source}: {exc}")
+    # As an installed package's: a shell with PYTHONDONTWRITEBYTECODE would
+    # otherwise have every workload process compile dynafile from source.
+    compileall.compile_dir(source or os.path.join(ROOT, "dynafile"), quiet=1)
     described = source_description(commit)
     print(f"bench: dynafile from {described}", file=sys.stderr)
     started = time.perf_counter()
