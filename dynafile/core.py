@@ -44,7 +44,7 @@ from .storage.layout import SCHEMA, TOKENS, Layout
 from .storage.log import FLAG_DROP_SPACE, Op
 from .storage.partition import keep_checked
 from .ttl import is_expired
-from .types import item_size, validate_item
+from .types import validate_sized_item
 from .writes import ItemKey, Outcome, Write, prepare_records
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -732,8 +732,7 @@ class TableCore:
         """
         limit = self.database.max_item_size
         if self._strict_types:
-            item = validate_item(item, key_attributes=self._key_names)
-            size = item_size(item)
+            item, size = validate_sized_item(item, key_attributes=self._key_names)
             if size > limit:
                 raise ItemTooLargeError(size, limit)
             return item, self._dumps(item)

@@ -41,7 +41,7 @@ __all__ = [
     "MAX_NUMBER_DIGITS", "MISSING", "TYPE_NAMES", "Number", "add_numbers", "check_number",
     "compare", "element_of", "equal", "is_number", "item_size", "normalize_number",
     "number_key", "number_size", "number_text", "size_of", "subtract_numbers", "type_name",
-    "validate_item", "validate_value", "value_size",
+    "validate_item", "validate_sized_item", "validate_value", "value_size",
 ]
 
 Number = Union[int, float, Decimal]
@@ -722,33 +722,62 @@ def validate_item(item: Any, *, key_attributes: Iterable[str] = (),
 
     Cost: O(size of the item); about a microsecond per flat attribute.
     """
+    return validate_sized_item(item, key_attributes=key_attributes,
+                               max_name_bytes=max_name_bytes, key_name_bytes=key_name_bytes)[0]
+
+
+def validate_sized_item(item: Any, *, key_attributes: Iterable[str] = (),
+                        max_name_bytes: int = MAX_ATTRIBUTE_NAME_BYTES,
+                        key_name_bytes: int = MAX_KEY_ATTRIBUTE_NAME_BYTES,
+                        ) -> tuple[dict[str, Any], int]:
+    """:func:`validate_item` and :func:`item_size` in one pass over the item:
+    the item as DynamoDB stores it, and its size in DynamoDB's bytes.
+
+    Raises:
+        ValidationError: as :func:`validate_item`.
+
+    Cost: O(size of the item), one pass; strings, bools, nulls and binary at
+    the top level are checked and sized inline.
+    """
     if not isinstance(item, Mapping):
         raise ValidationError(f"an item must be a dict, got {type(item).__name__}",
                               attribute="item")
     keys = frozenset(key_attributes)
     changed: dict[str, Any] | None = None
+    size = 0
     for name, value in item.items():
-        if (name.__class__ is not str or not name or len(name) * 4 > key_name_bytes
-                or name in keys):
+        # A name of at most key_name_bytes / 4 characters fits either limit.
+        if name.__class__ is not str or not name or len(name) * 4 > key_name_bytes:
             problem = _name_error(name, key_name_bytes if name in keys else max_name_bytes)
             if problem is not None:
                 raise ValidationError(problem.reason, attribute=str(name)[:100],
                                       hint=problem.hint)
-        if _plain(value):
+        size += len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass"))
+        cls = value.__class__
+        if cls is str:
+            size += len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
             continue
-        try:
-            new = _value(value, 1)
-        except _Invalid as error:
-            parts = [name, *reversed(error.path)]
-            raise ValidationError(error.reason, attribute=_path_text(parts),
-                                  hint=error.hint) from None
-        if new is not value:
-            if changed is None:
-                changed = dict(item)
-            changed[name] = new
+        if cls is bool or value is None:
+            size += 1
+            continue
+        if cls is bytes:
+            size += len(value)
+            continue
+        if not (cls is int and -_INT_LIMIT < value < _INT_LIMIT):
+            try:
+                new = _value(value, 1)
+            except _Invalid as error:
+                parts = [name, *reversed(error.path)]
+                raise ValidationError(error.reason, attribute=_path_text(parts),
+                                      hint=error.hint) from None
+            if new is not value:
+                if changed is None:
+                    changed = dict(item)
+                changed[name] = value = new
+        size += value_size(value)
     if changed is not None:
-        return changed
-    return item if item.__class__ is dict else dict(item)
+        return changed, size
+    return (item if item.__class__ is dict else dict(item)), size
 
 
 # -------------------------------------------------------------------- sizes

@@ -345,6 +345,28 @@ SIZES = [
 @pytest.mark.parametrize("item,size", SIZES)
 def test_item_size(item, size):
     assert t.item_size(item) == size
+    # The one-pass check a write uses sizes the item the same way.
+    assert t.validate_sized_item(item) == (item, size)
+
+
+_SIZED_VALUES = st.recursive(
+    st.one_of(st.text(), st.binary(), st.booleans(), st.none(),
+              st.integers(min_value=-(10**37), max_value=10**37),
+              st.decimals(allow_nan=False, allow_infinity=False, places=3,
+                          min_value=-(10**20), max_value=10**20),
+              st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30,
+                        max_value=1e30).filter(lambda f: f == 0 or abs(f) > 1e-100),
+              st.sets(st.text(min_size=1), min_size=1, max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(min_size=1), inner, max_size=3)),
+    max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=70), _SIZED_VALUES, max_size=6))
+def test_the_one_pass_check_gives_what_validate_item_and_item_size_give(item):
+    stored = t.validate_item(item)
+    assert t.validate_sized_item(item) == (stored, t.item_size(stored))
 
 
 def test_item_size_at_the_400kb_gate():
