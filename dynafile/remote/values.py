@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ItemTooLargeError, ValidationError
-from ..types import item_size, number_text, validate_item, validate_value
+from ..types import number_text, validate_sized_item, validate_value
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -99,8 +99,7 @@ def check_item(item: Any, key_attributes: Iterable[str] = (), *,
     """
     if isinstance(item, Mapping):
         item = _plain(dict(item))
-    checked = validate_item(item, key_attributes=key_attributes)
-    size = item_size(checked)
+    checked, size = validate_sized_item(item, key_attributes=key_attributes)
     if size > limit:
         raise ItemTooLargeError(size, limit)
     return checked
