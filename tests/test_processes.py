@@ -139,56 +139,71 @@ def test_listener_events_in_commit_order_across_threads(db):
 CHILD = r"""
 import sys
 from dynafile import Dynafile
-path, durability = sys.argv[1], sys.argv[2]
+path, durability, w = sys.argv[1], sys.argv[2], sys.argv[3]
 db = Dynafile(path, durability=durability, checkpoint_bytes=32 << 10)
 i = 0
 while True:
     if i % 7 == 3:
-        with db.batch_writer() as w:
+        with db.batch_writer() as writer:
             for j in range(5):
-                w.put_item(item={"PK": f"b{i}", "SK": str(j), "pad": "y" * 100})
-        print(f"B {i}", flush=True)
+                writer.put_item(item={"PK": f"b{w}-{i}", "SK": str(j), "pad": "y" * 100})
+        print(f"B {w}-{i}", flush=True)
     else:
-        db.put_item(item={"PK": f"p{i % 10}", "SK": f"{i:07d}", "pad": "x" * 100})
-        print(f"P {i}", flush=True)
+        db.put_item(item={"PK": f"p{i % 10}", "SK": f"{w}-{i:07d}", "pad": "x" * 100})
+        print(f"P {w}-{i}", flush=True)
     i += 1
 """
 
 
-def _run_and_kill(path, durability, delay):
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, path, durability],
-                            stdout=subprocess.PIPE, text=True)
+def _run_and_kill(path, durability, delay, writers):
+    """Run ``writers`` writer processes for ``delay`` seconds, SIGKILL them
+    all, and return what they acknowledged: ``(kind, worker, i)``."""
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, path, durability, str(w)],
+                              stdout=subprocess.PIPE, text=True) for w in range(writers)]
     acked = []
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        acked.append(line.split())
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+
+    def read(proc):
+        for line in proc.stdout:  # a line is printed after its write returned
+            kind, tag = line.split()
+            worker, i = tag.split("-")
+            acked.append((kind, worker, int(i)))
+
+    readers = [threading.Thread(target=read, args=(p,), daemon=True) for p in procs]
+    for t in readers:
+        t.start()
+    time.sleep(delay)
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+    for p in procs:
+        p.wait()
+    for t in readers:
+        t.join(10)
     return acked
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("durability", ["normal", "full"])
-def test_sigkill_keeps_every_acknowledged_write(db_path, durability):
+@pytest.mark.parametrize("durability,writers", [("normal", 1), ("full", 1), ("normal", 3),
+                                                ("full", 3)])
+def test_sigkill_keeps_every_acknowledged_write(db_path, durability, writers):
+    """Writers killed mid-write, alone or several at once (waiting
+    ``"normal"`` writers read the log without the lock while another writes)."""
     Dynafile(db_path).close()
     all_acked = []
     for round_ in range(6):
-        all_acked += _run_and_kill(db_path, durability, 0.3 + 0.15 * round_)
+        all_acked += _run_and_kill(db_path, durability, 0.5 + 0.15 * round_, writers)
         db = Dynafile(db_path)
-        for kind, i in all_acked:
-            i = int(i)
+        for kind, w, i in all_acked:
             if kind == "P":
-                assert db.get_item(key={"PK": f"p{i % 10}", "SK": f"{i:07d}"}) is not None, i
+                key = {"PK": f"p{i % 10}", "SK": f"{w}-{i:07d}"}
+                assert db.get_item(key=key) is not None, (w, i)
             else:
-                assert len(list(db.query(f"b{i}"))) == 5
+                assert len(list(db.query(f"b{w}-{i}"))) == 5
         # batches are all-or-nothing even when not acknowledged
         for item in db.scan(lambda it: it["PK"].startswith("b")):
             assert len(list(db.query(item["PK"]))) == 5
+        assert db.check().ok
         abandon(db)
-    assert len(all_acked) > 20
+    assert len(all_acked) > 20 * writers
 
 
 def test_watching_applies_foreign_writes_before_the_next_read(db_path):
@@ -202,3 +217,82 @@ def test_watching_applies_foreign_writes_before_the_next_read(db_path):
     assert watcher.get_item(key={"PK": "w", "SK": "1"}) == {"PK": "w", "SK": "1"}
     writer.close()
     watcher.close()
+
+
+def _rotating_writer(path, worker, n):
+    db = Dynafile(path, durability="normal", checkpoint_bytes=32 << 10, segment_bytes=8192,
+                  retention=0)
+    for i in range(n):
+        db.put_item(item={"PK": f"p{i % 5}", "SK": f"{worker}-{i:05d}", "pad": "x" * 100})
+    db.close()
+
+
+@pytest.mark.timeout(120)
+def test_waiting_writers_follow_rotations_and_checkpoints(db_path):
+    """Writers waiting for the lock read the log without it: segments rotate
+    every few records and checkpoints delete them under their feet."""
+    Dynafile(db_path).close()
+    procs = [CTX.Process(target=_rotating_writer, args=(db_path, w, 400)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(90)
+        assert p.exitcode == 0
+    db = Dynafile(db_path)
+    assert {i["SK"] for i in db.scan()} == {f"{w}-{i:05d}" for w in range(4) for i in range(400)}
+    assert db.check().ok
+    db.close()
+
+
+def test_a_writer_waiting_for_the_lock_replays_meanwhile(db_path):
+    holder = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability="normal")
+    waiter = Dynafile(db_path, durability="normal")
+    engine(holder).lock.acquire_exclusive()
+    try:
+        for i in range(3):
+            holder.put_item(item={"PK": "p", "SK": f"h{i}"})  # re-entrant: appended now
+        thread = threading.Thread(target=waiter.put_item, kwargs={"item": {"PK": "p", "SK": "w"}})
+        thread.start()
+        deadline = time.monotonic() + 10
+        while engine(waiter).lsn < engine(holder).lsn and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Caught up while the holder still holds the lock: only what follows
+        # is left to replay once it gets it.
+        assert engine(waiter).lsn == engine(holder).lsn
+        assert thread.is_alive()
+    finally:
+        engine(holder).lock.release_exclusive()
+    thread.join(10)
+    assert [i["SK"] for i in waiter.query("p")] == ["h0", "h1", "h2", "w"]
+    assert [i["SK"] for i in holder.query("p")] == ["h0", "h1", "h2", "w"]
+    holder.close()
+    waiter.close()
+
+
+def test_a_record_read_without_the_lock_then_taken_back_is_forgotten(db_path):
+    """A writer whose fsync fails cuts its record off the log. A process that
+    read it meanwhile without the lock starts again from the files, and
+    never cuts the record written in its place as a torn tail."""
+    writer = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability="normal")
+    reader = Dynafile(db_path, durability="normal")
+    writer.put_item(item={"PK": "p", "SK": "kept"})
+    position = engine(writer).position()
+    segment = engine(writer).layout.segment_path(position.segment)
+    writer.put_item(item={"PK": "p", "SK": "taken back"})
+    with engine(reader).lock.thread_lock:
+        assert engine(reader).read_ahead()  # applies it, without the lock
+    abandon(writer)
+    with open(segment, "r+b") as f:  # what the failed writer's truncate leaves
+        f.truncate(position.offset)
+    other = Dynafile(db_path, durability="normal")
+    other.put_item(item={"PK": "p", "SK": "written in its place", "pad": "y" * 50})
+    reader.put_item(item={"PK": "p", "SK": "after"})
+    expected = ["after", "kept", "written in its place"]
+    assert [i["SK"] for i in reader.query("p")] == expected
+    assert [i["SK"] for i in other.query("p")] == expected
+    reader.close()
+    other.close()
+    db = Dynafile(db_path)
+    assert [i["SK"] for i in db.query("p")] == expected
+    assert db.check().ok
+    db.close()

@@ -57,6 +57,7 @@ from .log import (
     ROTATE,
     WRITE_AT,
     WRITES,
+    Frame,
     LogReader,
     Op,
     decode_record,
@@ -181,6 +182,9 @@ class Engine:
         self._manifest = Manifest()
         self._manifest_sig: Any = None
         self._log: LogReader | None = None
+        #: The last record :meth:`read_ahead` applied without the process
+        #: lock, until a locked catch-up has checked the log still holds it.
+        self._ahead: Frame | None = None
         self._observer: Callable[[int, list[Op], int], None] | None = None
         #: space -> lsn of the latest drop record this process applied that
         #: the manifest may not reflect yet (see :meth:`_drop_space`).
@@ -383,7 +387,7 @@ class Engine:
             CorruptFileError: the log fails its checks.
         """
         reader = self._reader()
-        if reader.size() != reader.offset:
+        if reader.size() != reader.offset or self._ahead is not None:
             with self.lock.shared():
                 self._catch_up(exclusive=False)
                 if self._overlay_bytes >= self.checkpoint_bytes:
@@ -407,19 +411,16 @@ class Engine:
         self._overlay_bytes = kept
 
     def _catch_up(self, exclusive: bool) -> None:
+        if self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            if self._reader().gone or not self._reader().still_holds(ahead):
+                # Read without the lock, then taken back by its writer (its
+                # fsync failed) or folded by a checkpoint: start again from
+                # the files.
+                self._reset()
         while True:
             reader = self._reader()
-            for frame in reader.read():
-                if frame.rtype in WRITES:
-                    try:
-                        unvetted = Unvetted.at(self.layout.segment_path(frame.segment))
-                        ops = [op._replace(new=unvetted(op.new)) if op.new is not None else op
-                               for op in decode_record(frame.rtype, frame.body)[1]]
-                    except ValueError as exc:
-                        raise CorruptFileError(self.layout.segment_path(frame.segment),
-                                               frame.start, f"malformed record: {exc}") from None
-                    self._apply(frame.lsn, ops)
-                self._lsn = frame.lsn
+            self._apply_frames(reader.read())
             if reader.gone:
                 # A checkpoint elsewhere removed segments we had not read: its
                 # partition files hold their content.
@@ -434,6 +435,59 @@ class Engine:
                     fs.sync(reader.fd, reader.path)
                 reader.tail = None
             return
+
+    def _apply_frames(self, frames: list[Frame]) -> None:
+        """Apply records read from the log, in order.
+
+        Raises:
+            CorruptFileError: a record's operations do not decode.
+        """
+        unvetted: type[Unvetted] = Unvetted
+        segment = -1
+        for frame in frames:
+            if frame.rtype in WRITES:
+                if frame.segment != segment:
+                    segment = frame.segment
+                    unvetted = Unvetted.at(self.layout.segment_path(segment))
+                try:
+                    ops = decode_record(frame.rtype, frame.body, unvetted)[1]
+                except ValueError as exc:
+                    raise CorruptFileError(self.layout.segment_path(frame.segment),
+                                           frame.start, f"malformed record: {exc}") from None
+                self._apply(frame.lsn, ops)
+            self._lsn = frame.lsn
+
+    def read_ahead(self) -> bool:
+        """Apply what other processes appended, without the process lock:
+        what a ``"normal"`` writer does while it waits for the lock, so that
+        once it holds the lock only the last few records remain to replay.
+
+        Safe without the lock because a record is read only once complete
+        (a record being appended reads as a tail, left for later), a
+        rotation is followed as readers always do, and a record its writer
+        takes back (an fsync that failed truncates the log) is caught by the
+        next locked catch-up, which checks that the log still holds the last
+        record read here and else starts again from the files. A
+        ``"normal"`` engine may so see another process's ``"full"`` write up
+        to one fsync before that is durable: its own writes make no promise
+        past a process crash either. Invalid bytes are left for the locked
+        catch-up to judge and report.
+
+        Returns whether it applied a record (the caller then tries the lock
+        again at once). Call with the thread lock held. O(bytes read).
+        """
+        reader = self._reader()
+        if reader.gone or reader.size() == reader.offset:
+            return False
+        try:
+            frames = reader.read(strict=False)
+        except OSError:
+            return False
+        if not frames:
+            return False
+        self._ahead = frames[-1]
+        self._apply_frames(frames)
+        return True
 
     # --------------------------------------------------------------- apply
 
@@ -753,7 +807,8 @@ class Engine:
         if self.read_only:
             raise DynafileError("table is open read-only")
         self._reader()  # closed, or a forked child's: before any lock
-        self.lock.acquire_exclusive()
+        self.lock.acquire_exclusive(
+            while_waiting=self.read_ahead if self.durability == "normal" else None)
         try:
             self._catch_up(exclusive=True)
             ops, result = prepare()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..errors import LockTimeoutError
@@ -81,7 +81,8 @@ class TableLock:
         self._mode = 0
         self._owner: int | None = None
 
-    def _acquire_process(self, flags: int) -> None:
+    def _acquire_process(self, flags: int,
+                         while_waiting: Callable[[], bool] | None = None) -> None:
         if _flock is not None:
             # The uncontended path: one flock(2) call, no wrapper objects.
             try:
@@ -112,12 +113,20 @@ class TableLock:
                     raise LockTimeoutError(
                         f"could not lock {self.path} within {self.timeout} s"
                     ) from None
+                if while_waiting is not None and while_waiting():
+                    delay = 0.0001  # it did some work: try again at once
+                    continue
                 time.sleep(delay)
                 delay = min(delay * 2, 0.002)
 
-    def acquire_exclusive(self) -> None:
+    def acquire_exclusive(self, while_waiting: Callable[[], bool] | None = None) -> None:
         """Take the thread lock and the exclusive process lock (re-entrant in a
         thread). Pair with :meth:`release_exclusive`.
+
+        ``while_waiting()`` is called, with the thread lock held, each time
+        another process holds the lock (not with ``timeout=None``, which
+        waits in the kernel): work to do meanwhile, returning whether it did
+        any (else the wait sleeps a little). An exception from it is raised.
 
         Raises:
             LockTimeoutError: another process held the lock past ``timeout``.
@@ -129,7 +138,7 @@ class TableLock:
                     raise RuntimeError("cannot upgrade a shared table lock to exclusive")
                 self._depth += 1
                 return
-            self._acquire_process(_EX)
+            self._acquire_process(_EX, while_waiting)
             self._depth, self._mode = 1, _EX
             self._owner = threading.get_ident()
         except BaseException:

@@ -35,7 +35,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -381,9 +381,11 @@ def encode_record(ops: list[Op], time_ms: int) -> bytes:
     return _MS.pack(time_ms) + encode_write(ops)
 
 
-def decode_record(rtype: int, body: bytes) -> tuple[int | None, list[Op]]:
+def decode_record(rtype: int, body: bytes, wrap: Callable[[bytes], bytes] = bytes
+                  ) -> tuple[int | None, list[Op]]:
     """``(milliseconds since the epoch or None, ops)`` of a ``WRITE`` or
-    ``WRITE_AT`` record's body.
+    ``WRITE_AT`` record's body; each op's new image is passed through
+    ``wrap`` (the engine marks bytes read from a file as unvetted).
 
     Raises:
         ValueError: the body is malformed.
@@ -391,12 +393,13 @@ def decode_record(rtype: int, body: bytes) -> tuple[int | None, list[Op]]:
     if rtype == WRITE_AT:
         if len(body) < _MS.size:
             raise ValueError("truncated record time")
-        return _MS.unpack_from(body)[0], decode_write(body[_MS.size:])
-    return None, decode_write(body)
+        return _MS.unpack_from(body)[0], decode_write(body[_MS.size:], wrap)
+    return None, decode_write(body, wrap)
 
 
-def decode_write(body: bytes) -> list[Op]:
-    """Return the operations of a WRITE record body.
+def decode_write(body: bytes, wrap: Callable[[bytes], bytes] = bytes) -> list[Op]:
+    """Return the operations of a WRITE record body (new images through
+    ``wrap``, see :func:`decode_record`).
 
     Raises:
         ValueError: the body is malformed (the caller reports the file and offset).
@@ -415,7 +418,7 @@ def decode_write(body: bytes) -> list[Op]:
             pos += 1
             new, pos = _decode_blob(body, pos)
             old, pos = _decode_blob(body, pos)
-            ops.append(Op(pk, sk, new, old, flags, space))
+            ops.append(Op(pk, sk, None if new is None else wrap(new), old, flags, space))
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
     if pos != len(body):
@@ -606,6 +609,23 @@ class LogReader:
             except FileNotFoundError:
                 continue
         return False
+
+    def still_holds(self, frame: Frame) -> bool:
+        """Whether the log still holds ``frame``, read from it earlier, byte
+        for byte where it was (no writer cut it off and appended another
+        record there since). One ``pread`` of the record; ``False`` when its
+        segment is gone."""
+        expected = encode_frame(frame.lsn, frame.rtype, frame.body)
+        if frame.segment == self.segment:
+            return os.pread(self.fd, len(expected), frame.start) == expected
+        try:
+            fd = os.open(self.layout.segment_path(frame.segment), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            return os.pread(fd, len(expected), frame.start) == expected
+        finally:
+            os.close(fd)
 
     def advance(self, end: int, lsn: int) -> None:
         """Move past a record the owner appended itself (ending at ``end``)."""
