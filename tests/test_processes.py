@@ -220,8 +220,8 @@ def test_watching_applies_foreign_writes_before_the_next_read(db_path):
 
 
 def _rotating_writer(path, worker, n):
-    db = Dynafile(path, durability="normal", checkpoint_bytes=32 << 10, segment_bytes=8192,
-                  retention=0)
+    db = Dynafile(path, durability=("normal", "full")[worker % 2], checkpoint_bytes=32 << 10,
+                  segment_bytes=8192, retention=0)
     for i in range(n):
         db.put_item(item={"PK": f"p{i % 5}", "SK": f"{worker}-{i:05d}", "pad": "x" * 100})
     db.close()
@@ -229,8 +229,9 @@ def _rotating_writer(path, worker, n):
 
 @pytest.mark.timeout(120)
 def test_waiting_writers_follow_rotations_and_checkpoints(db_path):
-    """Writers waiting for the lock read the log without it: segments rotate
-    every few records and checkpoints delete them under their feet."""
+    """Writers (two "normal", two "full") waiting for the lock read the log
+    without it: segments rotate every few records and checkpoints delete them
+    under their feet."""
     Dynafile(db_path).close()
     procs = [CTX.Process(target=_rotating_writer, args=(db_path, w, 400)) for w in range(4)]
     for p in procs:
@@ -244,9 +245,10 @@ def test_waiting_writers_follow_rotations_and_checkpoints(db_path):
     db.close()
 
 
-def test_a_writer_waiting_for_the_lock_replays_meanwhile(db_path):
-    holder = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability="normal")
-    waiter = Dynafile(db_path, durability="normal")
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_a_writer_waiting_for_the_lock_replays_meanwhile(db_path, durability):
+    holder = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability=durability)
+    waiter = Dynafile(db_path, durability=durability)
     engine(holder).lock.acquire_exclusive()
     try:
         for i in range(3):
@@ -269,12 +271,13 @@ def test_a_writer_waiting_for_the_lock_replays_meanwhile(db_path):
     waiter.close()
 
 
-def test_a_record_read_without_the_lock_then_taken_back_is_forgotten(db_path):
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_a_record_read_without_the_lock_then_taken_back_is_forgotten(db_path, durability):
     """A writer whose fsync fails cuts its record off the log. A process that
     read it meanwhile without the lock starts again from the files, and
     never cuts the record written in its place as a torn tail."""
-    writer = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability="normal")
-    reader = Dynafile(db_path, durability="normal")
+    writer = Dynafile(db_path, pk_attribute="PK", sk_attribute="SK", durability=durability)
+    reader = Dynafile(db_path, durability=durability)
     writer.put_item(item={"PK": "p", "SK": "kept"})
     position = engine(writer).position()
     segment = engine(writer).layout.segment_path(position.segment)
@@ -284,7 +287,7 @@ def test_a_record_read_without_the_lock_then_taken_back_is_forgotten(db_path):
     abandon(writer)
     with open(segment, "r+b") as f:  # what the failed writer's truncate leaves
         f.truncate(position.offset)
-    other = Dynafile(db_path, durability="normal")
+    other = Dynafile(db_path, durability=durability)
     other.put_item(item={"PK": "p", "SK": "written in its place", "pad": "y" * 50})
     reader.put_item(item={"PK": "p", "SK": "after"})
     expected = ["after", "kept", "written in its place"]

@@ -459,19 +459,25 @@ class Engine:
 
     def read_ahead(self) -> bool:
         """Apply what other processes appended, without the process lock:
-        what a ``"normal"`` writer does while it waits for the lock, so that
-        once it holds the lock only the last few records remain to replay.
+        what a writer does while it waits for the lock, so that once it holds
+        the lock only the last few records remain to replay.
 
-        Safe without the lock because a record is read only once complete
-        (a record being appended reads as a tail, left for later), a
-        rotation is followed as readers always do, and a record its writer
-        takes back (an fsync that failed truncates the log) is caught by the
-        next locked catch-up, which checks that the log still holds the last
-        record read here and else starts again from the files. A
-        ``"normal"`` engine may so see another process's ``"full"`` write up
-        to one fsync before that is durable: its own writes make no promise
-        past a process crash either. Invalid bytes are left for the locked
-        catch-up to judge and report.
+        Safe without the lock:
+
+        - a record is read only once complete (one being appended reads as a
+          tail, left for later), and a rotation is followed as readers
+          always do;
+        - a record its writer takes back (an fsync that failed truncates
+          the log) is caught by the next catch-up under a lock, which checks
+          that the log still holds the last record read here, and else
+          starts again from the files;
+        - nothing read here is used or seen before this process next holds
+          the lock (the write waiting for it, or a read, whose
+          :meth:`refresh` takes the lock when records read ahead are still
+          unchecked). A ``"full"`` writer holds the lock until its record is
+          fsynced, so what is seen is as durable as before.
+
+        Invalid bytes are left for the locked catch-up to judge and report.
 
         Returns whether it applied a record (the caller then tries the lock
         again at once). Call with the thread lock held. O(bytes read).
@@ -807,8 +813,7 @@ class Engine:
         if self.read_only:
             raise DynafileError("table is open read-only")
         self._reader()  # closed, or a forked child's: before any lock
-        self.lock.acquire_exclusive(
-            while_waiting=self.read_ahead if self.durability == "normal" else None)
+        self.lock.acquire_exclusive(while_waiting=self.read_ahead)
         try:
             self._catch_up(exclusive=True)
             ops, result = prepare()
