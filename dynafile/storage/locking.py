@@ -114,8 +114,7 @@ class TableLock:
                         f"could not lock {self.path} within {self.timeout} s"
                     ) from None
                 if while_waiting is not None and while_waiting():
-                    delay = 0.0001  # it did some work: try again at once
-                    continue
+                    continue  # it did some work: try again at once
                 time.sleep(delay)
                 delay = min(delay * 2, 0.002)
 
