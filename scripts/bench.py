@@ -90,6 +90,7 @@ STORES: dict[str, dict[str, Any]] = {
     "shelve": {"full": None, "normal": "dbm (see notes), no fsync"},
     "moto": {"full": None, "normal": "in memory (mock_aws), nothing on disk"},
     "dynafile-0.1.3": {"full": "atomicwrites: fsync per put (always)", "normal": None},
+    "pylimit": {"full": "fdatasync per write", "normal": "write(2), no fsync"},
 }
 STORE_ORDER = list(STORES)
 
@@ -148,6 +149,9 @@ SCALE: dict[str, dict[str, Any]] = {
                        "W7-10000": 100,
                        "W8-2p": "no locking: concurrent writers lose each other's writes",
                        "W8-4p": "no locking", "W9-load": 10_000, "W9-get": 5_000},
+    "pylimit": {"W5-expr": NO_EXPR,
+                "W8-2p": "no locking: each process has its own dict, appends interleave",
+                "W8-4p": "no locking"},
 }
 for _store in STORES:  # SHOP is dynafile's own row
     if _store != "dynafile":
@@ -894,6 +898,11 @@ STORE_NOTES = [
     "*consecutive* items of a partition and loses the rest, so W2 feeds it items sorted by "
     "partition key. Its query has only an inclusive start (`starts_with`), so W4 stops at "
     "the first key past the prefix. W5-expr is a filtration string `status == \"open\"`."),
+    ("**pylimit** (Python's limit, a reference, not a product): a dict per partition key "
+     "of pickled items in memory and an append-only log of length-prefixed pickled records "
+     "(`fdatasync` per write in \"full\"); a new process replays the whole log on open. No "
+     "validation, locking, indexes or checkpoints: what any pure-Python store pays at least. "
+     "A prefix query sorts the partition's keys."),
     ("**W9** (single-table design), per store: dynafile `query(pk)` (every page); sqlite3 "
      "`WHERE pk = ? ORDER BY sk` on its `(pk, sk)` primary key; lmdb a cursor range over "
      "`pk\\0` to `pk\\1`; diskcache, sqlitedict and shelve have no range reads, so a "

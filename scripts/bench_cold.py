@@ -13,7 +13,7 @@ import time
 started = time.perf_counter()
 MODULES = {"dynafile": "dynafile", "dynafile-0.1.3": "dynafile", "sqlite3": "sqlite3",
            "lmdb": "lmdb", "diskcache": "diskcache", "sqlitedict": "sqlitedict",
-           "tinydb": "tinydb", "shelve": "shelve"}
+           "tinydb": "tinydb", "shelve": "shelve", "pylimit": "pickle"}
 __import__(MODULES[sys.argv[1]])
 imported = time.perf_counter()
 

@@ -25,6 +25,7 @@ import json
 import os
 import pickle
 import random
+import struct
 import subprocess
 import sys
 import time
@@ -562,6 +563,76 @@ class MotoStore(Store):
         self._mock.stop()
 
 
+class PyLimitStore(Store):
+    """Python's limit: a dict per partition key (sort key -> pickled item) in
+    memory and an append-only log of length-prefixed pickled records, with
+    an fdatasync per write in "full" mode; a new process replays the log on
+    open. No validation, no locking, no indexes, no checkpoint: what any
+    pure-Python store pays at least (the pickling, the syscalls, dict work)."""
+
+    _LEN = struct.Struct("<I")
+
+    def __init__(self, path: str, durability: str) -> None:
+        super().__init__(path, durability)
+        os.makedirs(path, exist_ok=True)
+        log = os.path.join(path, "log")
+        self.data: dict[str, dict[str, bytes]] = {}
+        if os.path.exists(log):
+            with open(log, "rb") as f:
+                buf = f.read()
+            pos = 0
+            while pos + 4 <= len(buf):
+                (n,) = self._LEN.unpack_from(buf, pos)
+                if pos + 4 + n > len(buf):
+                    break  # a torn tail
+                pk, sk, data = pickle.loads(buf[pos + 4:pos + 4 + n])
+                self.data.setdefault(pk, {})[sk] = data
+                pos += 4 + n
+        self.fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _record(self, item: dict[str, Any]) -> bytes:
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        pk, sk = item["PK"], item["SK"]
+        self.data.setdefault(pk, {})[sk] = data
+        body = pickle.dumps((pk, sk, data), protocol=pickle.HIGHEST_PROTOCOL)
+        return self._LEN.pack(len(body)) + body
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        if self.durability == "full":
+            os.fdatasync(self.fd)
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._append(self._record(item))
+
+    def load(self, items: list[dict[str, Any]]) -> None:
+        self._append(b"".join([self._record(item) for item in items]))
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        data = self.data.get(pk, {}).get(sk)
+        return None if data is None else pickle.loads(data)
+
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        part = self.data.get(pk, {})
+        return [pickle.loads(part[sk]) for sk in sorted(part) if sk.startswith(prefix)]
+
+    def query_collection(self, pk: str) -> list[dict[str, Any]]:
+        part = self.data.get(pk, {})
+        return [pickle.loads(part[sk]) for sk in sorted(part)]
+
+    def scan_callable(self, pred: Callable[[dict[str, Any]], bool]) -> Iterator[dict[str, Any]]:
+        for part in self.data.values():
+            for data in part.values():
+                item = pickle.loads(data)
+                if pred(item):
+                    yield item
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 STORES = {
     "dynafile": DynafileStore,
     "dynafile-0.1.3": OrigStore,
@@ -572,6 +643,7 @@ STORES = {
     "tinydb": TinydbStore,
     "shelve": ShelveStore,
     "moto": MotoStore,
+    "pylimit": PyLimitStore,
 }
 
 
