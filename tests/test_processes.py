@@ -15,6 +15,16 @@ from dynafile import Dynafile
 CTX = mp.get_context("spawn")
 
 
+def _run_processes(target, arg_lists):
+    """Run ``target`` in a process per argument tuple, at once; each must exit 0."""
+    procs = [CTX.Process(target=target, args=args) for args in arg_lists]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(90)
+        assert p.exitcode == 0
+
+
 def _writer(path, worker, n, durability):
     db = Dynafile(path, durability=durability)
     for i in range(n):
@@ -25,12 +35,7 @@ def _writer(path, worker, n, durability):
 @pytest.mark.timeout(120)
 def test_processes_writing_one_partition_lose_nothing(db_path):
     Dynafile(db_path).close()
-    procs = [CTX.Process(target=_writer, args=(db_path, w, 300, "normal")) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(90)
-        assert p.exitcode == 0
+    _run_processes(_writer, [(db_path, w, 300, "normal") for w in range(4)])
     db = Dynafile(db_path)
     items = list(db.query("shared"))
     assert len(items) == 1200
@@ -51,12 +56,7 @@ def _batch_writer(path, worker, rounds):
 def test_processes_with_batches_and_checkpoints(db_path):
     """Small checkpoint threshold: processes checkpoint under each other's feet."""
     Dynafile(db_path).close()
-    procs = [CTX.Process(target=_batch_writer, args=(db_path, w, 40)) for w in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(90)
-        assert p.exitcode == 0
+    _run_processes(_batch_writer, [(db_path, w, 40) for w in range(3)])
     db = Dynafile(db_path)
     assert len(list(db.scan())) == 3 * 40 * 20
     db.close()
@@ -233,12 +233,7 @@ def test_waiting_writers_follow_rotations_and_checkpoints(db_path):
     without it: segments rotate every few records and checkpoints delete them
     under their feet."""
     Dynafile(db_path).close()
-    procs = [CTX.Process(target=_rotating_writer, args=(db_path, w, 400)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(90)
-        assert p.exitcode == 0
+    _run_processes(_rotating_writer, [(db_path, w, 400) for w in range(4)])
     db = Dynafile(db_path)
     assert {i["SK"] for i in db.scan()} == {f"{w}-{i:05d}" for w in range(4) for i in range(400)}
     assert db.check().ok
