@@ -110,7 +110,8 @@ class Op(NamedTuple):
 
 
 class Frame(NamedTuple):
-    """One record as read from a segment: its lsn, type and body, and where it is."""
+    """One record as read from a segment: its lsn, type and body, where it
+    is, and its checksum."""
 
     lsn: int
     rtype: int
@@ -118,6 +119,7 @@ class Frame(NamedTuple):
     start: int
     end: int
     segment: int = 0
+    crc: int = 0
 
 
 def encode_frame(lsn: int, rtype: int, body: bytes) -> bytes:
@@ -143,7 +145,7 @@ def _frame_at(buf: bytes, pos: int, base: int = 0, segment: int = 0
         return "short", None
     if zlib.crc32(memoryview(buf)[start:end], zlib.crc32(_LSN.pack(lsn))) != crc:
         return "bad", None
-    return "ok", Frame(lsn, buf[start], buf[start + 1:end], base + pos, base + end, segment)
+    return "ok", Frame(lsn, buf[start], buf[start + 1:end], base + pos, base + end, segment, crc)
 
 
 def parse_frames(buf: bytes, base: int = 0, segment: int = 0
@@ -611,11 +613,12 @@ class LogReader:
         return False
 
     def still_holds(self, frame: Frame) -> bool:
-        """Whether the log still holds ``frame``, read from it earlier, byte
-        for byte where it was (no writer cut it off and appended another
-        record there since). One ``pread`` of the record; ``False`` when its
-        segment is gone."""
-        expected = encode_frame(frame.lsn, frame.rtype, frame.body)
+        """Whether the log still holds ``frame``, read from it earlier, where
+        it was: the same header (length, checksum, lsn) at its offset, so no
+        writer cut it off and appended another record there since. One
+        ``pread`` of the header, whatever the record's size; ``False`` when
+        its segment is gone."""
+        expected = HEADER.pack(frame.end - frame.start - HEADER.size, frame.crc, frame.lsn)
         if frame.segment == self.segment:
             return os.pread(self.fd, len(expected), frame.start) == expected
         try:
