@@ -315,6 +315,31 @@ def test_checkpoint_writes_partitions_and_manifest(db_path):
     assert partition_files(db_path) == [os.path.join("data", SPACE, new.file)]
 
 
+def test_collections_new_to_a_file_are_written_in_key_order(db_path):
+    """A checkpoint writes a collection the file does not hold yet from the
+    overlay alone: the last write of each key, deletes left out, keys in
+    order however they were written."""
+    db = Dynafile(db_path, pk_attribute="PK", sk_attribute="n", durability="normal")
+    db.put_item(item={"PK": "old", "n": 1})
+    db.checkpoint()  # the file exists before the new collections come
+    for n in (5, -2, 30, 7, 0, 12):
+        db.put_item(item={"PK": "new", "n": n, "v": "first"})
+    db.put_item(item={"PK": "new", "n": 7, "v": "second"})
+    db.delete_item(key={"PK": "new", "n": 30})
+    db.put_item(item={"PK": "gone", "n": 1})
+    db.delete_item(key={"PK": "gone", "n": 1})
+    db.checkpoint()
+    abandon(db)  # read back from the files alone
+    db = Dynafile(db_path)
+    assert [(i["n"], i["v"]) for i in db.query("new")] == [
+        (-2, "first"), (0, "first"), (5, "first"), (7, "second"), (12, "first")]
+    assert list(db.query("gone")) == []
+    assert [i["n"] for i in db.query("old")] == [1]
+    assert sum(span.item_count for span in read_manifest(db_path).spaces[SPACE]) == 6
+    assert db.check().ok
+    db.close()
+
+
 def test_large_table_is_split_into_range_partitions(db_path):
     db = Dynafile(db_path, durability="normal", partition_bytes=4096)
     for i in range(200):

@@ -1011,15 +1011,25 @@ class Engine:
             contents: dict[str, tuple[Any, Any]] = {p.digest: (p.pk, p) for p in parts}
             for digest, entries in changes.items():
                 pk, found = contents.get(digest, (None, None))
-                items = SortedDict() if found is None else found.items
+                if pk is None:
+                    pk = plan.pks.get((space, digest))
+                if found is None:
+                    # A collection new to this file: its items in key order,
+                    # without building a SortedDict to insert them one by one.
+                    live = {sk: data for sk, (lsn, data) in entries.items()
+                            if data is not None and file_lsn < lsn <= manifest.lsn}
+                    keys = sorted(live)
+                    contents[digest] = (pk, Part(digest, pk, keys, [live[sk] for sk in keys],
+                                                 None))
+                    continue
+                items = found.items
                 for sk, (lsn, data) in entries.items():
                     if file_lsn < lsn <= manifest.lsn:
                         if data is None:
                             items.pop(sk, None)
                         else:
                             items[sk] = data
-                contents[digest] = (pk if pk is not None else plan.pks.get((space, digest)),
-                                    items)
+                contents[digest] = (pk, items)
             pieces = cut(start, [(d, pk, items) for d, (pk, items) in sorted(contents.items())
                                  if items], self.partition_bytes)
             out = []
