@@ -299,8 +299,13 @@ def prepare_records(writes: Sequence[tuple[Store, Write]], *, now: float,
     pending: dict[tuple[int, Any, Any], bytes | None] = {}
     partitions: dict[tuple[int, Any], Mapping[Any, bytes]] = {}  # few collections, many writes
     typed: set[tuple[int, type, type]] = set()  # key types depend on the values' classes only
+    facts: dict[int, tuple[str, bool]] = {}  # per table: its space, whether it has indexes
     for store, write in writes:
         table = id(store)
+        fact = facts.get(table)
+        if fact is None:
+            fact = facts[table] = (store.space, store.indexed)
+        space, indexed = fact
         key = write.key
         slot = (table, key.npk, key.nsk)
         if slot in pending:
@@ -318,7 +323,7 @@ def prepare_records(writes: Sequence[tuple[Store, Write]], *, now: float,
                 typed.add(classes)
             put: Put = write  # type: ignore[assignment]
             made = put.item
-            if store.indexed:
+            if indexed:
                 made = store.load(put.data) if made is None else made
                 changes.setdefault(table, (store, []))[1].append(
                     Change(key.npk, key.nsk, None, made, put.data))
@@ -326,7 +331,7 @@ def prepare_records(writes: Sequence[tuple[Store, Write]], *, now: float,
                 seen.append(Outcome(None, made))
             if atomic:
                 reasons.append(CancellationReason(None))
-            ops.append(make_op((key.npk, key.nsk, put.data, None, 0, store.space)))
+            ops.append(make_op((key.npk, key.nsk, put.data, None, 0, space)))
             pending[slot] = put.data
             continue
         write.check_stored(current)
@@ -379,15 +384,15 @@ def prepare_records(writes: Sequence[tuple[Store, Write]], *, now: float,
                 if outcomes:
                     seen.append(Outcome(old, old))
                 continue  # the same bytes: nothing to write
-            if new is None and (store.indexed or old is not None):
+            if new is None and (indexed or old is not None):
                 new = store.load(data)
             if outcomes:
                 seen.append(Outcome(old, new))
             if old is not None and equal(old, new):
                 continue  # the same item by value: nothing to write
         ops.append(make_op((key.npk, key.nsk, data, current,
-                            write.flags | (FLAG_OLD_HIDDEN if hidden else 0), store.space)))
-        if store.indexed:
+                            write.flags | (FLAG_OLD_HIDDEN if hidden else 0), space)))
+        if indexed:
             changes.setdefault(table, (store, []))[1].append(
                 Change(key.npk, key.nsk, actual, new, data))
         pending[slot] = data
