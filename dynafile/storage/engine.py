@@ -413,7 +413,8 @@ class Engine:
     def _catch_up(self, exclusive: bool) -> None:
         if self._ahead is not None:
             ahead, self._ahead = self._ahead, None
-            if self._reader().gone or not self._reader().still_holds(ahead):
+            reader = self._reader()
+            if reader.gone or not reader.still_holds(ahead):
                 # Read without the lock, then taken back by its writer (its
                 # fsync failed) or folded by a checkpoint: start again from
                 # the files.

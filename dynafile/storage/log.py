@@ -620,15 +620,17 @@ class LogReader:
         its segment is gone."""
         expected = HEADER.pack(frame.end - frame.start - HEADER.size, frame.crc, frame.lsn)
         if frame.segment == self.segment:
-            return os.pread(self.fd, len(expected), frame.start) == expected
+            fd = self.fd
+        else:  # the reader went on past a ROTATE since
+            try:
+                fd = os.open(self.layout.segment_path(frame.segment), os.O_RDONLY)
+            except FileNotFoundError:
+                return False
         try:
-            fd = os.open(self.layout.segment_path(frame.segment), os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            return os.pread(fd, len(expected), frame.start) == expected
+            return os.pread(fd, HEADER.size, frame.start) == expected
         finally:
-            os.close(fd)
+            if fd != self.fd:
+                os.close(fd)
 
     def advance(self, end: int, lsn: int) -> None:
         """Move past a record the owner appended itself (ending at ``end``)."""
